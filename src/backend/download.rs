@@ -1,0 +1,459 @@
+//! `GET /download`: deterministic synthetic data with knobs for rate, framing, status and faults.
+
+use super::{AppState, json_error, synthetic};
+use crate::units::{GIB, parse_size};
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::{Bytes, BytesMut};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+pub const MAX_SIZE: u64 = 16 * GIB;
+const MAX_CHUNK: u64 = 16 * 1024 * 1024;
+const MAX_WAIT_MS: u64 = 15 * 60 * 1000;
+const FLUSH_BEFORE_DROP: Duration = Duration::from_millis(100);
+
+/// The text the Lambda Rust runtime (lambda_runtime 1.x, `to_tailer`) writes into the body, as body
+/// bytes rather than HTTP trailers, when the handler's stream yields an error.
+pub fn lambda_error_tail(message: &str) -> String {
+    format!(
+        "Lambda-Runtime-Function-Error-Type: Runtime.StreamError\r\nLambda-Runtime-Function-Error-Body: {}\r\n",
+        B64.encode(message)
+    )
+}
+
+/// Every knob of `/download`, parsed and bounded.
+#[derive(Debug, Clone)]
+pub struct Knobs {
+    pub size: u64,
+    pub chunk: usize,
+    pub rate_bytes_per_sec: Option<u64>,
+    pub delay_ms: u64,
+    pub seed: u64,
+    pub content_length: bool,
+    pub digest: bool,
+    pub status: StatusCode,
+    pub fail_after: Option<u64>,
+    pub stall_after: Option<u64>,
+    pub stall_ms: u64,
+    pub lambda_error_after: Option<u64>,
+}
+
+pub const KNOWN_KNOBS: &[&str] = &[
+    "size",
+    "chunk",
+    "rate",
+    "delay_ms",
+    "seed",
+    "length",
+    "digest",
+    "status",
+    "fail_after",
+    "stall_after",
+    "stall_ms",
+    "lambda_error_after",
+];
+
+impl Knobs {
+    pub fn parse(q: &HashMap<String, String>) -> Result<Knobs, String> {
+        if let Some(unknown) = q
+            .keys()
+            .find(|k| !k.starts_with('_') && !KNOWN_KNOBS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "unknown parameter {unknown:?}; known: {}",
+                KNOWN_KNOBS.join(", ")
+            ));
+        }
+        let size_of = |name: &str| -> Result<Option<u64>, String> {
+            q.get(name)
+                .map(|v| parse_size(v).map_err(|e| format!("{name}: {e}")))
+                .transpose()
+        };
+        let num_of = |name: &str, max: u64| -> Result<Option<u64>, String> {
+            q.get(name)
+                .map(|v| match v.trim().parse::<u64>() {
+                    Ok(n) if n <= max => Ok(n),
+                    _ => Err(format!(
+                        "{name}: {v:?} is not a whole number from 0 to {max}"
+                    )),
+                })
+                .transpose()
+        };
+        let flag_of = |name: &str, default: bool| -> Result<bool, String> {
+            match q.get(name).map(|v| v.trim()) {
+                None => Ok(default),
+                Some("1" | "true") => Ok(true),
+                Some("0" | "false") => Ok(false),
+                Some(v) => Err(format!("{name}: {v:?} must be 0 or 1")),
+            }
+        };
+        let size = size_of("size")?.unwrap_or(1024 * 1024);
+        if size > MAX_SIZE {
+            return Err(format!("size: {size} bytes is over the 16 GiB cap"));
+        }
+        let chunk = size_of("chunk")?.unwrap_or(64 * 1024);
+        if chunk == 0 || chunk > MAX_CHUNK {
+            return Err("chunk: must be from 1 B to 16 MiB".to_string());
+        }
+        let rate = size_of("rate")?;
+        if rate == Some(0) {
+            return Err("rate: must be above 0 bytes per second".to_string());
+        }
+        let status_code = num_of("status", 999)?.unwrap_or(200);
+        let status = match StatusCode::from_u16(status_code as u16) {
+            Ok(s) if status_code >= 200 => s,
+            _ => {
+                return Err(format!(
+                    "status: {status_code} is not a final HTTP status (200-599)"
+                ));
+            }
+        };
+        Ok(Knobs {
+            size,
+            chunk: chunk as usize,
+            rate_bytes_per_sec: rate,
+            delay_ms: num_of("delay_ms", MAX_WAIT_MS)?.unwrap_or(0),
+            seed: num_of("seed", u64::MAX)?.unwrap_or(1),
+            content_length: flag_of("length", true)?,
+            digest: flag_of("digest", true)?,
+            status,
+            fail_after: size_of("fail_after")?,
+            stall_after: size_of("stall_after")?,
+            stall_ms: num_of("stall_ms", MAX_WAIT_MS)?.unwrap_or(60_000),
+            lambda_error_after: size_of("lambda_error_after")?,
+        })
+    }
+}
+
+/// A single satisfiable byte range, or why not.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RangeSpec {
+    Full,
+    Part { start: u64, end_inclusive: u64 },
+    Unsatisfiable,
+}
+
+/// Parses one `bytes=` range against `size`. Multiple ranges and other units are ignored (a full
+/// 200 response is allowed by RFC 9110 §14.2).
+pub fn parse_range(value: Option<&HeaderValue>, size: u64) -> RangeSpec {
+    let Some(spec) = value
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("bytes="))
+    else {
+        return RangeSpec::Full;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Full;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeSpec::Full;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = match (a.is_empty(), b.is_empty()) {
+        (true, false) => b.parse::<u64>().ok().map(|n| {
+            if n == 0 || size == 0 {
+                None
+            } else {
+                Some((size.saturating_sub(n), size - 1))
+            }
+        }),
+        (false, _) => a.parse::<u64>().ok().map(|start| {
+            let end = if b.is_empty() {
+                Some(size.saturating_sub(1))
+            } else {
+                b.parse::<u64>().ok()
+            };
+            match end {
+                Some(end) if start < size && start <= end => Some((start, end.min(size - 1))),
+                _ => None,
+            }
+        }),
+        (true, true) => None,
+    };
+    match parsed {
+        None => RangeSpec::Full,
+        Some(None) => RangeSpec::Unsatisfiable,
+        Some(Some((start, end_inclusive))) => RangeSpec::Part {
+            start,
+            end_inclusive,
+        },
+    }
+}
+
+pub async fn download(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let knobs = match Knobs::parse(&q) {
+        Ok(k) => k,
+        Err(msg) => return json_error(StatusCode::BAD_REQUEST, &msg),
+    };
+    if knobs.delay_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(knobs.delay_ms)).await;
+    }
+    if !knobs.status.is_success() {
+        let body = serde_json::json!({
+            "message": format!("synthetic status {}", knobs.status.as_u16()),
+            "status": knobs.status.as_u16(),
+        });
+        return (
+            knobs.status,
+            [(header::CONTENT_TYPE, "application/json")],
+            body.to_string(),
+        )
+            .into_response();
+    }
+    let no_body = matches!(knobs.status.as_u16(), 204 | 205);
+    let size = if no_body { 0 } else { knobs.size };
+
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    let filename = format!("streamscope-{size}B-seed{}.bin", knobs.seed);
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        resp_headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    if knobs.digest {
+        let (cache, seed) = (state.digests.clone(), knobs.seed);
+        let digest = match tokio::task::spawn_blocking(move || cache.sha256(seed, size)).await {
+            Ok(d) => d,
+            Err(_) => {
+                return json_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "digest computation failed",
+                );
+            }
+        };
+        if let Ok(v) = HeaderValue::from_str(&format!("sha-256=:{}:", B64.encode(digest))) {
+            resp_headers.insert("repr-digest", v);
+        }
+    }
+
+    let (status, start, len) = match parse_range(headers.get(header::RANGE), size) {
+        RangeSpec::Full => (knobs.status, 0, size),
+        RangeSpec::Part {
+            start,
+            end_inclusive,
+        } => {
+            let v = format!("bytes {start}-{end_inclusive}/{size}");
+            if let Ok(v) = HeaderValue::from_str(&v) {
+                resp_headers.insert(header::CONTENT_RANGE, v);
+            }
+            (
+                StatusCode::PARTIAL_CONTENT,
+                start,
+                end_inclusive - start + 1,
+            )
+        }
+        RangeSpec::Unsatisfiable => {
+            let mut r = json_error(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                &format!("range not satisfiable for {size} bytes"),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return r;
+        }
+    };
+    // The Lambda runtime's error text makes the body longer than announced, and a Lambda behind a
+    // gateway streams without a length anyway.
+    if knobs.content_length && knobs.lambda_error_after.is_none() && !no_body {
+        resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    let body = if no_body {
+        Body::empty()
+    } else {
+        Body::from_stream(synthetic_stream(knobs, start, len))
+    };
+    let mut resp = (status, body).into_response();
+    resp.headers_mut().extend(resp_headers);
+    resp
+}
+
+/// Why a synthetic stream ended with an error: hyper then aborts the connection.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct InjectedFault(pub String);
+
+struct Gen {
+    knobs: Knobs,
+    /// Absolute offset of the next byte in the synthetic stream.
+    offset: u64,
+    /// Body bytes sent so far (relative to the range start; faults count these).
+    sent: u64,
+    len: u64,
+    started: Option<Instant>,
+    stalled: bool,
+    done: bool,
+}
+
+fn synthetic_stream(
+    knobs: Knobs,
+    start: u64,
+    len: u64,
+) -> impl futures_util::Stream<Item = Result<Bytes, InjectedFault>> + Send + 'static {
+    let g = Gen {
+        knobs,
+        offset: start,
+        sent: 0,
+        len,
+        started: None,
+        stalled: false,
+        done: false,
+    };
+    futures_util::stream::unfold(g, |mut g| async move {
+        if g.done {
+            return None;
+        }
+        let started = *g.started.get_or_insert_with(Instant::now);
+        if let Some(at) = g.knobs.stall_after
+            && !g.stalled
+            && g.sent >= at
+        {
+            g.stalled = true;
+            tokio::time::sleep(Duration::from_millis(g.knobs.stall_ms)).await;
+        }
+        if let Some(at) = g.knobs.fail_after
+            && g.sent >= at
+        {
+            g.done = true;
+            // hyper discards what it still buffers when a body errors: give it time to write the
+            // bytes already yielded, so the client really receives `fail_after` bytes.
+            tokio::time::sleep(FLUSH_BEFORE_DROP).await;
+            return Some((
+                Err(InjectedFault(format!(
+                    "fail_after: dropped the connection after {} bytes",
+                    g.sent
+                ))),
+                g,
+            ));
+        }
+        if let Some(at) = g.knobs.lambda_error_after
+            && g.sent >= at
+        {
+            g.done = true;
+            let tail = lambda_error_tail(&format!("injected stream error after {} bytes", g.sent));
+            return Some((Ok(Bytes::from(tail)), g));
+        }
+        if g.sent >= g.len {
+            return None;
+        }
+        // The next write stops at whichever fault point or the end comes first.
+        let mut n = (g.len - g.sent).min(g.knobs.chunk as u64);
+        for point in [
+            g.knobs.fail_after,
+            g.knobs.lambda_error_after,
+            g.knobs.stall_after.filter(|_| !g.stalled),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if point > g.sent {
+                n = n.min(point - g.sent);
+            }
+        }
+        if let Some(rate) = g.knobs.rate_bytes_per_sec {
+            // Pace so that `sent + n` bytes are out no earlier than (sent + n) / rate after the start.
+            let due = started + Duration::from_secs_f64((g.sent + n) as f64 / rate as f64);
+            tokio::time::sleep_until(due).await;
+        }
+        let mut buf = BytesMut::zeroed(n as usize);
+        synthetic::fill(g.knobs.seed, g.offset, &mut buf);
+        g.offset += n;
+        g.sent += n;
+        Some((Ok(buf.freeze()), g))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hv(s: &str) -> HeaderValue {
+        HeaderValue::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 100), RangeSpec::Full);
+        assert_eq!(
+            parse_range(Some(&hv("bytes=0-9")), 100),
+            RangeSpec::Part {
+                start: 0,
+                end_inclusive: 9
+            }
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=90-")), 100),
+            RangeSpec::Part {
+                start: 90,
+                end_inclusive: 99
+            }
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=-10")), 100),
+            RangeSpec::Part {
+                start: 90,
+                end_inclusive: 99
+            }
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=50-500")), 100),
+            RangeSpec::Part {
+                start: 50,
+                end_inclusive: 99
+            }
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=100-")), 100),
+            RangeSpec::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=0-0")), 0),
+            RangeSpec::Unsatisfiable
+        );
+        assert_eq!(
+            parse_range(Some(&hv("bytes=0-1,5-6")), 100),
+            RangeSpec::Full
+        );
+        assert_eq!(parse_range(Some(&hv("items=0-1")), 100), RangeSpec::Full);
+    }
+
+    #[test]
+    fn knobs_reject_bad_values() {
+        let q = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(
+            Knobs::parse(&q(&[("size", "17GiB")]))
+                .unwrap_err()
+                .contains("16 GiB")
+        );
+        assert!(Knobs::parse(&q(&[("size", "lots")])).is_err());
+        assert!(Knobs::parse(&q(&[("chunk", "0")])).is_err());
+        assert!(Knobs::parse(&q(&[("status", "99")])).is_err());
+        assert!(Knobs::parse(&q(&[("length", "yes")])).is_err());
+        assert!(
+            Knobs::parse(&q(&[("sise", "1")]))
+                .unwrap_err()
+                .contains("unknown")
+        );
+        let k = Knobs::parse(&q(&[("size", "16GiB"), ("rate", "2MB"), ("_", "123")])).unwrap();
+        assert_eq!((k.size, k.rate_bytes_per_sec), (16 * GIB, Some(2_000_000)));
+    }
+}

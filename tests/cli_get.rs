@@ -1,0 +1,412 @@
+//! `streamscope get` against `streamscope serve`, curl and python's http.server, as a user runs them.
+
+mod common;
+use base64::Engine;
+use common::*;
+
+const MIB: u64 = 1024 * 1024;
+
+#[test]
+fn sizes_hash_equal_to_repr_digest_sha256sum_and_curl() {
+    let server = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    for size in [0, 1, 10 * MIB - 1, 10 * MIB + 1, 100 * MIB] {
+        for length in [1, 0] {
+            let url = format!(
+                "{}/download?size={size}&length={length}&seed={}",
+                server.base,
+                size % 97
+            );
+            let out = dir.path().join(format!("f-{size}-{length}.bin"));
+            let json = dir.path().join("r.json");
+            let o = get(&[
+                &url,
+                "-o",
+                out.to_str().unwrap(),
+                "--json",
+                json.to_str().unwrap(),
+                "-q",
+            ]);
+            assert!(
+                o.status.success(),
+                "size {size} length {length}: {}",
+                stderr(&o)
+            );
+            let r = read_json(&json);
+            assert_eq!(r["outcome"], "complete");
+            assert_eq!(r["bytes"], size, "size {size}");
+            assert_eq!(std::fs::metadata(&out).unwrap().len(), size);
+            assert!(
+                !part_of(&out).exists(),
+                "no .part left after a complete download"
+            );
+            assert_eq!(r["expected_sha256_source"], "repr-digest");
+            assert_eq!(r["digest_match"], true);
+            let ours = r["sha256"].as_str().unwrap().to_string();
+            assert_eq!(
+                ours,
+                sha256sum(&out),
+                "report digest = sha256sum of the saved file"
+            );
+            let (curl_sha, curl_headers) = curl_fetch(&url, dir.path());
+            assert_eq!(ours, curl_sha, "curl fetched the same bytes");
+            let repr = header_of(&curl_headers, "repr-digest").expect("Repr-Digest header");
+            let b64 = repr
+                .strip_prefix("sha-256=:")
+                .and_then(|s| s.strip_suffix(':'))
+                .unwrap();
+            let raw = base64::engine::general_purpose::STANDARD
+                .decode(b64)
+                .unwrap();
+            assert_eq!(hex::encode(raw), ours, "Repr-Digest is the body's SHA-256");
+            if length == 1 {
+                assert_eq!(r["expected_bytes"], size);
+                assert_eq!(
+                    header_of(&curl_headers, "content-length").as_deref(),
+                    Some(size.to_string().as_str())
+                );
+            } else {
+                assert!(
+                    r["expected_bytes"].is_null(),
+                    "chunked: no announced length"
+                );
+                assert!(header_of(&curl_headers, "content-length").is_none());
+            }
+            std::fs::remove_file(&out).unwrap();
+        }
+    }
+}
+
+/// Runs one download expected to fail; returns its report after checking what every failure shares.
+fn failing(url: &str, extra: &[&str], outcome: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    let mut args = vec![
+        url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    let o = get(&args);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{url}: exit 1 for a failed download; stderr {}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains(outcome),
+        "stderr names the outcome {outcome}: {}",
+        stderr(&o)
+    );
+    assert!(!out.exists(), "{url}: nothing under the final name");
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], outcome, "{url}");
+    assert_eq!(r["output"]["saved"], false);
+    let part = part_of(&out);
+    if r["output"]["partial_left"] == true {
+        assert_eq!(
+            std::fs::metadata(&part).unwrap().len(),
+            r["bytes"].as_u64().unwrap(),
+            "the .part holds what arrived"
+        );
+    } else {
+        assert!(!part.exists());
+    }
+    r
+}
+
+#[test]
+fn every_fault_knob_maps_to_its_outcome() {
+    let s = serve(&[]);
+    let b = &s.base;
+    for length in [1, 0] {
+        let r = failing(
+            &format!("{b}/download?size=4MiB&fail_after=1MiB&length={length}"),
+            &[],
+            "truncated",
+        );
+        assert_eq!(
+            r["bytes"], MIB,
+            "every byte before the drop arrived and was saved"
+        );
+        assert_eq!(r["output"]["partial_left"], true);
+    }
+    let r = failing(
+        &format!("{b}/download?size=4MiB&stall_after=100KiB&stall_ms=5000"),
+        &["--idle-timeout", "0.5"],
+        "stalled",
+    );
+    assert_eq!(r["bytes"], 100 * 1024);
+    let r = failing(
+        &format!("{b}/download?size=2MiB&lambda_error_after=1MiB"),
+        &[],
+        "lambda_stream_error",
+    );
+    assert!(
+        r["outcome_detail"]
+            .as_str()
+            .unwrap()
+            .contains("Runtime.StreamError")
+    );
+    let r = failing(&format!("{b}/download?status=404"), &[], "http_error");
+    assert!(
+        r["http_error_body_preview"]
+            .as_str()
+            .unwrap()
+            .contains("synthetic status 404")
+    );
+    assert_eq!(r["response"]["status"], 404);
+    let r = failing(
+        &format!("{b}/download?size=1MiB"),
+        &["--expect-sha256", &"0".repeat(64)],
+        "digest_mismatch",
+    );
+    assert_eq!(r["expected_sha256_source"], "user");
+    assert_eq!(r["digest_match"], false);
+    failing(
+        &format!("{b}/download?size=10MiB&rate=1MB"),
+        &["--max-time", "0.5"],
+        "timed_out",
+    );
+    failing(
+        &format!("{b}/download?delay_ms=3000"),
+        &["--idle-timeout", "0.5"],
+        "stalled",
+    );
+    // A port nobody listens on: bind one, note it, close it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    failing(&format!("http://127.0.0.1:{port}/x"), &[], "connect_error");
+}
+
+#[test]
+fn server_we_did_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    let mut data = vec![0u8; 5 * MIB as usize + 123];
+    streamscope::backend::synthetic::fill(99, 0, &mut data);
+    std::fs::write(served.join("blob.bin"), &data).unwrap();
+    let py = python_http_server(&served);
+    let out = dir.path().join("blob.bin");
+    let json = dir.path().join("r.json");
+    let url = format!("{}/blob.bin", py.base);
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&json);
+    assert_eq!(r["bytes"], data.len());
+    assert_eq!(r["expected_bytes_source"], "content-length");
+    assert!(r["expected_sha256"].is_null(), "python sends no digest");
+    assert_eq!(
+        r["sha256"].as_str().unwrap(),
+        sha256sum(&served.join("blob.bin"))
+    );
+    assert_eq!(std::fs::read(&out).unwrap(), data);
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(summary.contains("no reference digest"), "{summary}");
+    // And a 404 from it.
+    failing(&format!("{}/missing.bin", py.base), &[], "http_error");
+}
+
+#[test]
+fn bad_input_is_exit_2_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let o = out.to_str().unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["not a url", "-o", o], "not a URL"),
+        (vec!["ftp://127.0.0.1/x", "-o", o], "unsupported scheme"),
+        (
+            vec!["http://127.0.0.1:1/x", "-o", o, "-H", "NoColonHere"],
+            "malformed header",
+        ),
+        (
+            vec!["http://127.0.0.1:1/x", "-o", o, "-H", "Bad Name: v"],
+            "invalid header",
+        ),
+        (
+            vec![
+                "http://127.0.0.1:1/x",
+                "-o",
+                "/nonexistent-streamscope-dir/x.bin",
+            ],
+            "does not exist",
+        ),
+        (
+            vec!["http://127.0.0.1:1/x", "-o", o, "--expect-sha256", "xyz"],
+            "64 hex digits",
+        ),
+        (
+            vec!["http://127.0.0.1:1/x", "-o", o, "--idle-timeout", "-1"],
+            "idle-timeout",
+        ),
+        (
+            vec![
+                "http://127.0.0.1:1/x",
+                "-o",
+                o,
+                "--json",
+                "/nonexistent-streamscope-dir/r.json",
+            ],
+            "does not exist",
+        ),
+        (
+            vec!["http://127.0.0.1:1/x", "-o", dir.path().to_str().unwrap()],
+            "is a directory",
+        ),
+    ];
+    for (args, needle) in cases {
+        let r = get(&args);
+        let err = stderr(&r);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {err}");
+        assert!(
+            err.contains(needle),
+            "{args:?}: {err:?} should mention {needle:?}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "one line: {err:?}");
+        assert!(!err.contains("panicked"));
+        assert!(!out.exists());
+    }
+    // clap's own usage errors are exit 2 too.
+    assert_eq!(get(&[]).status.code(), Some(2));
+}
+
+#[test]
+fn reports_redact_secrets_and_csv_adds_up() {
+    let s = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    let csv = dir.path().join("a.csv");
+    let url = format!("{}/download?size=3MiB&chunk=16KiB&token=hunter2", s.base);
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+        "-H",
+        "Authorization: Bearer sekrit-1",
+        "-H",
+        "x-api-key: sekrit-2",
+        "-H",
+        "Cookie: s=sekrit-3",
+        "-H",
+        "X-Custom: sekrit-4",
+        "--redact",
+        "x-custom",
+        "-H",
+        "X-Visible: fine",
+    ]);
+    // `token` is an unknown knob: the backend answers 400 and the run is an http_error.
+    assert_eq!(o.status.code(), Some(1));
+    let text = std::fs::read_to_string(&json).unwrap();
+    for secret in ["sekrit-1", "sekrit-2", "sekrit-3", "sekrit-4", "hunter2"] {
+        assert!(!text.contains(secret), "{secret} leaked into the report");
+    }
+    assert!(text.contains("X-Visible") && text.contains("fine"));
+    assert!(
+        text.contains("unknown parameter"),
+        "400 body preview is kept"
+    );
+
+    let url = format!("{}/download?size=3MiB&chunk=16KiB", s.base);
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--csv",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let r = read_json(&json);
+    let rows: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(rows[0], "t_offset_s,bytes,cumulative_bytes,gap_ms");
+    assert_eq!(rows.len() as u64 - 1, r["arrivals"].as_u64().unwrap());
+    let last: Vec<&str> = rows.last().unwrap().split(',').collect();
+    assert_eq!(last[2].parse::<u64>().unwrap(), 3 * MIB);
+    let sum: u64 = rows[1..]
+        .iter()
+        .map(|l| l.split(',').nth(1).unwrap().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(sum, 3 * MIB);
+    for key in [
+        "schema_version",
+        "headers_ms",
+        "first_byte_ms",
+        "duration_ms",
+        "arrival_bytes_median",
+        "largest_gap_ms",
+        "peak_bytes_per_sec",
+        "throughput_split_10mib",
+        "throughput_split_10mb",
+    ] {
+        assert!(!r[key].is_null(), "report has {key}");
+    }
+    assert!(r["first_byte_ms"].as_f64().unwrap() >= r["headers_ms"].as_f64().unwrap());
+}
+
+#[test]
+fn http2_and_ranges() {
+    let s = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    let url = format!("{}/download?size=5MiB", s.base);
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--http2",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&json);
+    assert_eq!(r["response"]["http_version"], "HTTP/2.0");
+    assert_eq!(r["digest_match"], true);
+
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "-H",
+        "Range: bytes=100-199",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let r = read_json(&json);
+    assert_eq!(r["response"]["status"], 206);
+    assert_eq!(r["bytes"], 100);
+    assert!(
+        r["expected_sha256"].is_null(),
+        "Repr-Digest covers the whole representation, not the range"
+    );
+    let mut want = vec![0u8; 100];
+    streamscope::backend::synthetic::fill(1, 100, &mut want);
+    assert_eq!(std::fs::read(&out).unwrap(), want);
+    failing(&url, &["-H", "Range: bytes=99999999-"], "http_error");
+}
