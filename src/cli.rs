@@ -1,5 +1,7 @@
 //! The command line: `get` downloads and measures, `serve` runs the backend, nothing opens the app.
 
+use crate::backend::BackendConfig;
+use crate::backend::gateway::{GatewayConfig, GatewayMode};
 use crate::probe::{self, HttpVersion, ProbeEvent, ProbeRequest, Report, parse_header_line};
 use crate::units::{fmt_bytes, fmt_rate};
 use clap::{Args, Parser, Subcommand};
@@ -91,6 +93,79 @@ pub struct ServeArgs {
     /// Port; 0 picks a free one
     #[arg(long, default_value_t = 8080)]
     pub port: u16,
+    /// Emulate API Gateway in front of the backend: off (as Lambda runs it), stream, buffered
+    #[arg(long, value_enum, default_value_t = GatewayMode::Off)]
+    pub gateway: GatewayMode,
+    /// STREAM: bytes sent unthrottled per response
+    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
+    pub stream_unthrottled: u64,
+    /// STREAM: bytes per second after that
+    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
+    pub stream_rate: u64,
+    /// STREAM: longest a response may stream, seconds
+    #[arg(long, default_value_t = 900.0, value_name = "SECS")]
+    pub stream_max_duration: f64,
+    /// STREAM: longest the backend may send nothing, seconds (300 regional/private)
+    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    pub stream_idle_timeout: f64,
+    /// STREAM: edge-optimized endpoint: idle timeout 30 s
+    #[arg(long, conflicts_with = "stream_idle_timeout")]
+    pub edge: bool,
+    /// BUFFERED: largest response payload
+    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
+    pub buffered_max: u64,
+    /// BUFFERED: integration timeout, milliseconds
+    #[arg(long, default_value_t = 29_000, value_name = "MS")]
+    pub integration_timeout_ms: u64,
+    /// Also apply Lambda's streaming limits (uncapped allowance, then a rate cap; a payload cap)
+    #[arg(long)]
+    pub lambda_limits: bool,
+    /// Lambda: bytes uncapped
+    #[arg(long, value_parser = size_arg, default_value = "6MiB", value_name = "SIZE")]
+    pub lambda_unthrottled: u64,
+    /// Lambda: bytes per second after that
+    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
+    pub lambda_rate: u64,
+    /// Lambda: largest streamed payload
+    #[arg(long, value_parser = size_arg, default_value = "200MiB", value_name = "SIZE")]
+    pub lambda_max: u64,
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    crate::units::parse_size(s).map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    pub fn backend_config(&self) -> Result<BackendConfig, UsageError> {
+        let positive = |name: &str, v: u64| {
+            if v == 0 {
+                Err(UsageError(format!("--{name} must be more than zero")))
+            } else {
+                Ok(v)
+            }
+        };
+        let gateway = GatewayConfig {
+            mode: self.gateway,
+            stream_unthrottled_bytes: self.stream_unthrottled,
+            stream_bytes_per_sec: positive("stream-rate", self.stream_rate)?,
+            stream_max_duration: secs("stream-max-duration", self.stream_max_duration)?,
+            stream_idle_timeout: if self.edge {
+                Duration::from_secs(30)
+            } else {
+                secs("stream-idle-timeout", self.stream_idle_timeout)?
+            },
+            buffered_max_bytes: self.buffered_max,
+            integration_timeout: Duration::from_millis(positive(
+                "integration-timeout-ms",
+                self.integration_timeout_ms,
+            )?),
+            lambda_limits: self.lambda_limits,
+            lambda_unthrottled_bytes: self.lambda_unthrottled,
+            lambda_bytes_per_sec: positive("lambda-rate", self.lambda_rate)?,
+            lambda_max_bytes: self.lambda_max,
+        };
+        Ok(BackendConfig { gateway })
+    }
 }
 
 /// Bad input: exit code 2 with one line on stderr.
@@ -362,6 +437,13 @@ pub fn human_summary(r: &Report) -> String {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.backend_config() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let addr = SocketAddr::new(args.bind, args.port);
     if !args.bind.is_loopback() {
         eprintln!(
@@ -369,7 +451,19 @@ async fn serve(args: ServeArgs) -> ExitCode {
             args.bind
         );
     }
+    if config.gateway.mode != GatewayMode::Off || config.gateway.lambda_limits {
+        eprintln!(
+            "streamscope: emulating API Gateway {} mode{}",
+            config.gateway.mode.label(),
+            if config.gateway.lambda_limits {
+                " with Lambda's streaming limits"
+            } else {
+                ""
+            }
+        );
+    }
     let result = crate::backend::serve(
+        config,
         addr,
         |bound| {
             println!("listening on http://{bound}");

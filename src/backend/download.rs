@@ -16,7 +16,6 @@ use tokio::time::Instant;
 pub const MAX_SIZE: u64 = 16 * GIB;
 const MAX_CHUNK: u64 = 16 * 1024 * 1024;
 const MAX_WAIT_MS: u64 = 15 * 60 * 1000;
-const FLUSH_BEFORE_DROP: Duration = Duration::from_millis(100);
 
 /// The text the Lambda Rust runtime (lambda_runtime 1.x, `to_tailer`) writes into the body, as body
 /// bytes rather than HTTP trailers, when the handler's stream yields an error.
@@ -331,7 +330,7 @@ fn synthetic_stream(
             g.done = true;
             // hyper discards what it still buffers when a body errors: give it time to write the
             // bytes already yielded, so the client really receives `fail_after` bytes.
-            tokio::time::sleep(FLUSH_BEFORE_DROP).await;
+            tokio::time::sleep(super::FLUSH_BEFORE_DROP).await;
             return Some((
                 Err(InjectedFault(format!(
                     "fail_after: dropped the connection after {} bytes",

@@ -2,6 +2,7 @@
 //! `bootstrap` binary through lambda_http's streaming runner).
 
 pub mod download;
+pub mod gateway;
 pub mod synthetic;
 
 use axum::Router;
@@ -11,14 +12,36 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+/// hyper discards what it still buffers when a response body errors (it aborts the connection).
+/// Every deliberate mid-body drop waits this long first, so the bytes already yielded reach the
+/// client, as they would from a real gateway that cuts a stream.
+pub(crate) const FLUSH_BEFORE_DROP: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How one Router is set up.
+#[derive(Debug, Clone, Default)]
+pub struct BackendConfig {
+    pub gateway: gateway::GatewayConfig,
+}
+
 /// Shared by every request of one Router.
 #[derive(Clone, Default)]
 pub struct AppState {
     pub digests: Arc<synthetic::DigestCache>,
+    pub config: Arc<BackendConfig>,
 }
 
-/// The Router every deployment of the backend runs.
+/// The Router every deployment of the backend runs, with nothing emulated in front.
 pub fn router() -> Router {
+    router_with(BackendConfig::default())
+}
+
+/// The Router with `config`: its gateway emulation wraps every route.
+pub fn router_with(config: BackendConfig) -> Router {
+    let gw = Arc::new(config.gateway.clone());
+    let state = AppState {
+        digests: Arc::default(),
+        config: Arc::new(config),
+    };
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -29,7 +52,8 @@ pub fn router() -> Router {
                 "no such route; GET / lists the routes",
             )
         })
-        .with_state(AppState::default())
+        .layer(axum::middleware::from_fn_with_state(gw, gateway::emulate))
+        .with_state(state)
 }
 
 pub fn json_error(status: StatusCode, message: &str) -> Response {
@@ -42,10 +66,14 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
         .into_response()
 }
 
-async fn index() -> Response {
+async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    let gw = &state.config.gateway;
     let body = serde_json::json!({
         "service": "streamscope backend",
         "version": env!("CARGO_PKG_VERSION"),
+        "gateway_emulation": gw.mode.label(),
+        "lambda_limits": gw.lambda_limits,
+        "gateway_config": gw,
         "routes": {
             "GET /": "this description",
             "GET /healthz": "liveness: 200 ok",
@@ -76,13 +104,14 @@ async fn index() -> Response {
 /// Binds `addr` and serves the Router until `shutdown` resolves. Calls `on_bound` with the bound
 /// address before serving (port 0 picks a free port).
 pub async fn serve(
+    config: BackendConfig,
     addr: SocketAddr,
     on_bound: impl FnOnce(SocketAddr),
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router())
+    axum::serve(listener, router_with(config))
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -90,12 +119,17 @@ pub async fn serve(
 /// Starts the Router on 127.0.0.1 with a free port on the current tokio runtime; returns its address.
 /// Used by the GUI's local demo and by tests.
 pub async fn spawn_local() -> std::io::Result<SocketAddr> {
+    spawn_local_with(BackendConfig::default()).await
+}
+
+/// [`spawn_local`] with a configuration (the GUI's demo runs one per gateway mode).
+pub async fn spawn_local_with(config: BackendConfig) -> std::io::Result<SocketAddr> {
     let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
         // The server runs until the runtime shuts down; an accept error ends it, which the
         // client then sees as a refused connection.
-        axum::serve(listener, router()).await.ok();
+        axum::serve(listener, router_with(config)).await.ok();
     });
     Ok(addr)
 }

@@ -1,0 +1,350 @@
+//! A local emulation of what API Gateway (REST, Lambda proxy) and Lambda response streaming do to a
+//! response, with the limits of the team's fact sheet (aws-streaming-facts.md). Every number is a
+//! field with its documented default so tests can scale it down.
+//!
+//! - `stream`: the first 10 MB pass unthrottled, then 2 MB/s; the stream is cut after 15 min, or
+//!   when the backend sends nothing for the idle timeout (5 min regional, 30 s edge).
+//! - `buffered`: the whole body is collected first; over 10 MB it fails (502, an assumption: AWS does
+//!   not document the status), and a backend slower than the 29 s integration timeout gets 504
+//!   `Endpoint request timed out`. The client then receives everything in one burst.
+//! - `lambda_limits` (any mode): Lambda's own streaming caps, 6 MB uncapped then 2 MB/s, 200 MB max.
+//!
+//! "MB" is read as MiB (AWS's "6 MB" Lambda payload limit is 6 MiB); rates default to 2 MiB/s. The
+//! fact sheet notes 2,000,000 vs 2,097,152 is unconfirmed: both are flags.
+
+use crate::units::MIB;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayMode {
+    /// The backend as Lambda runs it, nothing in front.
+    #[default]
+    Off,
+    /// API Gateway with `responseTransferMode: STREAM`.
+    Stream,
+    /// API Gateway's default `BUFFERED` mode.
+    Buffered,
+}
+
+impl GatewayMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            GatewayMode::Off => "off",
+            GatewayMode::Stream => "stream",
+            GatewayMode::Buffered => "buffered",
+        }
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GatewayConfig {
+    pub mode: GatewayMode,
+    /// STREAM: bytes of each response sent at full speed (10 MB).
+    pub stream_unthrottled_bytes: u64,
+    /// STREAM: rate after that (2 MB/s).
+    pub stream_bytes_per_sec: u64,
+    /// STREAM: longest a response may stream (15 min).
+    pub stream_max_duration: Duration,
+    /// STREAM: longest the backend may send nothing (5 min regional/private, 30 s edge-optimized).
+    pub stream_idle_timeout: Duration,
+    /// BUFFERED: largest response payload (10 MB).
+    pub buffered_max_bytes: u64,
+    /// BUFFERED: integration timeout for the whole response (29 s default).
+    pub integration_timeout: Duration,
+    /// Apply Lambda's own streaming limits too.
+    pub lambda_limits: bool,
+    /// Lambda: bytes uncapped (6 MB).
+    pub lambda_unthrottled_bytes: u64,
+    /// Lambda: rate after that (2 MB/s).
+    pub lambda_bytes_per_sec: u64,
+    /// Lambda: largest streamed payload (200 MB).
+    pub lambda_max_bytes: u64,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            mode: GatewayMode::Off,
+            stream_unthrottled_bytes: 10 * MIB,
+            stream_bytes_per_sec: 2 * MIB,
+            stream_max_duration: Duration::from_secs(15 * 60),
+            stream_idle_timeout: Duration::from_secs(5 * 60),
+            buffered_max_bytes: 10 * MIB,
+            integration_timeout: Duration::from_secs(29),
+            lambda_limits: false,
+            lambda_unthrottled_bytes: 6 * MIB,
+            lambda_bytes_per_sec: 2 * MIB,
+            lambda_max_bytes: 200 * MIB,
+        }
+    }
+}
+
+impl GatewayConfig {
+    pub fn with_mode(mode: GatewayMode) -> Self {
+        GatewayConfig {
+            mode,
+            ..GatewayConfig::default()
+        }
+    }
+
+    /// True when nothing would change a response.
+    pub fn is_passthrough(&self) -> bool {
+        self.mode == GatewayMode::Off && !self.lambda_limits
+    }
+}
+
+fn gateway_error(status: StatusCode, message: &str, why: &str) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{\"message\":\"{message}\"}}"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(why) {
+        r.headers_mut().insert("x-streamscope-gateway-error", v);
+    }
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    r
+}
+
+/// axum middleware: applies the emulation to every response of the Router.
+pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: Next) -> Response {
+    if cfg.is_passthrough() {
+        return next.run(req).await;
+    }
+    if cfg.mode == GatewayMode::Buffered {
+        return buffered(&cfg, next.run(req)).await;
+    }
+    let resp = next.run(req).await;
+    let (mut parts, body) = resp.into_parts();
+    let mut stream: ChunkStream = Box::pin(
+        body.into_data_stream()
+            .map(|r| r.map_err(|e| Cut(e.to_string()))),
+    );
+    if cfg.lambda_limits {
+        stream = Box::pin(shape(
+            stream,
+            Shape {
+                free_bytes: cfg.lambda_unthrottled_bytes,
+                bytes_per_sec: cfg.lambda_bytes_per_sec,
+                max_bytes: Some(cfg.lambda_max_bytes),
+                max_duration: None,
+                idle_timeout: None,
+            },
+        ));
+    }
+    if cfg.mode == GatewayMode::Stream {
+        // API Gateway STREAM mode does not support content encoding; it passes other headers through.
+        stream = Box::pin(shape(
+            stream,
+            Shape {
+                free_bytes: cfg.stream_unthrottled_bytes,
+                bytes_per_sec: cfg.stream_bytes_per_sec,
+                max_bytes: None,
+                max_duration: Some(cfg.stream_max_duration),
+                idle_timeout: Some(cfg.stream_idle_timeout),
+            },
+        ));
+    }
+    if cfg.lambda_limits {
+        // A streamed Lambda response has no length of its own (Function URLs remap it).
+        if let Some(len) = parts.headers.remove(header::CONTENT_LENGTH) {
+            parts.headers.insert("x-amzn-remapped-content-length", len);
+        }
+    }
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn buffered(
+    cfg: &GatewayConfig,
+    run: impl std::future::Future<Output = Response>,
+) -> Response {
+    let mut max = cfg.buffered_max_bytes;
+    if cfg.lambda_limits {
+        // A buffered Lambda invocation returns at most 6 MB.
+        max = max.min(6 * MIB);
+    }
+    let collect = async {
+        let resp = run.await;
+        let (mut parts, body) = resp.into_parts();
+        let mut data = body.into_data_stream();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|e| format!("the integration failed mid-response: {e}"))?;
+            if buf.len() as u64 + chunk.len() as u64 > max {
+                return Err(format!(
+                    "response payload over the {max}-byte buffered limit"
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
+        Ok(Response::from_parts(parts, Body::from(buf.freeze())))
+    };
+    match tokio::time::timeout(cfg.integration_timeout, collect).await {
+        Err(_) => gateway_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Endpoint request timed out",
+            "integration timeout (emulated)",
+        ),
+        Ok(Err(why)) => gateway_error(StatusCode::BAD_GATEWAY, "Internal server error", &why),
+        Ok(Ok(resp)) => resp,
+    }
+}
+
+/// Why an emulated limit cut a stream; hyper then aborts the connection, as the gateway would.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Cut(pub String);
+
+type ChunkStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, Cut>> + Send>>;
+
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    free_bytes: u64,
+    bytes_per_sec: u64,
+    max_bytes: Option<u64>,
+    max_duration: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+struct Shaper {
+    inner: ChunkStream,
+    shape: Shape,
+    sent: u64,
+    pending: Bytes,
+    started: Option<Instant>,
+    /// When byte `free_bytes` went out: throttled bytes are paced from here.
+    throttle_from: Option<Instant>,
+    done: bool,
+}
+
+/// Ends the stream with an error once what was sent has had time to reach the client.
+async fn cut(mut s: Shaper, why: String) -> Option<(Result<Bytes, Cut>, Shaper)> {
+    s.done = true;
+    tokio::time::sleep(super::FLUSH_BEFORE_DROP).await;
+    Some((Err(Cut(why)), s))
+}
+
+/// Passes `free_bytes` at once, then paces at `bytes_per_sec` in slices of ~20 ms, and cuts the
+/// stream at `max_bytes`, `max_duration`, or after `idle_timeout` of backend silence.
+fn shape(
+    inner: ChunkStream,
+    shape: Shape,
+) -> impl futures_util::Stream<Item = Result<Bytes, Cut>> + Send {
+    let s = Shaper {
+        inner,
+        shape,
+        sent: 0,
+        pending: Bytes::new(),
+        started: None,
+        throttle_from: None,
+        done: false,
+    };
+    futures_util::stream::unfold(s, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let started = *s.started.get_or_insert_with(Instant::now);
+        let deadline = s.shape.max_duration.map(|d| started + d);
+        if s.pending.is_empty() {
+            let idle_at = s.shape.idle_timeout.map(|i| Instant::now() + i);
+            let limit = match (idle_at, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let next = match limit {
+                None => s.inner.next().await,
+                Some(at) => match tokio::time::timeout_at(at, s.inner.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        let why = if deadline == Some(at) {
+                            "maximum stream duration"
+                        } else {
+                            "idle timeout"
+                        };
+                        return cut(s, format!("emulated gateway: {why} reached")).await;
+                    }
+                },
+            };
+            match next {
+                None => return None,
+                Some(Err(e)) => {
+                    s.done = true;
+                    return Some((Err(e), s));
+                }
+                Some(Ok(b)) => s.pending = b,
+            }
+            if s.pending.is_empty() {
+                return Some((Ok(Bytes::new()), s));
+            }
+        }
+        if let Some(max) = s.shape.max_bytes
+            && s.sent >= max
+        {
+            return cut(
+                s,
+                format!("emulated Lambda: {max}-byte streamed payload limit"),
+            )
+            .await;
+        }
+        // Cut the next piece at the knee, the payload limit, and into ~20 ms slices when throttled.
+        let mut n = s.pending.len() as u64;
+        if s.sent < s.shape.free_bytes {
+            n = n.min(s.shape.free_bytes - s.sent);
+        } else {
+            n = n.min((s.shape.bytes_per_sec / 50).max(1));
+        }
+        if let Some(max) = s.shape.max_bytes {
+            n = n.min(max - s.sent);
+        }
+        let piece = s.pending.split_to(n as usize);
+        if s.sent >= s.shape.free_bytes {
+            let from = *s.throttle_from.get_or_insert_with(Instant::now);
+            let beyond = s.sent + n - s.shape.free_bytes;
+            let due = from + Duration::from_secs_f64(beyond as f64 / s.shape.bytes_per_sec as f64);
+            if let Some(dl) = deadline
+                && due > dl
+            {
+                tokio::time::sleep_until(dl).await;
+                return cut(
+                    s,
+                    "emulated gateway: maximum stream duration reached".into(),
+                )
+                .await;
+            }
+            tokio::time::sleep_until(due).await;
+        }
+        s.sent += n;
+        if s.sent >= s.shape.free_bytes && s.throttle_from.is_none() {
+            s.throttle_from = Some(Instant::now());
+        }
+        Some((Ok(piece), s))
+    })
+}
