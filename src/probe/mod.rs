@@ -5,6 +5,7 @@ pub mod engine;
 pub mod report;
 pub mod request;
 pub mod stats;
+pub mod verdict;
 
 pub use engine::run;
 pub use report::{Outcome, Report};

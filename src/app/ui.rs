@@ -1,0 +1,524 @@
+//! Drawing: the request panel, the figures and verdict, the history, the charts.
+
+use super::demo::PRESETS;
+use super::{HeaderRow, RunRecord, StreamscopeApp};
+use crate::backend::gateway::GatewayMode;
+use crate::probe::HttpVersion;
+use crate::probe::report::REDACTED;
+use crate::probe::verdict::{self, Tone};
+use crate::units::{fmt_bytes, fmt_rate};
+use egui::{Color32, RichText};
+use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points, VLine};
+
+const GOOD: Color32 = Color32::from_rgb(80, 200, 120);
+const WARN: Color32 = Color32::from_rgb(240, 180, 60);
+const BAD: Color32 = Color32::from_rgb(235, 90, 80);
+const THROUGHPUT: Color32 = Color32::from_rgb(255, 176, 46);
+const OVERLAY: Color32 = Color32::from_rgb(120, 160, 255);
+const ARRIVAL: Color32 = Color32::from_rgb(64, 196, 180);
+
+fn tone_color(t: Tone, ui: &egui::Ui) -> Color32 {
+    match t {
+        Tone::Good => GOOD,
+        Tone::Warn => WARN,
+        Tone::Bad => BAD,
+        Tone::Info => ui.visuals().text_color(),
+    }
+}
+
+/// A text field with a visible label that screen readers (and egui_kittest) find it by.
+fn labelled_field(ui: &mut egui::Ui, label: &str, edit: egui::TextEdit<'_>) -> egui::Response {
+    let l = ui.label(label);
+    ui.add(edit).labelled_by(l.id)
+}
+
+impl StreamscopeApp {
+    pub(super) fn draw(&mut self, ui: &mut egui::Ui) {
+        if ui.input(|i| i.key_pressed(egui::Key::Escape)) {
+            self.cancel();
+        }
+        egui::Panel::top("request").show(ui, |ui| self.request_ui(ui));
+        egui::Panel::left("figures")
+            .resizable(true)
+            .default_size(400.0)
+            .min_size(320.0)
+            .show(ui, |ui| {
+                egui::ScrollArea::vertical().show(ui, |ui| self.figures_ui(ui));
+            });
+        egui::CentralPanel::default().show(ui, |ui| self.charts_ui(ui));
+    }
+
+    fn request_ui(&mut self, ui: &mut egui::Ui) {
+        ui.add_space(4.0);
+        let running = self.is_running();
+        ui.horizontal(|ui| {
+            let url = labelled_field(
+                ui,
+                "URL",
+                egui::TextEdit::singleline(&mut self.form.url)
+                    .hint_text("https://abc123.execute-api.eu-west-1.amazonaws.com/prod/download")
+                    .desired_width(ui.available_width() - 330.0),
+            );
+            if url.changed() {
+                self.form.dest_file = None;
+                self.confirm_overwrite = false;
+            }
+            if url.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) && !running {
+                self.start_from_ui(false);
+            }
+            if ui
+                .button("Save to...")
+                .on_hover_text("Choose where the download is saved")
+                .clicked()
+            {
+                self.open_save_to_dialog();
+            }
+            let dest = self.form.destination();
+            ui.label(RichText::new(dest.display().to_string()).small())
+                .on_hover_text("Destination file");
+        });
+        ui.horizontal(|ui| {
+            if ui
+                .add_enabled(!running, egui::Button::new("Start"))
+                .on_hover_text("Start the download (Enter)")
+                .clicked()
+            {
+                self.start_from_ui(false);
+            }
+            if ui
+                .add_enabled(running, egui::Button::new("Cancel"))
+                .on_hover_text("Cancel (Esc)")
+                .clicked()
+            {
+                self.cancel();
+            }
+            ui.separator();
+            ui.add_enabled_ui(self.demo.is_some(), |ui| {
+                let mut preset = self.preset;
+                egui::ComboBox::from_label("Local demo")
+                    .selected_text(PRESETS[preset].name)
+                    .width(250.0)
+                    .show_ui(ui, |ui| {
+                        for (i, p) in PRESETS.iter().enumerate() {
+                            ui.selectable_value(&mut preset, i, p.name)
+                                .on_hover_text(p.note);
+                        }
+                    });
+                if preset != self.preset {
+                    self.apply_preset(preset);
+                }
+                ui.label("gateway");
+                let before = self.gateway;
+                for mode in [GatewayMode::Off, GatewayMode::Stream, GatewayMode::Buffered] {
+                    ui.selectable_value(&mut self.gateway, mode, mode.label());
+                }
+                if self.gateway != before {
+                    self.refill_demo_url();
+                }
+            });
+            ui.separator();
+            egui::ComboBox::from_label("HTTP")
+                .selected_text(self.form.http_version.label())
+                .show_ui(ui, |ui| {
+                    for v in [HttpVersion::Auto, HttpVersion::Http1, HttpVersion::Http2] {
+                        ui.selectable_value(&mut self.form.http_version, v, v.label());
+                    }
+                });
+            let l = ui.label("idle timeout");
+            ui.add(
+                egui::DragValue::new(&mut self.form.idle_timeout_s)
+                    .range(0.1..=3600.0)
+                    .speed(0.5)
+                    .suffix(" s"),
+            )
+            .labelled_by(l.id);
+        });
+        ui.horizontal(|ui| {
+            let n = self
+                .form
+                .headers
+                .iter()
+                .filter(|h| !h.name.trim().is_empty())
+                .count();
+            if ui
+                .selectable_label(self.headers_open, format!("Headers ({n})"))
+                .clicked()
+            {
+                self.headers_open = !self.headers_open;
+            }
+            labelled_field(
+                ui,
+                "Expected SHA-256",
+                egui::TextEdit::singleline(&mut self.form.expect_sha256)
+                    .hint_text("optional: 64 hex digits")
+                    .desired_width(440.0)
+                    .font(egui::TextStyle::Monospace),
+            );
+            if let Some(d) = &self.demo {
+                let note = PRESETS[self.preset].note;
+                ui.label(
+                    RichText::new(format!(
+                        "demo on 127.0.0.1:{} · {note}",
+                        d.addr(self.gateway).port()
+                    ))
+                    .weak(),
+                );
+            }
+        });
+        if self.headers_open {
+            self.headers_ui(ui);
+        }
+        if let Some(e) = self.demo_error.clone() {
+            ui.colored_label(WARN, e);
+        }
+        if let Some(err) = self.form.error() {
+            ui.colored_label(BAD, err);
+        } else if self.confirm_overwrite {
+            ui.horizontal(|ui| {
+                ui.colored_label(
+                    WARN,
+                    format!("{} exists.", self.form.destination().display()),
+                );
+                if ui.button("Replace").clicked() {
+                    self.start_from_ui(true);
+                }
+                if ui.button("Keep it").clicked() {
+                    self.confirm_overwrite = false;
+                }
+            });
+        }
+        ui.add_space(2.0);
+    }
+
+    fn start_from_ui(&mut self, replace: bool) {
+        if let Err(e) = self.start(replace) {
+            self.message = Some(e);
+        }
+    }
+
+    pub fn headers_ui(&mut self, ui: &mut egui::Ui) {
+        let mut remove = None;
+        egui::Grid::new("headers")
+            .num_columns(4)
+            .spacing([8.0, 4.0])
+            .show(ui, |ui| {
+                for (i, h) in self.form.headers.iter_mut().enumerate() {
+                    header_row_ui(ui, i, h, &mut remove);
+                    ui.end_row();
+                }
+            });
+        if let Some(i) = remove {
+            self.form.headers.remove(i);
+        }
+        if ui.button("Add header").clicked() {
+            self.form.headers.push(HeaderRow::default());
+        }
+    }
+
+    fn figures_ui(&mut self, ui: &mut egui::Ui) {
+        if let Some(i) = self.selected {
+            let running = self.is_running() && self.runs.len() == i + 1;
+            let run = &self.runs[i];
+            run_figures_ui(ui, run, running);
+            ui.add_space(6.0);
+            if let Some(v) = &run.verdict {
+                ui.label(
+                    RichText::new(&v.headline)
+                        .heading()
+                        .color(tone_color(v.tone, ui)),
+                );
+                egui::Grid::new("verdict")
+                    .num_columns(2)
+                    .spacing([10.0, 4.0])
+                    .show(ui, |ui| {
+                        for line in &v.lines {
+                            ui.label(RichText::new(line.label).strong());
+                            ui.add(
+                                egui::Label::new(
+                                    RichText::new(&line.text).color(tone_color(line.tone, ui)),
+                                )
+                                .wrap(),
+                            );
+                            ui.end_row();
+                        }
+                    });
+                ui.horizontal(|ui| {
+                    if ui.button("Save report...").clicked() {
+                        self.open_report_dialog();
+                    }
+                    if ui.button("Copy summary").clicked()
+                        && let Some(r) = self.selected_run().and_then(|r| r.report.as_ref())
+                    {
+                        ui.ctx().copy_text(verdict::summary_text(r));
+                        self.message = Some("summary copied to the clipboard".into());
+                    }
+                });
+            }
+            if let Some(meta) = &self.runs[i].meta {
+                egui::CollapsingHeader::new(format!("Response headers ({})", meta.headers.len()))
+                    .show(ui, |ui| {
+                        egui::Grid::new("resp-headers")
+                            .striped(true)
+                            .num_columns(2)
+                            .show(ui, |ui| {
+                                for (n, v) in &meta.headers {
+                                    ui.label(RichText::new(n).monospace());
+                                    let shown = if crate::probe::report::is_secret_header(n, &[]) {
+                                        REDACTED
+                                    } else {
+                                        v
+                                    };
+                                    ui.add(
+                                        egui::Label::new(RichText::new(shown).monospace()).wrap(),
+                                    );
+                                    ui.end_row();
+                                }
+                            });
+                    });
+            }
+        } else {
+            ui.label("Press Start (or Enter in the URL field) to download.");
+            ui.label(
+                RichText::new("The local demo is ready: pick a preset to see each verdict.").weak(),
+            );
+        }
+        if let Some(m) = &self.message {
+            ui.add_space(4.0);
+            ui.label(RichText::new(m).italics());
+        }
+        ui.separator();
+        self.history_ui(ui);
+    }
+
+    fn history_ui(&mut self, ui: &mut egui::Ui) {
+        ui.label(RichText::new("History").strong());
+        let mut select = None;
+        for (i, run) in self.runs.iter().enumerate().rev() {
+            let tone = run.verdict.as_ref().map_or(Tone::Info, |v| v.tone);
+            let text =
+                RichText::new(format!("{} · {}", run.title(), run.url)).color(tone_color(tone, ui));
+            if ui
+                .selectable_label(self.selected == Some(i), text)
+                .clicked()
+            {
+                select = Some(i);
+            }
+        }
+        if let Some(i) = select {
+            self.selected = Some(i);
+            if self.compare == Some(i) {
+                self.compare = None;
+            }
+        }
+        if self.runs.len() >= 2 {
+            let label = |i: Option<usize>, runs: &[RunRecord]| {
+                i.and_then(|i| runs.get(i))
+                    .map_or("none".into(), |r| r.title())
+            };
+            egui::ComboBox::from_label("Overlay throughput of")
+                .selected_text(label(self.compare, &self.runs))
+                .show_ui(ui, |ui| {
+                    ui.selectable_value(&mut self.compare, None, "none");
+                    for (i, r) in self.runs.iter().enumerate() {
+                        if Some(i) != self.selected {
+                            ui.selectable_value(&mut self.compare, Some(i), r.title());
+                        }
+                    }
+                });
+        }
+        let l = ui.label("Highlight gaps over");
+        ui.add(
+            egui::DragValue::new(&mut self.gap_threshold_ms)
+                .range(10.0..=60_000.0)
+                .suffix(" ms"),
+        )
+        .labelled_by(l.id)
+        .on_hover_text("Applies to the next run");
+    }
+
+    fn charts_ui(&self, ui: &mut egui::Ui) {
+        let Some(run) = self.selected_run() else {
+            ui.centered_and_justified(|ui| {
+                ui.label(RichText::new("Charts appear here as bytes arrive.").weak())
+            });
+            return;
+        };
+        let overlay = self.compare.and_then(|i| self.runs.get(i));
+        let link = egui::Id::unique("streamscope-time-axis");
+        let h = (ui.available_height() - 24.0) / 3.0;
+        let s = &run.series;
+        Plot::new("throughput")
+            .height(h)
+            .link_axis(link, [true, false])
+            .legend(Legend::default())
+            .x_axis_label("time since request (s)")
+            .y_axis_label("MB/s (250 ms windows)")
+            .include_y(0.0)
+            .include_y(2.5)
+            .show(ui, |p| {
+                p.line(
+                    Line::new("throughput", PlotPoints::Borrowed(&s.throughput))
+                        .color(THROUGHPUT)
+                        .width(1.5),
+                );
+                if let Some(o) = overlay {
+                    p.line(
+                        Line::new(
+                            format!("run #{}", o.id),
+                            PlotPoints::Borrowed(&o.series.throughput),
+                        )
+                        .color(OVERLAY)
+                        .width(1.2),
+                    );
+                }
+                p.hline(HLine::new("2 MB/s throttle", 2.0).color(WARN.gamma_multiply(0.7)));
+                if let Some(t) = s.crossed_6mib_s {
+                    p.vline(VLine::new("6 MiB (Lambda)", t).color(Color32::GRAY));
+                }
+                if let Some(t) = s.crossed_10mib_s {
+                    p.vline(VLine::new("10 MiB (API Gateway)", t).color(Color32::LIGHT_GRAY));
+                }
+            });
+        Plot::new("cumulative")
+            .height(h)
+            .link_axis(link, [true, false])
+            .x_axis_label("time since request (s)")
+            .y_axis_label("MB received")
+            .include_y(0.0)
+            .show(ui, |p| {
+                p.line(
+                    Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
+                        .color(GOOD)
+                        .width(1.5),
+                );
+            });
+        Plot::new("arrivals")
+            .height(h)
+            .link_axis(link, [true, false])
+            .legend(Legend::default())
+            .x_axis_label("time since request (s)")
+            .y_axis_label("arrival size (KiB)")
+            .include_y(0.0)
+            .show(ui, |p| {
+                p.points(
+                    Points::new("arrivals", PlotPoints::Borrowed(&s.arrival_points))
+                        .color(ARRIVAL)
+                        .radius(1.5),
+                );
+                p.points(
+                    Points::new(
+                        format!("after a gap ≥ {:.0} ms", s.gap_threshold_ns as f64 / 1e6),
+                        PlotPoints::Borrowed(&s.gap_points),
+                    )
+                    .color(BAD)
+                    .radius(4.0),
+                );
+            });
+    }
+}
+
+fn header_row_ui(ui: &mut egui::Ui, i: usize, h: &mut HeaderRow, remove: &mut Option<usize>) {
+    let l = ui.label(format!("Header {} name", i + 1));
+    ui.add(
+        egui::TextEdit::singleline(&mut h.name)
+            .hint_text("x-api-key")
+            .desired_width(180.0),
+    )
+    .labelled_by(l.id);
+    let secret = h.is_secret();
+    let l = ui.label(format!("Header {} value", i + 1));
+    ui.add(
+        egui::TextEdit::singleline(&mut h.value)
+            .password(secret && !h.reveal)
+            .desired_width(360.0),
+    )
+    .labelled_by(l.id);
+    if secret {
+        ui.checkbox(&mut h.reveal, "show");
+    } else {
+        ui.label("");
+    }
+    if ui.button(format!("Remove header {}", i + 1)).clicked() {
+        *remove = Some(i);
+    }
+}
+
+fn run_figures_ui(ui: &mut egui::Ui, run: &RunRecord, running: bool) {
+    let s = &run.series;
+    let elapsed = run.elapsed_s();
+    let expected = run.meta.as_ref().and_then(|m| m.expected_bytes);
+    let avg = if elapsed > 0.0 {
+        s.total_bytes as f64 / elapsed
+    } else {
+        0.0
+    };
+    let current = if running {
+        s.current_bytes_per_sec().unwrap_or(0.0)
+    } else {
+        avg
+    };
+    ui.label(RichText::new(format!("Run #{}", run.id)).strong());
+    ui.label(RichText::new(&run.url).small().weak());
+    egui::Grid::new("figures")
+        .num_columns(2)
+        .spacing([12.0, 3.0])
+        .show(ui, |ui| {
+            let row = |ui: &mut egui::Ui, k: &str, v: String| {
+                ui.label(k);
+                ui.label(RichText::new(v).monospace());
+                ui.end_row();
+            };
+            let of = expected
+                .map(|n| format!(" of {}", fmt_bytes(n)))
+                .unwrap_or_default();
+            row(ui, "received", format!("{}{of}", fmt_bytes(s.total_bytes)));
+            if running {
+                row(ui, "current", fmt_rate(current));
+            }
+            row(ui, "average", fmt_rate(avg));
+            row(ui, "elapsed", format!("{elapsed:.1} s"));
+            let ms =
+                |ns: Option<u64>| ns.map_or("–".into(), |n| format!("{:.1} ms", n as f64 / 1e6));
+            row(
+                ui,
+                "headers after",
+                ms(run.meta.as_ref().map(|m| m.headers_ns)),
+            );
+            row(ui, "first byte after", ms(s.first_arrival_ns));
+            row(ui, "arrivals", format!("{}", s.arrivals));
+            row(
+                ui,
+                "largest gap",
+                s.largest_gap.map_or("–".into(), |(g, t)| {
+                    format!("{:.1} ms at {:.1} s", g as f64 / 1e6, t as f64 / 1e9)
+                }),
+            );
+            if let Some(m) = &run.meta {
+                row(ui, "status", format!("{} {}", m.status, m.http_version));
+            }
+            if let Some(g) = run.gateway {
+                row(ui, "demo gateway", g.label().to_string());
+            }
+        });
+    if running {
+        let bar = match expected.filter(|n| *n > 0) {
+            Some(n) => {
+                let frac = (s.total_bytes as f64 / n as f64).min(1.0) as f32;
+                let rate = if current > 0.0 { current } else { avg };
+                let eta = if rate > 0.0 {
+                    format!(
+                        "ETA {:.0} s",
+                        (n.saturating_sub(s.total_bytes)) as f64 / rate
+                    )
+                } else {
+                    "ETA –".into()
+                };
+                egui::ProgressBar::new(frac).text(format!("{:.0} % · {eta}", frac * 100.0))
+            }
+            // Length unknown: a band that moves with the frame timer instead of a fill.
+            None => egui::ProgressBar::new((elapsed * 0.5).fract() as f32)
+                .text(format!("{} · length unknown", fmt_bytes(s.total_bytes))),
+        };
+        ui.add(bar);
+    }
+}

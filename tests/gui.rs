@@ -1,0 +1,248 @@
+//! The real App, driven headlessly by egui_kittest: widgets found by their labels, clicked, read.
+
+use egui_kittest::Harness;
+use egui_kittest::kittest::{NodeT, Queryable};
+use sha2::Digest;
+use std::time::{Duration, Instant};
+use streamscope::app::demo::PRESETS;
+use streamscope::app::{HeaderRow, Settings, StreamscopeApp};
+use streamscope::probe::Outcome;
+
+fn harness(dir: &std::path::Path) -> Harness<'static, StreamscopeApp> {
+    let dir = dir.to_path_buf();
+    let mut h = Harness::builder()
+        .with_size([1280.0, 820.0])
+        .build_eframe(move |_cc| {
+            let mut app = StreamscopeApp::with_settings(Settings::default());
+            app.form.dest_dir = dir;
+            app
+        });
+    h.step();
+    h
+}
+
+fn preset(name: &str) -> usize {
+    PRESETS.iter().position(|p| p.name == name).unwrap()
+}
+
+/// Steps frames in real time until the run ends (the download runs on the app's runtime).
+fn step_until_done(h: &mut Harness<'_, StreamscopeApp>, limit: Duration) {
+    // A click is handled on the next frame.
+    h.step();
+    let t0 = Instant::now();
+    while h.state().is_running() {
+        assert!(t0.elapsed() < limit, "run did not end within {limit:?}");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.step();
+    h.step();
+}
+
+#[test]
+fn demo_download_completes_and_the_file_matches() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.expect("the demo is ready at start");
+    h.state_mut().apply_preset(preset("100 MiB, no gateway"));
+    h.state_mut().form.url = format!("http://{}/download?size=20MiB&length=0&seed=5", demo.off);
+    h.step();
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(h.state().is_running());
+    step_until_done(&mut h, Duration::from_secs(60));
+
+    let app = h.state();
+    let run = app.selected_run().unwrap();
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(report.outcome_value, Outcome::Complete);
+    assert_eq!(report.bytes, 20 * 1024 * 1024);
+    assert_eq!(
+        run.series.total_bytes,
+        20 * 1024 * 1024,
+        "the live series saw every byte"
+    );
+    let dest = dir.path().join("download-20MiB.bin");
+    assert_eq!(run.dest, dest);
+    let data = std::fs::read(&dest).unwrap();
+    assert_eq!(data.len(), 20 * 1024 * 1024);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&data)),
+        report.sha256.clone().unwrap()
+    );
+    assert_eq!(report.digest_match, Some(true));
+    // What the window says.
+    h.get_by_label_contains("Complete: 21.0 MB arrived and verified");
+    h.get_by_label_contains("matches the server's Repr-Digest");
+    h.get_by_label("21.0 MB");
+    h.get_by_label_contains("#1 complete");
+}
+
+#[test]
+fn cancel_mid_run_leaves_nothing_under_the_final_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut()
+        .apply_preset(preset("200 MiB throttled like API Gateway"));
+    h.step();
+    h.get_by_label("Start").click();
+    let t0 = Instant::now();
+    while h
+        .state()
+        .selected_run()
+        .is_none_or(|r| r.series.total_bytes < 12 * 1024 * 1024)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "bytes should flow");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.key_press(egui::Key::Escape);
+    step_until_done(&mut h, Duration::from_secs(10));
+    let run = h.state().selected_run().unwrap();
+    let report = run.report.as_ref().unwrap();
+    assert_eq!(report.outcome_value, Outcome::Cancelled);
+    assert!(!run.dest.exists(), "no file under the final name");
+    assert!(
+        dir.path().join("download-200MiB.bin.part").exists(),
+        "the partial stays as .part"
+    );
+    assert!(
+        run.series.crossed_10mib_s.is_some(),
+        "the 10 MiB marker was placed"
+    );
+    h.get_by_label_contains("Cancelled after");
+}
+
+#[test]
+fn a_bad_url_shows_an_inline_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().form.url.clear();
+    h.step();
+    let url = h.get_by_label("URL");
+    url.focus();
+    url.type_text("ftp://example.com/file");
+    h.step();
+    h.step();
+    assert_eq!(h.state().form.url, "ftp://example.com/file");
+    h.get_by_label_contains("unsupported scheme \"ftp\"");
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(!h.state().is_running(), "nothing starts");
+    h.state_mut().form.url = "definitely not a url".into();
+    h.step();
+    h.get_by_label_contains("not a URL");
+    h.state_mut().form.headers.push(HeaderRow {
+        name: "Bad Name".into(),
+        value: "v".into(),
+        reveal: false,
+    });
+    h.state_mut().form.url = "http://127.0.0.1:9/x".into();
+    h.step();
+    h.get_by_label_contains("invalid header");
+}
+
+#[test]
+fn the_header_editor_masks_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().form.headers = vec![
+        HeaderRow {
+            name: "x-api-key".into(),
+            value: "sekrit-key".into(),
+            reveal: false,
+        },
+        HeaderRow {
+            name: "X-Trace".into(),
+            value: "visible-value".into(),
+            reveal: false,
+        },
+    ];
+    h.step();
+    h.get_by_label("Headers (2)").click();
+    h.step();
+    h.step();
+    let secret = h.get_by_label("Header 1 value");
+    assert_eq!(
+        secret.accesskit_node().role(),
+        egui::accesskit::Role::PasswordInput
+    );
+    assert!(
+        !secret.value().unwrap_or_default().contains("sekrit"),
+        "masked: {:?}",
+        secret.value()
+    );
+    let plain = h.get_by_label("Header 2 value");
+    assert_eq!(plain.value().as_deref(), Some("visible-value"));
+    h.get_by_label("show").click();
+    h.step();
+    h.step();
+    assert!(h.state().form.headers[0].reveal);
+    assert_eq!(
+        h.get_by_label("Header 1 value").value().as_deref(),
+        Some("sekrit-key")
+    );
+    // Add and remove rows.
+    h.get_by_label("Add header").click();
+    h.step();
+    assert_eq!(h.state().form.headers.len(), 3);
+    h.get_by_label("Remove header 2").click();
+    h.step();
+    let names: Vec<_> = h
+        .state()
+        .form
+        .headers
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    assert_eq!(names, ["x-api-key", ""]);
+}
+
+#[test]
+fn saved_report_parses_and_holds_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.unwrap();
+    h.state_mut().form.url = format!("http://{}/download?size=3MiB", demo.off);
+    h.state_mut().form.headers = vec![
+        HeaderRow {
+            name: "Authorization".into(),
+            value: "Bearer sekrit-1".into(),
+            reveal: false,
+        },
+        HeaderRow {
+            name: "x-api-key".into(),
+            value: "sekrit-2".into(),
+            reveal: false,
+        },
+        HeaderRow {
+            name: "Cookie".into(),
+            value: "session=sekrit-3".into(),
+            reveal: false,
+        },
+    ];
+    h.step();
+    h.get_by_label("Start").click();
+    step_until_done(&mut h, Duration::from_secs(30));
+    h.get_by_label("Save report..."); // the button whose dialog answer lands in save_report_to
+    let json_path = dir.path().join("report.json");
+    let (json, csv) = h.state_mut().save_report_to(&json_path).unwrap();
+    let text = std::fs::read_to_string(&json).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["outcome"], "complete");
+    assert_eq!(v["bytes"], 3 * 1024 * 1024);
+    for s in ["sekrit-1", "sekrit-2", "sekrit-3"] {
+        assert!(!text.contains(s), "{s} leaked");
+    }
+    assert!(
+        text.contains("Authorization"),
+        "the header name stays, its value is redacted"
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(
+        rows.lines().count() as u64,
+        v["arrivals"].as_u64().unwrap() + 1
+    );
+    h.step();
+    h.get_by_label_contains("saved ");
+}
