@@ -156,12 +156,11 @@ impl LiveSeries {
         let last = (end_ns / WINDOW_NS) as usize;
         self.publish_windows(last);
         if self.window_bytes.len() > last {
-            let partial_ns = end_ns - last as u64 * WINDOW_NS;
-            if partial_ns > WINDOW_NS / 10 {
-                self.throughput.truncate(last);
-                self.throughput
-                    .push(window_point(last, self.window_bytes[last], partial_ns));
-            }
+            // At least a tenth of a window, so a few bytes in the last microseconds don't spike.
+            let partial_ns = (end_ns - last as u64 * WINDOW_NS).max(WINDOW_NS / 10);
+            self.throughput.truncate(last);
+            self.throughput
+                .push(window_point(last, self.window_bytes[last], partial_ns));
         }
     }
 
