@@ -30,7 +30,17 @@ pub enum Command {
     /// Run the streaming backend on this machine (loopback unless told otherwise).
     Serve(ServeArgs),
     /// Open the desktop app (what running with no command does).
-    Gui,
+    Gui(GuiArgs),
+}
+
+#[derive(Args, Debug, Default)]
+pub struct GuiArgs {
+    /// Local demo preset to select (e.g. "200 MiB throttled like API Gateway")
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// Start the download at once
+    #[arg(long)]
+    pub start: bool,
 }
 
 #[derive(Args, Debug)]
@@ -232,13 +242,37 @@ pub fn main() -> ExitCode {
     match cli.command {
         Some(Command::Get(args)) => with_runtime(|rt| rt.block_on(get(args))),
         Some(Command::Serve(args)) => with_runtime(|rt| rt.block_on(serve(args))),
-        None | Some(Command::Gui) => open_gui(),
+        None => open_gui(GuiArgs::default()),
+        Some(Command::Gui(args)) => open_gui(args),
     }
 }
 
 #[cfg(feature = "gui")]
-fn open_gui() -> ExitCode {
-    match crate::app::run() {
+fn open_gui(args: GuiArgs) -> ExitCode {
+    let preset = match args.preset.as_deref() {
+        None => None,
+        Some(name) => match crate::app::demo::PRESETS
+            .iter()
+            .position(|p| p.name.eq_ignore_ascii_case(name))
+        {
+            Some(i) => Some(i),
+            None => {
+                let names: Vec<_> = crate::app::demo::PRESETS
+                    .iter()
+                    .map(|p| format!("{:?}", p.name))
+                    .collect();
+                eprintln!(
+                    "streamscope: no demo preset {name:?}; choose one of {}",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match crate::app::run(crate::app::Launch {
+        preset,
+        start: args.start,
+    }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("streamscope: could not open the window: {e}");
@@ -248,7 +282,7 @@ fn open_gui() -> ExitCode {
 }
 
 #[cfg(not(feature = "gui"))]
-fn open_gui() -> ExitCode {
+fn open_gui(_args: GuiArgs) -> ExitCode {
     eprintln!(
         "streamscope: built without the GUI; use `streamscope get` or `streamscope serve` (see --help)"
     );

@@ -22,8 +22,15 @@ pub const APP_NAME: &str = "streamscope";
 /// While a run is active the UI refreshes this often; otherwise it sleeps until input arrives.
 pub const LIVE_REPAINT: Duration = Duration::from_millis(100);
 
+/// How the window opens: a demo preset to select, and whether to start at once.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Launch {
+    pub preset: Option<usize>,
+    pub start: bool,
+}
+
 /// Opens the window. Blocks until it is closed.
-pub fn run() -> Result<(), String> {
+pub fn run(launch: Launch) -> Result<(), String> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(APP_NAME)
         .with_inner_size([1280.0, 820.0])
@@ -40,7 +47,18 @@ pub fn run() -> Result<(), String> {
     eframe::run_native(
         APP_NAME,
         options,
-        Box::new(|cc| Ok(Box::new(StreamscopeApp::new(cc)))),
+        Box::new(move |cc| {
+            let mut app = StreamscopeApp::new(cc);
+            if let Some(p) = launch.preset {
+                app.apply_preset(p);
+            }
+            if launch.start
+                && let Err(e) = app.start(true)
+            {
+                app.message = Some(e);
+            }
+            Ok(Box::new(app))
+        }),
     )
     .map_err(|e| e.to_string())
 }
@@ -238,6 +256,9 @@ pub struct StreamscopeApp {
     pub gap_threshold_ms: f64,
     /// The header editor is shown.
     pub headers_open: bool,
+    /// Scale the throughput chart to the recent rate (a full-speed start would flatten a 2 MB/s
+    /// plateau to nothing).
+    pub fit_recent_rate: bool,
     next_id: u32,
 }
 
@@ -313,6 +334,7 @@ impl StreamscopeApp {
             message: None,
             gap_threshold_ms: 250.0,
             headers_open: false,
+            fit_recent_rate: true,
             next_id: 1,
         }
     }

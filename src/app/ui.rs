@@ -233,12 +233,12 @@ impl StreamscopeApp {
                     .show(ui, |ui| {
                         for line in &v.lines {
                             ui.label(RichText::new(line.label).strong());
-                            ui.add(
-                                egui::Label::new(
-                                    RichText::new(&line.text).color(tone_color(line.tone, ui)),
-                                )
-                                .wrap(),
-                            );
+                            let mut text =
+                                RichText::new(&line.text).color(tone_color(line.tone, ui));
+                            if line.label == "sha256" {
+                                text = text.monospace().small();
+                            }
+                            ui.add(egui::Label::new(text).wrap());
                             ui.end_row();
                         }
                     });
@@ -326,6 +326,11 @@ impl StreamscopeApp {
                     }
                 });
         }
+        ui.checkbox(
+            &mut self.fit_recent_rate,
+            "Fit throughput axis to the last 10 s",
+        )
+        .on_hover_text("Off: fit the whole run, including a full-speed start");
         let l = ui.label("Highlight gaps over");
         ui.add(
             egui::DragValue::new(&mut self.gap_threshold_ms)
@@ -347,6 +352,13 @@ impl StreamscopeApp {
         let link = egui::Id::unique("streamscope-time-axis");
         let h = (ui.available_height() - 24.0) / 3.0;
         let s = &run.series;
+        // The last 40 windows (10 s) set the scale: O(1) per frame whatever the run's length.
+        let recent = |pts: &[egui_plot::PlotPoint]| {
+            pts.iter().rev().take(40).map(|p| p.y).fold(0.0, f64::max)
+        };
+        let recent_max =
+            recent(&s.throughput).max(overlay.map_or(0.0, |o| recent(&o.series.throughput)));
+        let fit = self.fit_recent_rate;
         Plot::new("throughput")
             .height(h)
             .link_axis(link, [true, false])
@@ -356,6 +368,10 @@ impl StreamscopeApp {
             .include_y(0.0)
             .include_y(2.5)
             .show(ui, |p| {
+                if fit {
+                    p.set_auto_bounds([true, false]);
+                    p.set_plot_bounds_y(0.0..=(recent_max * 1.5).max(3.0));
+                }
                 p.line(
                     Line::new("throughput", PlotPoints::Borrowed(&s.throughput))
                         .color(THROUGHPUT)

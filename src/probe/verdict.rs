@@ -201,12 +201,18 @@ pub fn verdict(r: &Report) -> Verdict {
         _ => (String::new(), Tone::Info),
     };
     if !digest.0.is_empty() {
-        let sha = r.sha256.as_deref().unwrap_or("");
         lines.push(Line {
-            label: "sha256",
-            text: format!("{} ({sha})", digest.0),
+            label: "digest",
+            text: digest.0,
             tone: digest.1,
         });
+        if let Some(sha) = &r.sha256 {
+            lines.push(Line {
+                label: "sha256",
+                text: sha.clone(),
+                tone: Tone::Info,
+            });
+        }
     }
     let sp = &r.throughput_split_10mib;
     if sp.crossed_at_s.is_some() {
