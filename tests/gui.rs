@@ -246,3 +246,41 @@ fn saved_report_parses_and_holds_no_secret() {
     h.step();
     h.get_by_label_contains("saved ");
 }
+
+#[test]
+fn a_typed_destination_is_used_and_overwrite_asks_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.unwrap();
+    h.state_mut().form.url = format!("http://{}/download?size=1MiB", demo.off);
+    let target = dir.path().join("mine.bin");
+    std::fs::write(&target, b"old contents").unwrap();
+    h.step();
+    let field = h.get_by_label("Destination");
+    field.focus();
+    field.type_text(target.to_str().unwrap());
+    h.step();
+    assert_eq!(h.state().form.destination(), target);
+    h.get_by_label("Start").click();
+    h.step();
+    h.step();
+    assert!(
+        !h.state().is_running(),
+        "an existing file is not replaced without asking"
+    );
+    h.get_by_label_contains("exists.");
+    assert_eq!(std::fs::read(&target).unwrap(), b"old contents");
+    h.get_by_label("Replace").click();
+    step_until_done(&mut h, Duration::from_secs(30));
+    assert_eq!(std::fs::metadata(&target).unwrap().len(), 1024 * 1024);
+    assert_eq!(
+        h.state()
+            .selected_run()
+            .unwrap()
+            .report
+            .as_ref()
+            .unwrap()
+            .outcome_value,
+        Outcome::Complete
+    );
+}

@@ -99,15 +99,21 @@ pub struct RequestForm {
     pub http_version: HttpVersion,
     pub idle_timeout_s: f64,
     pub dest_dir: PathBuf,
-    /// A file chosen in the save dialog; otherwise `dest_dir` + a name suggested by the URL.
-    pub dest_file: Option<PathBuf>,
+    /// A file typed or chosen in the save dialog; when empty, `dest_dir` + a name suggested by
+    /// the URL.
+    pub dest_path: String,
 }
 
 impl RequestForm {
     pub fn destination(&self) -> PathBuf {
-        self.dest_file
-            .clone()
-            .unwrap_or_else(|| self.dest_dir.join(suggest_file_name(&self.url)))
+        match self.dest_path.trim() {
+            "" => self.default_destination(),
+            typed => PathBuf::from(typed),
+        }
+    }
+
+    pub fn default_destination(&self) -> PathBuf {
+        self.dest_dir.join(suggest_file_name(&self.url))
     }
 
     pub fn to_request(&self) -> Result<ProbeRequest, String> {
@@ -315,7 +321,7 @@ impl StreamscopeApp {
                 .dest_dir
                 .filter(|d| d.is_dir())
                 .unwrap_or_else(default_dest_dir),
-            dest_file: None,
+            dest_path: String::new(),
         };
         StreamscopeApp {
             rt,
@@ -376,7 +382,7 @@ impl StreamscopeApp {
     pub fn refill_demo_url(&mut self) {
         if let Some(d) = &self.demo {
             self.form.url = d.url(self.gateway, &PRESETS[self.preset]);
-            self.form.dest_file = None;
+            self.form.dest_path.clear();
             self.confirm_overwrite = false;
         }
     }
@@ -530,7 +536,7 @@ impl StreamscopeApp {
                     if let Some(dir) = path.parent().filter(|d| d.is_dir()) {
                         self.form.dest_dir = dir.to_path_buf();
                     }
-                    self.form.dest_file = Some(path);
+                    self.form.dest_path = path.display().to_string();
                     self.confirm_overwrite = false;
                 }
                 Ok(None) => {}

@@ -57,10 +57,9 @@ impl StreamscopeApp {
                 "URL",
                 egui::TextEdit::singleline(&mut self.form.url)
                     .hint_text("https://abc123.execute-api.eu-west-1.amazonaws.com/prod/download")
-                    .desired_width(ui.available_width() - 330.0),
+                    .desired_width(ui.available_width() - 470.0),
             );
             if url.changed() {
-                self.form.dest_file = None;
                 self.confirm_overwrite = false;
             }
             if url.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter)) && !running {
@@ -73,9 +72,18 @@ impl StreamscopeApp {
             {
                 self.open_save_to_dialog();
             }
-            let dest = self.form.destination();
-            ui.label(RichText::new(dest.display().to_string()).small())
-                .on_hover_text("Destination file");
+            // Typed paths work where no native dialog can open (no portal, no zenity).
+            let hint = self.form.default_destination().display().to_string();
+            let dest = labelled_field(
+                ui,
+                "Destination",
+                egui::TextEdit::singleline(&mut self.form.dest_path)
+                    .hint_text(hint)
+                    .desired_width(ui.available_width()),
+            );
+            if dest.changed() {
+                self.confirm_overwrite = false;
+            }
         });
         ui.horizontal(|ui| {
             if ui
