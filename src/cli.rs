@@ -139,6 +139,26 @@ pub struct ServeArgs {
     /// Lambda: largest streamed payload
     #[arg(long, value_parser = size_arg, default_value = "200MiB", value_name = "SIZE")]
     pub lambda_max: u64,
+    /// S3 bucket that GET /s3/{key} streams from
+    #[arg(long, env = "STREAMSCOPE_BUCKET", value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Only keys under this prefix can be read
+    #[arg(
+        long,
+        env = "STREAMSCOPE_S3_PREFIX",
+        default_value = "",
+        value_name = "PREFIX"
+    )]
+    pub s3_prefix: String,
+    /// Custom S3 endpoint (moto, MinIO...): path-style addressing
+    #[arg(long, env = "STREAMSCOPE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: the AWS configuration's)
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// The one URL that GET /relay streams
+    #[arg(long, env = "STREAMSCOPE_UPSTREAM_URL", value_name = "URL")]
+    pub upstream_url: Option<String>,
 }
 
 fn size_arg(s: &str) -> Result<u64, String> {
@@ -146,7 +166,7 @@ fn size_arg(s: &str) -> Result<u64, String> {
 }
 
 impl ServeArgs {
-    pub fn backend_config(&self) -> Result<BackendConfig, UsageError> {
+    pub async fn backend_config(&self) -> Result<BackendConfig, UsageError> {
         let positive = |name: &str, v: u64| {
             if v == 0 {
                 Err(UsageError(format!("--{name} must be more than zero")))
@@ -174,7 +194,40 @@ impl ServeArgs {
             lambda_bytes_per_sec: positive("lambda-rate", self.lambda_rate)?,
             lambda_max_bytes: self.lambda_max,
         };
-        Ok(BackendConfig { gateway })
+        let upstream_url = match self
+            .upstream_url
+            .as_deref()
+            .filter(|u| !u.trim().is_empty())
+        {
+            None => None,
+            Some(u) => {
+                let url = reqwest::Url::parse(u.trim())
+                    .map_err(|e| UsageError(format!("--upstream-url {u:?}: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(UsageError(format!(
+                        "--upstream-url must be http or https, got {u:?}"
+                    )));
+                }
+                Some(url)
+            }
+        };
+        let s3 = match self.s3_bucket.as_deref().filter(|b| !b.trim().is_empty()) {
+            None => None,
+            Some(bucket) => Some(
+                crate::backend::s3::S3Source::from_settings(crate::backend::s3::S3Settings {
+                    bucket: bucket.trim().to_string(),
+                    prefix: self.s3_prefix.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                })
+                .await,
+            ),
+        };
+        Ok(BackendConfig {
+            gateway,
+            s3,
+            upstream_url,
+        })
     }
 }
 
@@ -471,7 +524,7 @@ pub fn human_summary(r: &Report) -> String {
 }
 
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match args.backend_config() {
+    let config = match args.backend_config().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("streamscope: {e}");

@@ -8,9 +8,12 @@ use streamscope::probe::{self, Outcome, ProbeRequest};
 const MIB: u64 = 1024 * 1024;
 
 async fn fetch(gw: GatewayConfig, query: &str) -> (probe::Report, tempfile::TempDir) {
-    let addr = backend::spawn_local_with(BackendConfig { gateway: gw })
-        .await
-        .unwrap();
+    let addr = backend::spawn_local_with(BackendConfig {
+        gateway: gw,
+        ..BackendConfig::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let req = ProbeRequest::new(
         format!("http://{addr}/download?{query}"),

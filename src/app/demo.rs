@@ -96,6 +96,7 @@ impl DemoServers {
             let start = |mode| {
                 backend::spawn_local_with(BackendConfig {
                     gateway: GatewayConfig::with_mode(mode),
+                    ..BackendConfig::default()
                 })
             };
             Ok(DemoServers {

@@ -3,6 +3,10 @@
 
 pub mod download;
 pub mod gateway;
+#[cfg(feature = "lambda")]
+pub mod lambda;
+pub mod relay;
+pub mod s3;
 pub mod synthetic;
 
 use axum::Router;
@@ -21,6 +25,10 @@ pub(crate) const FLUSH_BEFORE_DROP: std::time::Duration = std::time::Duration::f
 #[derive(Debug, Clone, Default)]
 pub struct BackendConfig {
     pub gateway: gateway::GatewayConfig,
+    /// `GET /s3/{key}` streams from here.
+    pub s3: Option<s3::S3Source>,
+    /// `GET /relay` streams this URL (fixed: never taken from a request).
+    pub upstream_url: Option<reqwest::Url>,
 }
 
 /// Shared by every request of one Router.
@@ -28,6 +36,8 @@ pub struct BackendConfig {
 pub struct AppState {
     pub digests: Arc<synthetic::DigestCache>,
     pub config: Arc<BackendConfig>,
+    /// For `/relay`: one connection pool per Router.
+    pub http: reqwest::Client,
 }
 
 /// The Router every deployment of the backend runs, with nothing emulated in front.
@@ -41,11 +51,17 @@ pub fn router_with(config: BackendConfig) -> Router {
     let state = AppState {
         digests: Arc::default(),
         config: Arc::new(config),
+        http: reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap_or_default(),
     };
     Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/download", get(download::download))
+        .route("/s3/{*key}", get(s3::object))
+        .route("/relay", get(relay::relay))
         .fallback(|| async {
             json_error(
                 StatusCode::NOT_FOUND,
@@ -78,7 +94,11 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> R
             "GET /": "this description",
             "GET /healthz": "liveness: 200 ok",
             "GET /download": "deterministic pseudo-random bytes, streamed; Range supported (206/416)",
+            "GET /s3/{key}": "an S3 object under the configured prefix, streamed; Range passed through",
+            "GET /relay": "the configured upstream URL, streamed; Range passed through",
         },
+        "s3": state.config.s3.as_ref().map(|s| serde_json::json!({"bucket": s.bucket, "prefix": s.prefix})),
+        "relay_configured": state.config.upstream_url.is_some(),
         "download_knobs": {
             "size": "body size: bytes or with B, KiB, MiB, GiB, KB, MB, GB (default 1MiB, at most 16GiB)",
             "chunk": "bytes per write (default 64KiB)",
