@@ -16,7 +16,11 @@ struct Moto {
 }
 
 fn start_moto() -> Moto {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let child = Command::new("moto_server")
         .args(["-H", "127.0.0.1", "-p", &port.to_string()])
         .stdout(Stdio::null())
@@ -26,10 +30,19 @@ fn start_moto() -> Moto {
     let endpoint = format!("http://127.0.0.1:{port}");
     let t0 = Instant::now();
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(30), "moto_server did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "moto_server did not start"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
-    Moto { _proc: common::Proc { child, base: endpoint.clone() }, endpoint }
+    Moto {
+        _proc: common::Proc {
+            child,
+            base: endpoint.clone(),
+        },
+        endpoint,
+    }
 }
 
 fn client(endpoint: &str) -> aws_sdk_s3::Client {
@@ -37,7 +50,9 @@ fn client(endpoint: &str) -> aws_sdk_s3::Client {
     let conf = aws_sdk_s3::config::Builder::new()
         .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("test", "test", None, None, "static"))
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            "test", "test", None, None, "static",
+        ))
         .endpoint_url(endpoint)
         .force_path_style(true)
         .build();
@@ -56,7 +71,11 @@ fn data() -> Vec<u8> {
 async fn s3_objects_stream_with_digest_ranges_and_errors() {
     let moto = start_moto();
     let s3 = client(&moto.endpoint);
-    s3.create_bucket().bucket("streamscope-test").send().await.unwrap();
+    s3.create_bucket()
+        .bucket("streamscope-test")
+        .send()
+        .await
+        .unwrap();
     let d = data();
     s3.put_object()
         .bucket("streamscope-test")
@@ -73,42 +92,95 @@ async fn s3_objects_stream_with_digest_ranges_and_errors() {
         .send()
         .await
         .unwrap();
-    let source = S3Source { client: s3, bucket: "streamscope-test".into(), prefix: "public/".into() };
-    let addr = backend::spawn_local_with(BackendConfig { s3: Some(source), ..BackendConfig::default() })
-        .await
-        .unwrap();
+    let source = S3Source {
+        client: s3,
+        bucket: "streamscope-test".into(),
+        prefix: "public/".into(),
+    };
+    let addr = backend::spawn_local_with(BackendConfig {
+        s3: Some(source),
+        ..BackendConfig::default()
+    })
+    .await
+    .unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // The whole object, through the engine: the checksum uploaded with it verifies the file.
     let out = dir.path().join("blob.bin");
-    let report = probe::run_to_end(&ProbeRequest::new(format!("http://{addr}/s3/blob.bin"), &out)).await.unwrap();
-    assert_eq!(report.outcome_value, Outcome::Complete, "{}", report.outcome_detail);
+    let report = probe::run_to_end(&ProbeRequest::new(
+        format!("http://{addr}/s3/blob.bin"),
+        &out,
+    ))
+    .await
+    .unwrap();
+    assert_eq!(
+        report.outcome_value,
+        Outcome::Complete,
+        "{}",
+        report.outcome_detail
+    );
     assert_eq!(report.bytes, SIZE as u64);
-    assert_eq!(report.expected_bytes, Some(SIZE as u64), "Content-Length forwarded");
-    assert_eq!(report.expected_sha256_source, Some("repr-digest"), "the S3 SHA-256 became Repr-Digest");
+    assert_eq!(
+        report.expected_bytes,
+        Some(SIZE as u64),
+        "Content-Length forwarded"
+    );
+    assert_eq!(
+        report.expected_sha256_source,
+        Some("repr-digest"),
+        "the S3 SHA-256 became Repr-Digest"
+    );
     assert_eq!(report.digest_match, Some(true));
     assert_eq!(std::fs::read(&out).unwrap(), d);
 
     let http = reqwest::Client::new();
     // A Range request: 206 with Content-Range and the right bytes.
-    let r = http.get(format!("http://{addr}/s3/blob.bin")).header("range", "bytes=1000-1999").send().await.unwrap();
+    let r = http
+        .get(format!("http://{addr}/s3/blob.bin"))
+        .header("range", "bytes=1000-1999")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 206);
-    assert_eq!(r.headers()["content-range"], format!("bytes 1000-1999/{SIZE}").as_str());
+    assert_eq!(
+        r.headers()["content-range"],
+        format!("bytes 1000-1999/{SIZE}").as_str()
+    );
     assert_eq!(r.bytes().await.unwrap().as_ref(), &d[1000..2000]);
 
     // A missing key: 404 with a JSON body.
-    let r = http.get(format!("http://{addr}/s3/missing.bin")).send().await.unwrap();
+    let r = http
+        .get(format!("http://{addr}/s3/missing.bin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let v: serde_json::Value = serde_json::from_slice(&r.bytes().await.unwrap()).unwrap();
     assert!(v["error"].as_str().unwrap().contains("missing.bin"));
 
     // Keys outside the prefix: refused, or looked up under the prefix (where they do not exist).
-    let r = http.get(format!("http://{addr}/s3/..%2Fprivate%2Fsecret.bin")).send().await.unwrap();
+    let r = http
+        .get(format!("http://{addr}/s3/..%2Fprivate%2Fsecret.bin"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "'..' is refused");
-    let r = http.get(format!("http://{addr}/s3/../private/secret.bin")).send().await.unwrap();
+    let r = http
+        .get(format!("http://{addr}/s3/../private/secret.bin"))
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.status(), 200);
-    let r = http.get(format!("http://{addr}/s3/private/secret.bin")).send().await.unwrap();
-    assert_eq!(r.status(), 404, "private/secret.bin is looked up as public/private/secret.bin");
+    let r = http
+        .get(format!("http://{addr}/s3/private/secret.bin"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        404,
+        "private/secret.bin is looked up as public/private/secret.bin"
+    );
 }
 
 #[test]
@@ -128,7 +200,17 @@ fn serve_reads_s3_settings_from_flags() {
             .unwrap();
     });
     let mut child = Command::new(common::BIN)
-        .args(["serve", "--port", "0", "--s3-bucket", "flags", "--s3-prefix", "p/", "--s3-region", "us-east-1"])
+        .args([
+            "serve",
+            "--port",
+            "0",
+            "--s3-bucket",
+            "flags",
+            "--s3-prefix",
+            "p/",
+            "--s3-region",
+            "us-east-1",
+        ])
         .args(["--s3-endpoint", &moto.endpoint])
         .env("AWS_ACCESS_KEY_ID", "test")
         .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -138,12 +220,25 @@ fn serve_reads_s3_settings_from_flags() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line).unwrap();
-    let server = common::Proc { child, base: line.trim().trim_start_matches("listening on ").to_string() };
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let server = common::Proc {
+        child,
+        base: line.trim().trim_start_matches("listening on ").to_string(),
+    };
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let o = common::get(&[&format!("{}/s3/x.bin", server.base), "-o", out.to_str().unwrap(), "--json", json.to_str().unwrap()]);
+    let o = common::get(&[
+        &format!("{}/s3/x.bin", server.base),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", common::stderr(&o));
     let r = common::read_json(&json);
     assert_eq!(r["digest_match"], true);
