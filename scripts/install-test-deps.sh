@@ -3,6 +3,7 @@
 #   apt: curl (a second HTTP client), python3 (python -m http.server, a second server), coreutils
 #   pip: moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM template)
 set -euo pipefail
+export PATH="$HOME/.local/bin:$PATH"
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 apt_pkgs=()
