@@ -440,6 +440,9 @@ impl StreamscopeApp {
         let Some(active) = self.active.as_mut() else {
             return;
         };
+        // Every event is sent before the run's future resolves: checking readiness before draining
+        // means a finished run's last arrivals are always drained before its report is taken.
+        let finished = active.promise.ready().is_some();
         let rec = &mut self.runs[active.record];
         while let Ok(ev) = active.events.try_recv() {
             match ev {
@@ -450,6 +453,9 @@ impl StreamscopeApp {
         }
         rec.series
             .advance_to(rec.started.elapsed().as_nanos() as u64);
+        if !finished {
+            return;
+        }
         let Some(active) = self.active.take() else {
             return;
         };
