@@ -509,6 +509,9 @@ pub fn human_summary(r: &Report) -> String {
             );
         }
     }
+    if r.bytes > 0 {
+        s += &format!("delivery     {}\n", r.delivery.replace('_', " "));
+    }
     if let Some(sha) = &r.sha256 {
         let against = match (r.digest_match, r.expected_sha256_source) {
             (Some(true), Some(src)) => format!(" (matches {src})"),

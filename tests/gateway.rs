@@ -167,3 +167,38 @@ async fn limits_cut_streams_as_the_gateway_would() {
         Some("x-amzn-remapped-content-length")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_tells_a_buffered_burst_from_a_stream() {
+    // The backend needs ~1 s for 2 MiB; buffered, nothing arrives until all of it is there.
+    let (r, _d) = fetch(
+        GatewayConfig::with_mode(GatewayMode::Buffered),
+        "size=2MiB&rate=2MiB",
+    )
+    .await;
+    assert_eq!(r.outcome_value, Outcome::Complete);
+    assert_eq!(
+        r.delivery, "burst",
+        "first byte at {:?} ms of {} ms",
+        r.first_byte_ms, r.duration_ms
+    );
+    let v = streamscope::probe::verdict::verdict(&r);
+    assert!(
+        v.lines
+            .iter()
+            .any(|l| l.label == "streaming" && l.text.contains("one burst"))
+    );
+    // The same backend without the gateway streams.
+    let (r, _d) = fetch(GatewayConfig::default(), "size=2MiB&rate=2MiB").await;
+    assert_eq!(
+        r.delivery, "streamed",
+        "first byte at {:?} ms of {} ms",
+        r.first_byte_ms, r.duration_ms
+    );
+    let v = streamscope::probe::verdict::verdict(&r);
+    assert!(
+        v.lines
+            .iter()
+            .any(|l| l.label == "streaming" && l.text.starts_with("streamed"))
+    );
+}

@@ -168,6 +168,8 @@ pub struct Report {
     pub digest_match: Option<bool>,
     /// Request-id headers (x-amzn-requestid, x-amz-apigw-id, ...) for joining with access logs.
     pub request_ids: Vec<HeaderPair>,
+    /// `streamed`, `burst` (buffered somewhere) or `too_small_to_tell`: see `verdict::delivery`.
+    pub delivery: &'static str,
     #[serde(skip)]
     pub outcome_value: Outcome,
     #[serde(skip)]

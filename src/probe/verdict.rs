@@ -41,6 +41,16 @@ pub enum Delivery {
 /// A burst when the first body byte came after 80 % of the run, or after half of it with the middle
 /// 80 % of the bytes then arriving within a tenth of the run; streamed otherwise. Bodies under
 /// 256 KiB, under 4 arrivals or runs under 200 ms are too small or fast to tell.
+impl Delivery {
+    pub fn label(self) -> &'static str {
+        match self {
+            Delivery::Streamed => "streamed",
+            Delivery::Burst => "burst",
+            Delivery::TooSmallToTell => "too_small_to_tell",
+        }
+    }
+}
+
 pub fn delivery(r: &Report) -> Delivery {
     let tl = &r.timeline;
     let end_ns = r.duration_ms * 1e6;
