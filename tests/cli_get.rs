@@ -135,6 +135,14 @@ fn every_fault_knob_maps_to_its_outcome() {
             "every byte before the drop arrived and was saved"
         );
         assert_eq!(r["output"]["partial_left"], true);
+        assert!(
+            r["digest_match"].is_null(),
+            "a cut-off body is not compared with the digest"
+        );
+        assert!(
+            r["expected_sha256"].is_string(),
+            "but the announced digest is reported"
+        );
     }
     let r = failing(
         &format!("{b}/download?size=4MiB&stall_after=100KiB&stall_ms=5000"),

@@ -367,7 +367,12 @@ impl StreamscopeApp {
         let recent_max =
             recent(&s.throughput).max(overlay.map_or(0.0, |o| recent(&o.series.throughput)));
         let fit = self.fit_recent_rate;
+        // One time extent for all three plots (egui_plot's link copies bounds, but each plot in
+        // auto-bounds mode fits its own data): from the request to now, or to the longer run.
+        let x_end = run.elapsed_s().max(overlay.map_or(0.0, |o| o.elapsed_s()));
         Plot::new("throughput")
+            .include_x(0.0)
+            .include_x(x_end)
             .height(h)
             .link_axis(link, [true, false])
             .legend(Legend::default())
@@ -404,6 +409,8 @@ impl StreamscopeApp {
                 }
             });
         Plot::new("cumulative")
+            .include_x(0.0)
+            .include_x(x_end)
             .height(h)
             .link_axis(link, [true, false])
             .x_axis_label("time since request (s)")
@@ -417,6 +424,8 @@ impl StreamscopeApp {
                 );
             });
         Plot::new("arrivals")
+            .include_x(0.0)
+            .include_x(x_end)
             .height(h)
             .link_axis(link, [true, false])
             .legend(Legend::default())
@@ -470,7 +479,12 @@ fn header_row_ui(ui: &mut egui::Ui, i: usize, h: &mut HeaderRow, remove: &mut Op
 fn run_figures_ui(ui: &mut egui::Ui, run: &RunRecord, running: bool) {
     let s = &run.series;
     let elapsed = run.elapsed_s();
-    let expected = run.meta.as_ref().and_then(|m| m.expected_bytes);
+    // An error response's length is not the download's.
+    let expected = run
+        .meta
+        .as_ref()
+        .filter(|m| (200..300).contains(&m.status))
+        .and_then(|m| m.expected_bytes);
     let avg = if elapsed > 0.0 {
         s.total_bytes as f64 / elapsed
     } else {

@@ -204,6 +204,10 @@ pub fn verdict(r: &Report) -> Verdict {
         (Some(true), Some("user")) => ("matches your expected SHA-256".to_string(), Tone::Good),
         (Some(true), Some(src)) => (format!("matches {src}"), Tone::Good),
         (Some(false), Some(src)) => (format!("DIFFERS from {src}"), Tone::Bad),
+        (None, Some(src)) if r.bytes > 0 => (
+            format!("not compared with {src}: the body did not arrive complete"),
+            Tone::Warn,
+        ),
         _ if r.sha256.is_some() && r.bytes > 0 => (
             "no reference digest to compare with".to_string(),
             Tone::Info,
