@@ -284,3 +284,37 @@ fn a_typed_destination_is_used_and_overwrite_asks_first() {
         Outcome::Complete
     );
 }
+
+#[test]
+fn history_selects_runs_and_overlays_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.unwrap();
+    for (i, q) in ["size=2MiB&seed=1", "size=3MiB&seed=2"].iter().enumerate() {
+        h.state_mut().form.url = format!("http://{}/download?{q}", demo.off);
+        h.state_mut().form.dest_path = dir.path().join(format!("run{i}.bin")).display().to_string();
+        h.step();
+        h.get_by_label("Start").click();
+        step_until_done(&mut h, Duration::from_secs(30));
+    }
+    assert_eq!(h.state().runs.len(), 2);
+    assert_eq!(h.state().selected, Some(1), "the newest run is shown");
+    h.get_by_label_contains("#1 complete 2.1 MB").click();
+    h.step();
+    assert_eq!(h.state().selected, Some(0));
+    // The history is drawn after the figures: they show the new selection from the next frame.
+    h.step();
+    h.get_by_label_contains("Run #1");
+    h.get_by_label("Overlay throughput of").click();
+    h.step();
+    h.step();
+    // The popup's item (the history entry's label also carries the URL).
+    h.get_by_label("#2 complete 3.1 MB").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().compare, Some(1));
+    assert_eq!(
+        h.get_by_label("Overlay throughput of").value().as_deref(),
+        Some("#2 complete 3.1 MB")
+    );
+}
