@@ -9,5 +9,11 @@ ARCH=${ARCH:-arm64}
 case $ARCH in arm64) flag=--arm64 ;; x86_64) flag=--x86-64 ;; *) echo "ARCH must be arm64 or x86_64" >&2; exit 2 ;; esac
 command -v cargo-lambda >/dev/null || { echo "needs cargo-lambda: pip install cargo-lambda ziglang" >&2; exit 2; }
 cargo lambda build --release "$flag" --no-default-features --features lambda --bin bootstrap
-(cd target/lambda/bootstrap && zip -q -j ../bootstrap.zip bootstrap)
+rm -f target/lambda/bootstrap.zip
+if command -v zip >/dev/null; then
+  (cd target/lambda/bootstrap && zip -q -j ../bootstrap.zip bootstrap)
+else
+  # Python's zipfile keeps the executable bit Lambda needs.
+  (cd target/lambda/bootstrap && python3 -m zipfile -c ../bootstrap.zip bootstrap)
+fi
 ls -l target/lambda/bootstrap/bootstrap target/lambda/bootstrap.zip
