@@ -357,7 +357,6 @@ impl StreamscopeApp {
             return;
         };
         let overlay = self.compare.and_then(|i| self.runs.get(i));
-        let link = egui::Id::unique("streamscope-time-axis");
         let h = (ui.available_height() - 24.0) / 3.0;
         let s = &run.series;
         // The last 40 windows (10 s) set the scale: O(1) per frame whatever the run's length.
@@ -367,18 +366,10 @@ impl StreamscopeApp {
         let recent_max =
             recent(&s.throughput).max(overlay.map_or(0.0, |o| recent(&o.series.throughput)));
         let fit = self.fit_recent_rate;
-        // One time extent for all three plots (egui_plot's link copies bounds, but each plot in
-        // auto-bounds mode fits its own data): from the request to now, or to the longer run.
+        // From the request to now, or to the end of the longer run.
         let x_end = run.elapsed_s().max(overlay.map_or(0.0, |o| o.elapsed_s()));
-        Plot::new("throughput")
-            .include_x(0.0)
-            .include_x(x_end)
-            .height(h)
-            .link_axis(link, [true, false])
+        time_plot("throughput", "MB/s (250 ms windows)", h, x_end)
             .legend(Legend::default())
-            .x_axis_label("time since request (s)")
-            .y_axis_label("MB/s (250 ms windows)")
-            .include_y(0.0)
             .include_y(2.5)
             .show(ui, |p| {
                 if fit {
@@ -408,30 +399,15 @@ impl StreamscopeApp {
                     p.vline(VLine::new("10 MiB (API Gateway)", t).color(Color32::LIGHT_GRAY));
                 }
             });
-        Plot::new("cumulative")
-            .include_x(0.0)
-            .include_x(x_end)
-            .height(h)
-            .link_axis(link, [true, false])
-            .x_axis_label("time since request (s)")
-            .y_axis_label("MB received")
-            .include_y(0.0)
-            .show(ui, |p| {
-                p.line(
-                    Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
-                        .color(GOOD)
-                        .width(1.5),
-                );
-            });
-        Plot::new("arrivals")
-            .include_x(0.0)
-            .include_x(x_end)
-            .height(h)
-            .link_axis(link, [true, false])
+        time_plot("cumulative", "MB received", h, x_end).show(ui, |p| {
+            p.line(
+                Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
+                    .color(GOOD)
+                    .width(1.5),
+            );
+        });
+        time_plot("arrivals", "arrival size (KiB)", h, x_end)
             .legend(Legend::default())
-            .x_axis_label("time since request (s)")
-            .y_axis_label("arrival size (KiB)")
-            .include_y(0.0)
             .show(ui, |p| {
                 p.points(
                     Points::new("arrivals", PlotPoints::Borrowed(&s.arrival_points))
@@ -448,6 +424,21 @@ impl StreamscopeApp {
                 );
             });
     }
+}
+
+/// A chart on the shared time axis. All three get the same extent, 0 to `x_end`: egui_plot's
+/// `link_axis` copies bounds between plots, but each plot in auto-bounds mode fits its own data, so
+/// without the common extent a stall would show 0–3.5 s in one chart and 0–0.5 s in the next. Once
+/// the user zooms or pans one, the link carries its bounds to the others.
+fn time_plot(id: &'static str, y_label: &'static str, height: f32, x_end: f64) -> Plot<'static> {
+    Plot::new(id)
+        .include_x(0.0)
+        .include_x(x_end)
+        .height(height)
+        .link_axis(egui::Id::unique("streamscope-time-axis"), [true, false])
+        .x_axis_label("time since request (s)")
+        .y_axis_label(y_label)
+        .include_y(0.0)
 }
 
 fn header_row_ui(ui: &mut egui::Ui, i: usize, h: &mut HeaderRow, remove: &mut Option<usize>) {
