@@ -84,7 +84,7 @@ fn main() {
 
     // A whole egui frame of the real app showing that run: layout, the three plots, tessellation
     // (no GPU). This is the CPU a frame costs the UI thread.
-    let mut app = StreamscopeApp::with_settings(Settings::default());
+    let mut app = StreamscopeApp::with_settings(Settings::default()).expect("runtime");
     let end = tl.last().unwrap().t_offset_ns;
     app.runs.push(RunRecord {
         id: 1,

@@ -13,7 +13,7 @@ fn harness(dir: &std::path::Path) -> Harness<'static, StreamscopeApp> {
     let mut h = Harness::builder()
         .with_size([1280.0, 820.0])
         .build_eframe(move |_cc| {
-            let mut app = StreamscopeApp::with_settings(Settings::default());
+            let mut app = StreamscopeApp::with_settings(Settings::default()).unwrap();
             app.form.dest_dir = dir;
             app
         });

@@ -48,7 +48,7 @@ pub fn run(launch: Launch) -> Result<(), String> {
         APP_NAME,
         options,
         Box::new(move |cc| {
-            let mut app = StreamscopeApp::new(cc);
+            let mut app = StreamscopeApp::new(cc)?;
             if let Some(p) = launch.preset {
                 app.apply_preset(p);
             }
@@ -269,7 +269,7 @@ pub struct StreamscopeApp {
 }
 
 impl StreamscopeApp {
-    pub fn new(cc: &eframe::CreationContext<'_>) -> Self {
+    pub fn new(cc: &eframe::CreationContext<'_>) -> std::io::Result<Self> {
         let settings: Option<Settings> = cc
             .storage
             .and_then(|s| eframe::get_value(s, eframe::APP_KEY));
@@ -277,14 +277,13 @@ impl StreamscopeApp {
     }
 
     /// The app with remembered settings (none on first start): the demo servers start, and the URL
-    /// is the remembered one or the first preset's.
-    pub fn with_settings(settings: Settings) -> Self {
+    /// is the remembered one or the first preset's. Fails only if no async runtime can start.
+    pub fn with_settings(settings: Settings) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("streamscope-io")
             .enable_all()
-            .build()
-            .expect("the tokio runtime starts on any supported OS");
+            .build()?;
         let (demo, demo_error) = match DemoServers::start(&rt) {
             Ok(d) => (Some(d), None),
             Err(e) => (None, Some(format!("the local demo could not start: {e}"))),
@@ -323,7 +322,7 @@ impl StreamscopeApp {
                 .unwrap_or_else(default_dest_dir),
             dest_path: String::new(),
         };
-        StreamscopeApp {
+        Ok(StreamscopeApp {
             rt,
             form,
             demo,
@@ -342,7 +341,7 @@ impl StreamscopeApp {
             headers_open: false,
             fit_recent_rate: true,
             next_id: 1,
-        }
+        })
     }
 
     pub fn settings(&self) -> Settings {
@@ -610,7 +609,7 @@ mod tests {
 
     #[test]
     fn settings_never_hold_header_values() {
-        let mut app = StreamscopeApp::with_settings(Settings::default());
+        let mut app = StreamscopeApp::with_settings(Settings::default()).unwrap();
         app.form.headers.push(HeaderRow {
             name: "x-api-key".into(),
             value: "sekrit".into(),
