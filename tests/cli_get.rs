@@ -418,3 +418,52 @@ fn http2_and_ranges() {
     assert_eq!(std::fs::read(&out).unwrap(), want);
     failing(&url, &["-H", "Range: bytes=99999999-"], "http_error");
 }
+
+#[test]
+fn ctrl_c_cancels_keeps_the_part_and_writes_the_report() {
+    let s = serve(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.bin");
+    let json = dir.path().join("r.json");
+    let url = format!("{}/download?size=50MB&rate=2MB", s.base);
+    let mut child = std::process::Command::new(BIN)
+        .args([
+            "get",
+            &url,
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "-q",
+        ])
+        .spawn()
+        .unwrap();
+    let part = part_of(&out);
+    let t0 = std::time::Instant::now();
+    while std::fs::metadata(&part).map(|m| m.len()).unwrap_or(0) < 1_000_000 {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(20),
+            "bytes should reach the .part"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let status = child.wait().unwrap();
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a cancelled download is a failed one"
+    );
+    let r = read_json(&json);
+    assert_eq!(r["outcome"], "cancelled");
+    assert!(!out.exists(), "nothing under the final name");
+    assert_eq!(
+        std::fs::metadata(&part).unwrap().len(),
+        r["bytes"].as_u64().unwrap()
+    );
+    assert!(r["bytes"].as_u64().unwrap() < 50_000_000);
+}

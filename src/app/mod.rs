@@ -346,7 +346,7 @@ impl StreamscopeApp {
 
     pub fn settings(&self) -> Settings {
         Settings {
-            url: self.form.url.clone(),
+            url: crate::probe::report::strip_url_secrets(&self.form.url),
             header_names: self
                 .form
                 .headers
@@ -615,7 +615,15 @@ mod tests {
             value: "sekrit".into(),
             reveal: false,
         });
+        app.form.url = "https://h.example/prod/f.bin?X-Amz-Signature=sekrit-sig&part=2".into();
         let json = serde_json::to_string(&app.settings()).unwrap();
-        assert!(json.contains("x-api-key") && !json.contains("sekrit"));
+        assert!(
+            json.contains("x-api-key") && !json.contains("sekrit"),
+            "{json}"
+        );
+        assert!(
+            json.contains("https://h.example/prod/f.bin?part=2"),
+            "{json}"
+        );
     }
 }

@@ -267,42 +267,63 @@ pub fn redact_headers<'a>(
         .collect()
 }
 
-/// Drops a password in the URL and the values of query parameters that look like credentials
-/// (presigned S3 URLs carry X-Amz-Signature, X-Amz-Credential, X-Amz-Security-Token).
+/// Query parameter names that look like credentials (presigned S3 URLs carry X-Amz-Signature,
+/// X-Amz-Credential, X-Amz-Security-Token; APIs take api_key, token, sig...).
+pub fn is_secret_query_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "signature",
+        "token",
+        "credential",
+        "key",
+        "secret",
+        "password",
+        "auth",
+        "sig",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Replaces a password in the URL and the values of credential-like query parameters with
+/// `<redacted>`: for reports, which must show that they were there.
 pub fn redact_url(url: &reqwest::Url) -> String {
+    scrub_url(url, true)
+}
+
+/// Removes a password and credential-like query parameters altogether: for what is remembered
+/// across restarts, which should neither hold secrets nor a placeholder that breaks the URL.
+pub fn strip_url_secrets(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => scrub_url(&u, false),
+        Err(_) => url.to_string(),
+    }
+}
+
+fn scrub_url(url: &reqwest::Url, keep_placeholders: bool) -> String {
     let mut u = url.clone();
     if u.password().is_some() {
         // Only fails for URLs that cannot have credentials, which this one has.
-        u.set_password(Some(REDACTED)).ok();
+        u.set_password(keep_placeholders.then_some(REDACTED)).ok();
     }
     if u.query().is_some() {
         let pairs: Vec<(String, String)> = u
             .query_pairs()
+            .filter(|(k, _)| keep_placeholders || !is_secret_query_param(k))
             .map(|(k, v)| {
-                let lk = k.to_ascii_lowercase();
-                let secret = [
-                    "signature",
-                    "token",
-                    "credential",
-                    "key",
-                    "secret",
-                    "password",
-                    "auth",
-                    "sig",
-                ]
-                .iter()
-                .any(|s| lk.contains(s));
-                (
-                    k.into_owned(),
-                    if secret {
-                        REDACTED.to_string()
-                    } else {
-                        v.into_owned()
-                    },
-                )
+                let v = if is_secret_query_param(&k) {
+                    REDACTED.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
             })
             .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
+        if pairs.is_empty() {
+            u.set_query(None);
+        } else {
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
     }
     u.to_string()
 }
@@ -361,6 +382,9 @@ mod tests {
             "{r}"
         );
         assert!(r.contains("size=5"));
+        let kept = strip_url_secrets("https://u:pw@h/x?X-Amz-Signature=abc&size=5&api_key=zz");
+        assert_eq!(kept, "https://u@h/x?size=5");
+        assert_eq!(strip_url_secrets("https://h/x?token=1"), "https://h/x");
     }
 
     #[test]
