@@ -10,4 +10,12 @@ cargo clippy --release --all-targets --features lambda --locked -- -D warnings
 # The Lambda binary builds without any GUI dependency.
 cargo build --release --locked --no-default-features --features lambda --bin bootstrap
 cfn-lint src/backend/template.yaml
-cargo test --release --locked --features lambda
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
+cargo test --release --locked --features lambda 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line with the totals over every test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
+exit "$status"
