@@ -200,16 +200,10 @@ impl ServeArgs {
             .filter(|u| !u.trim().is_empty())
         {
             None => None,
-            Some(u) => {
-                let url = reqwest::Url::parse(u.trim())
-                    .map_err(|e| UsageError(format!("--upstream-url {u:?}: {e}")))?;
-                if !matches!(url.scheme(), "http" | "https") {
-                    return Err(UsageError(format!(
-                        "--upstream-url must be http or https, got {u:?}"
-                    )));
-                }
-                Some(url)
-            }
+            Some(u) => Some(
+                crate::backend::relay::parse_upstream_url(u)
+                    .map_err(|e| UsageError(format!("--upstream-url {e}")))?,
+            ),
         };
         let s3 = match self.s3_bucket.as_deref().filter(|b| !b.trim().is_empty()) {
             None => None,

@@ -70,7 +70,10 @@ pub async fn config_from_env() -> Result<BackendConfig, String> {
         None => None,
     };
     let upstream_url = var("STREAMSCOPE_UPSTREAM_URL")
-        .map(|u| reqwest::Url::parse(&u).map_err(|e| format!("STREAMSCOPE_UPSTREAM_URL: {e}")))
+        .map(|u| {
+            super::relay::parse_upstream_url(&u)
+                .map_err(|e| format!("STREAMSCOPE_UPSTREAM_URL {e}"))
+        })
         .transpose()?;
     Ok(BackendConfig {
         s3,
