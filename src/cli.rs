@@ -504,7 +504,7 @@ pub fn human_summary(r: &Report) -> String {
         }
     }
     if r.bytes > 0 {
-        s += &format!("delivery     {}\n", r.delivery.replace('_', " "));
+        s += &format!("delivery     {}\n", r.delivery.label().replace('_', " "));
     }
     if let Some(sha) = &r.sha256 {
         let against = match (r.digest_match, r.expected_sha256_source) {

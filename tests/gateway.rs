@@ -178,9 +178,11 @@ async fn delivery_tells_a_buffered_burst_from_a_stream() {
     .await;
     assert_eq!(r.outcome_value, Outcome::Complete);
     assert_eq!(
-        r.delivery, "burst",
+        r.delivery.label(),
+        "burst",
         "first byte at {:?} ms of {} ms",
-        r.first_byte_ms, r.duration_ms
+        r.first_byte_ms,
+        r.duration_ms
     );
     let v = streamscope::probe::verdict::verdict(&r);
     assert!(
@@ -191,9 +193,11 @@ async fn delivery_tells_a_buffered_burst_from_a_stream() {
     // The same backend without the gateway streams.
     let (r, _d) = fetch(GatewayConfig::default(), "size=2MiB&rate=2MiB").await;
     assert_eq!(
-        r.delivery, "streamed",
+        r.delivery.label(),
+        "streamed",
         "first byte at {:?} ms of {} ms",
-        r.first_byte_ms, r.duration_ms
+        r.first_byte_ms,
+        r.duration_ms
     );
     let v = streamscope::probe::verdict::verdict(&r);
     assert!(

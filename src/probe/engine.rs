@@ -537,7 +537,7 @@ fn finish(req: ValidRequest, run: Run, outcome: Outcome, duration_ns: u64) -> Re
         })
         .unwrap_or_default();
     let duration_s = duration_ns as f64 / 1e9;
-    let mut report = Report {
+    Report {
         schema_version: super::report::SCHEMA_VERSION,
         tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")).to_string(),
         started_at: rfc3339_utc(run.started_at),
@@ -583,12 +583,10 @@ fn finish(req: ValidRequest, run: Run, outcome: Outcome, duration_ns: u64) -> Re
         expected_sha256_source,
         digest_match,
         request_ids,
-        delivery: "too_small_to_tell",
+        delivery: super::verdict::delivery(&run.timeline, run.bytes, duration_ns as f64 / 1e6),
         outcome_value: outcome,
         timeline: run.timeline,
-    };
-    report.delivery = super::verdict::delivery(&report).label();
-    report
+    }
 }
 
 #[cfg(test)]

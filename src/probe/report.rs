@@ -169,7 +169,7 @@ pub struct Report {
     /// Request-id headers (x-amzn-requestid, x-amz-apigw-id, ...) for joining with access logs.
     pub request_ids: Vec<HeaderPair>,
     /// `streamed`, `burst` (buffered somewhere) or `too_small_to_tell`: see `verdict::delivery`.
-    pub delivery: &'static str,
+    pub delivery: super::verdict::Delivery,
     #[serde(skip)]
     pub outcome_value: Outcome,
     #[serde(skip)]

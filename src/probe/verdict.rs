@@ -3,7 +3,7 @@
 
 use super::Report;
 use super::report::Outcome;
-use super::stats::TEN_MIB;
+use super::stats::{Arrival, TEN_MIB};
 use crate::units::{fmt_bytes, fmt_rate};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +29,8 @@ pub struct Verdict {
 }
 
 /// How the body arrived over time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Bytes arrived spread over the run, starting early.
     Streamed,
@@ -38,9 +39,6 @@ pub enum Delivery {
     TooSmallToTell,
 }
 
-/// A burst when the first body byte came after 80 % of the run, or after half of it with the middle
-/// 80 % of the bytes then arriving within a tenth of the run; streamed otherwise. Bodies under
-/// 256 KiB, under 4 arrivals or runs under 200 ms are too small or fast to tell.
 impl Delivery {
     pub fn label(self) -> &'static str {
         match self {
@@ -51,17 +49,20 @@ impl Delivery {
     }
 }
 
-pub fn delivery(r: &Report) -> Delivery {
-    let tl = &r.timeline;
-    let end_ns = r.duration_ms * 1e6;
-    if r.bytes < 256 * 1024 || tl.len() < 4 || end_ns < 200e6 {
+/// A burst when the first body byte came after 80 % of the run, or after half of it with the middle
+/// 80 % of the bytes then arriving within a tenth of the run; streamed otherwise. Bodies under
+/// 256 KiB, under 4 arrivals or runs under 200 ms are too small or fast to tell.
+pub fn delivery(timeline: &[Arrival], bytes: u64, duration_ms: f64) -> Delivery {
+    let end_ns = duration_ms * 1e6;
+    if bytes < 256 * 1024 || timeline.len() < 4 || end_ns < 200e6 {
         return Delivery::TooSmallToTell;
     }
-    let first = tl[0].t_offset_ns as f64;
+    let first = timeline[0].t_offset_ns as f64;
     let at_fraction = |f: f64| {
-        let target = (r.bytes as f64 * f) as u64;
+        let target = (bytes as f64 * f) as u64;
         let mut cum = 0u64;
-        tl.iter()
+        timeline
+            .iter()
             .find(|a| {
                 cum += a.bytes as u64;
                 cum >= target
@@ -170,7 +171,7 @@ pub fn verdict(r: &Report) -> Verdict {
             .first_byte_ms
             .map(|v| format!("{v:.0} ms"))
             .unwrap_or_else(|| "–".into());
-        let (text, tone) = match delivery(r) {
+        let (text, tone) = match r.delivery {
             Delivery::Streamed => (
                 format!(
                     "streamed: first byte after {first} of {:.1} s, {} arrivals spread over the run",
