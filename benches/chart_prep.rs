@@ -93,8 +93,7 @@ fn main() {
         gateway: None,
         series: LiveSeries::from_timeline(&tl, 250_000_000, end),
         meta: None,
-        report: None,
-        verdict: None,
+        finished: None,
         started: Instant::now(),
     });
     app.selected = Some(0);

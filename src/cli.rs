@@ -1,13 +1,18 @@
-//! The command line: `get` downloads and measures, `serve` runs the backend, nothing opens the app.
+//! The command line: argument structs, their mapping to the library's requests and settings, and
+//! the mapping of the library's errors back to flag names. No figures, no wording of results: the
+//! summary comes from [`crate::probe::printer`].
 
-use crate::backend::BackendConfig;
-use crate::backend::gateway::{GatewayConfig, GatewayMode};
-use crate::probe::{self, HttpVersion, ProbeEvent, ProbeRequest, Report, parse_header_line};
+use crate::backend::gateway::{GatewayMode, GatewaySettings};
+use crate::backend::{BackendSettings, ConfigError, Setting};
+use crate::probe::request::Field;
+use crate::probe::{
+    self, Figures, HttpVersion, InputError, ProbeEvent, ProbeRequest, parse_header_line,
+};
 use crate::units::{fmt_bytes, fmt_rate};
 use clap::{Args, Parser, Subcommand};
 use std::io::{IsTerminal, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -87,12 +92,23 @@ pub struct GetArgs {
     /// Use HTTP/2 (prior knowledge on http://)
     #[arg(long)]
     pub http2: bool,
+    /// Trust the CA certificates in this PEM file too (besides the system's)
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Option<PathBuf>,
+    /// Do not verify the server's certificate (the report says so)
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
     /// Also redact this header's value in reports (repeatable; Authorization, x-api-key and cookies always are)
     #[arg(long, value_name = "NAME")]
     pub redact: Vec<String>,
     /// No progress line and no summary
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// A flag's default, shared by clap and the settings it maps to.
+fn gw_default() -> GatewaySettings {
+    GatewaySettings::default()
 }
 
 #[derive(Args, Debug)]
@@ -113,10 +129,10 @@ pub struct ServeArgs {
     #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
     pub stream_rate: u64,
     /// STREAM: longest a response may stream, seconds
-    #[arg(long, default_value_t = 900.0, value_name = "SECS")]
+    #[arg(long, default_value_t = gw_default().stream_max_duration_s, value_name = "SECS", allow_negative_numbers = true)]
     pub stream_max_duration: f64,
     /// STREAM: longest the backend may send nothing, seconds (300 regional/private)
-    #[arg(long, default_value_t = 300.0, value_name = "SECS")]
+    #[arg(long, default_value_t = gw_default().stream_idle_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
     pub stream_idle_timeout: f64,
     /// STREAM: edge-optimized endpoint: idle timeout 30 s
     #[arg(long, conflicts_with = "stream_idle_timeout")]
@@ -125,7 +141,7 @@ pub struct ServeArgs {
     #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
     pub buffered_max: u64,
     /// BUFFERED: integration timeout, milliseconds
-    #[arg(long, default_value_t = 29_000, value_name = "MS")]
+    #[arg(long, default_value_t = gw_default().integration_timeout_ms, value_name = "MS")]
     pub integration_timeout_ms: u64,
     /// Also apply Lambda's streaming limits (uncapped allowance, then a rate cap; a payload cap)
     #[arg(long)]
@@ -165,122 +181,110 @@ fn size_arg(s: &str) -> Result<u64, String> {
     crate::units::parse_size(s).map_err(|e| e.to_string())
 }
 
-impl ServeArgs {
-    pub async fn backend_config(&self) -> Result<BackendConfig, UsageError> {
-        let positive = |name: &str, v: u64| {
-            if v == 0 {
-                Err(UsageError(format!("--{name} must be more than zero")))
-            } else {
-                Ok(v)
-            }
-        };
-        let gateway = GatewayConfig {
-            mode: self.gateway,
-            stream_unthrottled_bytes: self.stream_unthrottled,
-            stream_bytes_per_sec: positive("stream-rate", self.stream_rate)?,
-            stream_max_duration: secs("stream-max-duration", self.stream_max_duration)?,
-            stream_idle_timeout: if self.edge {
-                Duration::from_secs(30)
-            } else {
-                secs("stream-idle-timeout", self.stream_idle_timeout)?
-            },
-            buffered_max_bytes: self.buffered_max,
-            integration_timeout: Duration::from_millis(positive(
-                "integration-timeout-ms",
-                self.integration_timeout_ms,
-            )?),
-            lambda_limits: self.lambda_limits,
-            lambda_unthrottled_bytes: self.lambda_unthrottled,
-            lambda_bytes_per_sec: positive("lambda-rate", self.lambda_rate)?,
-            lambda_max_bytes: self.lambda_max,
-        };
-        let upstream_url = match self
-            .upstream_url
-            .as_deref()
-            .filter(|u| !u.trim().is_empty())
-        {
-            None => None,
-            Some(u) => Some(
-                crate::backend::relay::parse_upstream_url(u)
-                    .map_err(|e| UsageError(format!("--upstream-url {e}")))?,
-            ),
-        };
-        let s3 = match self.s3_bucket.as_deref().filter(|b| !b.trim().is_empty()) {
-            None => None,
-            Some(bucket) => Some(
-                crate::backend::s3::S3Source::from_settings(crate::backend::s3::S3Settings {
-                    bucket: bucket.trim().to_string(),
-                    prefix: self.s3_prefix.clone(),
-                    endpoint: self.s3_endpoint.clone(),
-                    region: self.s3_region.clone(),
-                })
-                .await,
-            ),
-        };
-        Ok(BackendConfig {
-            gateway,
-            s3,
-            upstream_url,
-        })
-    }
-}
-
 /// Bad input: exit code 2 with one line on stderr.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct UsageError(String);
 
-fn secs(name: &str, v: f64) -> Result<Duration, UsageError> {
-    Duration::try_from_secs_f64(v)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| {
-            UsageError(format!(
-                "--{name} must be a positive number of seconds, got {v}"
-            ))
+impl From<InputError> for UsageError {
+    fn from(e: InputError) -> Self {
+        let flag = match e.field() {
+            Field::Url => None,
+            Field::Header => Some("-H"),
+            Field::ExpectSha256 => Some("--expect-sha256"),
+            Field::Output => Some("-o"),
+            Field::JsonReport => Some("--json"),
+            Field::CsvReport => Some("--csv"),
+            Field::ConnectTimeout => Some("--connect-timeout"),
+            Field::IdleTimeout => Some("--idle-timeout"),
+            Field::MaxTime => Some("--max-time"),
+            Field::CaCert => Some("--cacert"),
+        };
+        UsageError(match flag {
+            Some(f) => format!("{e} ({f})"),
+            None => e.to_string(),
         })
+    }
 }
 
-fn check_dir_of(flag: &str, path: &Path) -> Result<(), UsageError> {
-    let parent = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(UsageError(format!(
-            "{flag}: directory {} does not exist",
-            parent.display()
-        )));
+impl From<ConfigError> for UsageError {
+    fn from(e: ConfigError) -> Self {
+        let flag = match e.setting() {
+            Setting::StreamRate => "--stream-rate",
+            Setting::StreamMaxDuration => "--stream-max-duration",
+            Setting::StreamIdleTimeout => "--stream-idle-timeout",
+            Setting::BufferedMax => "--buffered-max",
+            Setting::IntegrationTimeout => "--integration-timeout-ms",
+            Setting::LambdaRate => "--lambda-rate",
+            Setting::LambdaMax => "--lambda-max",
+            Setting::UpstreamUrl => "--upstream-url",
+        };
+        UsageError(format!("{e} ({flag})"))
     }
-    Ok(())
 }
 
 impl GetArgs {
+    /// The request as typed; [`ProbeRequest::validate`] checks it.
     pub fn to_request(&self) -> Result<ProbeRequest, UsageError> {
-        let mut req = ProbeRequest::new(self.url.clone(), self.output.clone());
-        for h in &self.headers {
-            req.headers
-                .push(parse_header_line(h).map_err(|e| UsageError(e.to_string()))?);
+        let headers = self
+            .headers
+            .iter()
+            .map(|h| parse_header_line(h))
+            .collect::<Result<_, _>>()?;
+        Ok(ProbeRequest {
+            headers,
+            http_version: if self.http1 {
+                HttpVersion::Http1
+            } else if self.http2 {
+                HttpVersion::Http2
+            } else {
+                HttpVersion::Auto
+            },
+            connect_timeout_s: self.connect_timeout,
+            idle_timeout_s: self.idle_timeout,
+            max_time_s: self.max_time,
+            expect_sha256: self.expect_sha256.clone(),
+            json_report: self.json.clone(),
+            csv_report: self.csv.clone(),
+            redact: self.redact.clone(),
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+            ..ProbeRequest::new(self.url.clone(), self.output.clone())
+        })
+    }
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> BackendSettings {
+        BackendSettings {
+            gateway: GatewaySettings {
+                mode: self.gateway,
+                stream_unthrottled_bytes: self.stream_unthrottled,
+                stream_bytes_per_sec: self.stream_rate,
+                stream_max_duration_s: self.stream_max_duration,
+                stream_idle_timeout_s: if self.edge {
+                    30.0
+                } else {
+                    self.stream_idle_timeout
+                },
+                buffered_max_bytes: self.buffered_max,
+                integration_timeout_ms: self.integration_timeout_ms,
+                lambda_limits: self.lambda_limits,
+                lambda_unthrottled_bytes: self.lambda_unthrottled,
+                lambda_bytes_per_sec: self.lambda_rate,
+                lambda_max_bytes: self.lambda_max,
+            },
+            s3: self
+                .s3_bucket
+                .clone()
+                .map(|bucket| crate::backend::s3::S3Settings {
+                    bucket: bucket.trim().to_string(),
+                    prefix: self.s3_prefix.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                }),
+            upstream_url: self.upstream_url.clone(),
         }
-        req.http_version = if self.http1 {
-            HttpVersion::Http1
-        } else if self.http2 {
-            HttpVersion::Http2
-        } else {
-            HttpVersion::Auto
-        };
-        req.idle_timeout = secs("idle-timeout", self.idle_timeout)?;
-        req.connect_timeout = secs("connect-timeout", self.connect_timeout)?;
-        req.overall_limit = self.max_time.map(|t| secs("max-time", t)).transpose()?;
-        req.expect_sha256 = self.expect_sha256.clone();
-        req.redact = self.redact.clone();
-        if let Some(p) = &self.json {
-            check_dir_of("--json", p)?;
-        }
-        if let Some(p) = &self.csv {
-            check_dir_of("--csv", p)?;
-        }
-        Ok(req)
     }
 }
 
@@ -298,10 +302,7 @@ pub fn main() -> ExitCode {
 fn open_gui(args: GuiArgs) -> ExitCode {
     let preset = match args.preset.as_deref() {
         None => None,
-        Some(name) => match crate::app::demo::PRESETS
-            .iter()
-            .position(|p| p.name.eq_ignore_ascii_case(name))
-        {
+        Some(name) => match crate::app::demo::preset_named(name) {
             Some(i) => Some(i),
             None => {
                 let names: Vec<_> = crate::app::demo::PRESETS
@@ -352,12 +353,11 @@ fn with_runtime(f: impl FnOnce(&tokio::runtime::Runtime) -> ExitCode) -> ExitCod
 async fn get(args: GetArgs) -> ExitCode {
     let valid = match args
         .to_request()
-        .map_err(|e| e.to_string())
-        .and_then(|r| r.validate().map_err(|e| e.to_string()))
+        .and_then(|r| r.validate().map_err(UsageError::from))
     {
         Ok(v) => v,
-        Err(msg) => {
-            eprintln!("streamscope: {msg}");
+        Err(e) => {
+            eprintln!("streamscope: {e}");
             return ExitCode::from(2);
         }
     };
@@ -371,39 +371,30 @@ async fn get(args: GetArgs) -> ExitCode {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     let live = !args.quiet && std::io::stderr().is_terminal();
     let progress = tokio::spawn(progress_line(rx, live));
-    let report = probe::run(valid, tx, cancel).await;
+    let result = probe::run(valid, tx, cancel).await;
     // The progress task ends when the engine drops its sender; a join error only loses the line.
     progress.await.ok();
-    let mut code = if report.outcome_value.is_complete() {
+    let figures = Figures::of(&result);
+    let mut code = if result.outcome.is_complete() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     };
-    for (path, write) in [
-        (
-            &args.json,
-            Report::write_json as fn(&Report, &Path) -> std::io::Result<()>,
-        ),
-        (&args.csv, Report::write_csv),
-    ] {
-        if let Some(p) = path
-            && let Err(e) = write(&report, p)
-        {
-            eprintln!("streamscope: cannot write {}: {e}", p.display());
-            code = ExitCode::from(1);
-        }
+    if let Err((path, e)) = probe::report::write_requested(&result, &figures) {
+        eprintln!("streamscope: cannot write {}: {e}", path.display());
+        code = ExitCode::from(1);
     }
     if !args.quiet {
-        print!("{}", human_summary(&report));
+        print!("{}", probe::printer::summary(&result, &figures).text());
     }
-    if !report.outcome_value.is_complete() {
-        eprintln!("streamscope: download failed: {}", report.outcome);
+    if !result.outcome.is_complete() {
+        eprintln!("streamscope: download failed: {}", result.outcome.kind());
     }
     code
 }
 
 async fn progress_line(mut rx: tokio::sync::mpsc::UnboundedReceiver<ProbeEvent>, live: bool) {
-    let t0 = Instant::now();
+    let mut t0 = Instant::now();
     let mut bytes = 0u64;
     let mut last_print = Instant::now();
     let mut window_start = (Instant::now(), 0u64);
@@ -411,9 +402,11 @@ async fn progress_line(mut rx: tokio::sync::mpsc::UnboundedReceiver<ProbeEvent>,
     let mut expected = None;
     while let Some(ev) = rx.recv().await {
         match ev {
-            ProbeEvent::Headers(m) => expected = m.expected_bytes,
-            ProbeEvent::Arrival(a) => bytes += a.bytes as u64,
-            ProbeEvent::RequestSent => {}
+            ProbeEvent::RequestSent { at, .. } => t0 = at,
+            ProbeEvent::Headers(m) => expected = m.length.filter(|_| m.is_success()),
+            ProbeEvent::Arrivals(batch) => {
+                bytes += batch.iter().map(|a| a.bytes as u64).sum::<u64>()
+            }
         }
         if live && last_print.elapsed() >= Duration::from_millis(200) {
             let dt = window_start.0.elapsed().as_secs_f64();
@@ -422,7 +415,7 @@ async fn progress_line(mut rx: tokio::sync::mpsc::UnboundedReceiver<ProbeEvent>,
                 window_start = (Instant::now(), bytes);
             }
             let of = expected
-                .map(|n| format!(" of {}", fmt_bytes(n)))
+                .map(|l| format!(" of {}", fmt_bytes(l.bytes)))
                 .unwrap_or_default();
             eprint!(
                 "\r\x1b[2K  {}{of}  {}  {:.1} s",
@@ -439,92 +432,11 @@ async fn progress_line(mut rx: tokio::sync::mpsc::UnboundedReceiver<ProbeEvent>,
     }
 }
 
-pub fn human_summary(r: &Report) -> String {
-    let mut s = String::new();
-    let ms = |v: Option<f64>| {
-        v.map(|v| format!("{v:.1} ms"))
-            .unwrap_or_else(|| "–".into())
-    };
-    s += &format!("outcome      {}\n", r.outcome_detail);
-    if let Some(preview) = r
-        .http_error_body_preview
-        .as_deref()
-        .filter(|p| !p.is_empty())
-    {
-        s += &format!(
-            "body         {}\n",
-            preview
-                .chars()
-                .take(200)
-                .collect::<String>()
-                .replace('\n', " ")
-        );
-    }
-    if r.output.saved {
-        s += &format!("saved        {} ({})\n", r.output.path, fmt_bytes(r.bytes));
-    } else if r.output.partial_left {
-        s += &format!(
-            "partial      {} ({}; not complete)\n",
-            r.output.part_path,
-            fmt_bytes(r.bytes)
-        );
-    }
-    if let Some(resp) = &r.response {
-        s += &format!("status       {} {}\n", resp.status, resp.http_version);
-    }
-    s += &format!(
-        "timing       headers {}   first byte {}   total {:.2} s\n",
-        ms(r.headers_ms),
-        ms(r.first_byte_ms),
-        r.duration_ms / 1000.0
-    );
-    if r.bytes > 0 {
-        s += &format!(
-            "throughput   avg {}   peak {} ({} ms windows)\n",
-            fmt_rate(r.avg_bytes_per_sec.unwrap_or(0.0)),
-            fmt_rate(r.summary.peak_bytes_per_sec.unwrap_or(0.0)),
-            r.summary.window_ms
-        );
-        s += &format!(
-            "arrivals     {} (min {} B, median {} B, max {} B), largest gap {}\n",
-            r.summary.arrivals,
-            r.summary.arrival_bytes_min.unwrap_or(0),
-            r.summary.arrival_bytes_median.unwrap_or(0),
-            r.summary.arrival_bytes_max.unwrap_or(0),
-            ms(r.summary.largest_gap_ms)
-        );
-        let sp = &r.throughput_split_10mib;
-        if sp.crossed_at_s.is_some() {
-            let f = |v: Option<f64>| v.map(fmt_rate).unwrap_or_else(|| "–".into());
-            s += &format!(
-                "10 MiB       before {}   after {}\n",
-                f(sp.before_bytes_per_sec),
-                f(sp.after_bytes_per_sec)
-            );
-        }
-    }
-    if r.bytes > 0 {
-        s += &format!("delivery     {}\n", r.delivery.label().replace('_', " "));
-    }
-    if let Some(sha) = &r.sha256 {
-        let against = match (r.digest_match, r.expected_sha256_source) {
-            (Some(true), Some(src)) => format!(" (matches {src})"),
-            (Some(false), Some(src)) => format!(
-                " (DIFFERS from {src} {})",
-                r.expected_sha256.as_deref().unwrap_or("")
-            ),
-            _ => " (no reference digest)".to_string(),
-        };
-        s += &format!("sha256       {sha}{against}\n");
-    }
-    s
-}
-
 async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match args.backend_config().await {
+    let config = match args.settings().build().await {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("streamscope: {e}");
+            eprintln!("streamscope: {}", UsageError::from(e));
             return ExitCode::from(2);
         }
     };
@@ -535,11 +447,11 @@ async fn serve(args: ServeArgs) -> ExitCode {
             args.bind
         );
     }
-    if config.gateway.mode != GatewayMode::Off || config.gateway.lambda_limits {
+    if !config.gateway.is_passthrough() {
         eprintln!(
             "streamscope: emulating API Gateway {} mode{}",
-            config.gateway.mode.label(),
-            if config.gateway.lambda_limits {
+            config.gateway.mode().label(),
+            if config.gateway.lambda_limits() {
                 " with Lambda's streaming limits"
             } else {
                 ""
@@ -553,9 +465,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
             println!("listening on http://{bound}");
             std::io::stdout().flush().ok();
         },
-        async {
-            shutdown_signal().await;
-        },
+        shutdown_signal(),
     )
     .await;
     match result {

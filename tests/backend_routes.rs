@@ -5,7 +5,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
-use streamscope::backend::{self, BackendConfig, router, router_with};
+use streamscope::backend::{self, BackendConfig, BackendSettings, router, router_with};
 use tower::ServiceExt;
 
 async fn get(
@@ -119,14 +119,21 @@ async fn unconfigured_sources_say_how_to_configure_them() {
     );
 }
 
+async fn relay_to(url: &str) -> BackendConfig {
+    BackendSettings {
+        upstream_url: Some(url.to_string()),
+        ..BackendSettings::default()
+    }
+    .build()
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_streams_the_configured_upstream_only() {
     let upstream = backend::spawn_local().await.unwrap();
     let url = format!("http://{upstream}/download?size=3MiB&seed=4&length=0");
-    let config = BackendConfig {
-        upstream_url: Some(url.parse().unwrap()),
-        ..BackendConfig::default()
-    };
+    let config = relay_to(&url).await;
     let (s, h, b) = get(router_with(config.clone()), "/relay", None).await;
     assert_eq!(s, 200);
     let mut want = vec![0u8; 3 * 1024 * 1024];
@@ -157,10 +164,7 @@ async fn relay_streams_the_configured_upstream_only() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("f.txt"), b"hello from python").unwrap();
     let py = common::python_http_server(dir.path());
-    let config = BackendConfig {
-        upstream_url: Some(format!("{}/f.txt", py.base).parse().unwrap()),
-        ..BackendConfig::default()
-    };
+    let config = relay_to(&format!("{}/f.txt", py.base)).await;
     let (s, h, b) = get(router_with(config.clone()), "/relay", None).await;
     assert_eq!(
         (s, b.as_slice()),
@@ -168,15 +172,8 @@ async fn relay_streams_the_configured_upstream_only() {
     );
     assert_eq!(h[header::CONTENT_LENGTH], "17");
     // An upstream that is down: 502 with a JSON body.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = BackendConfig {
-        upstream_url: Some(format!("http://127.0.0.1:{port}/").parse().unwrap()),
-        ..BackendConfig::default()
-    };
+    let down = common::refused_port();
+    let config = relay_to(&format!("http://127.0.0.1:{}/", down.port)).await;
     let (s, _, b) = get(router_with(config), "/relay", None).await;
     assert_eq!(s, 502);
     assert!(json(&b)["error"].as_str().unwrap().contains("upstream"));
@@ -184,11 +181,14 @@ async fn relay_streams_the_configured_upstream_only() {
 
 #[tokio::test]
 async fn gateway_emulation_is_reported_on_the_index() {
-    use streamscope::backend::gateway::{GatewayConfig, GatewayMode};
-    let config = BackendConfig {
-        gateway: GatewayConfig::with_mode(GatewayMode::Buffered),
-        ..BackendConfig::default()
-    };
+    use streamscope::backend::gateway::{GatewayMode, GatewaySettings};
+    let config = BackendSettings {
+        gateway: GatewaySettings::with_mode(GatewayMode::Buffered),
+        ..BackendSettings::default()
+    }
+    .build()
+    .await
+    .unwrap();
     let (_, _, b) = get(router_with(config), "/", None).await;
     assert_eq!(json(&b)["gateway_emulation"], "buffered");
 }

@@ -163,6 +163,10 @@ fn every_fault_knob_maps_to_its_outcome() {
     );
     let r = failing(&format!("{b}/download?status=404"), &[], "http_error");
     assert!(
+        r["sha256"].is_null(),
+        "an error body is not the download: no digest"
+    );
+    assert!(
         r["http_error_body_preview"]
             .as_str()
             .unwrap()
@@ -186,13 +190,22 @@ fn every_fault_knob_maps_to_its_outcome() {
         &["--idle-timeout", "0.5"],
         "stalled",
     );
-    // A port nobody listens on: bind one, note it, close it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    failing(&format!("http://127.0.0.1:{port}/x"), &[], "connect_error");
+    // A port nobody listens on (held, so nothing else takes it meanwhile).
+    let refused = refused_port();
+    let r = failing(
+        &format!("http://127.0.0.1:{}/x", refused.port),
+        &[],
+        "connect_error",
+    );
+    assert!(
+        r["outcome_detail"]
+            .as_str()
+            .unwrap()
+            .contains("connection refused"),
+        "{}",
+        r["outcome_detail"]
+    );
+    assert!(r["sha256"].is_null(), "no body was read, so no digest");
 }
 
 #[test]

@@ -1,7 +1,8 @@
 //! The engine in-process against the backend Router on 127.0.0.1: events, cancel, timeline.
 
 use streamscope::backend;
-use streamscope::probe::{self, Outcome, ProbeEvent, ProbeRequest};
+use streamscope::probe::timeline::split_at;
+use streamscope::probe::{self, Figures, Outcome, ProbeEvent, ProbeRequest};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -15,19 +16,20 @@ async fn events_arrive_in_order_and_add_up() {
     );
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let report = probe::run(req.validate().unwrap(), tx, CancellationToken::new()).await;
-    assert_eq!(report.outcome_value, Outcome::Complete);
+    assert_eq!(report.outcome, Outcome::Complete);
     let mut seen = Vec::new();
     while let Some(ev) = rx.recv().await {
         seen.push(ev);
     }
-    assert!(matches!(seen[0], ProbeEvent::RequestSent));
-    assert!(
-        matches!(&seen[1], ProbeEvent::Headers(m) if m.status == 200 && m.expected_bytes.is_none())
-    );
+    let ProbeEvent::RequestSent { at, .. } = seen[0] else {
+        panic!("the run starts with RequestSent, got {:?}", seen[0]);
+    };
+    assert!(at.elapsed().as_secs_f64() >= report.duration_s());
+    assert!(matches!(&seen[1], ProbeEvent::Headers(m) if m.status == 200 && m.length.is_none()));
     let arrivals: Vec<_> = seen[2..]
         .iter()
-        .map(|e| match e {
-            ProbeEvent::Arrival(a) => *a,
+        .flat_map(|e| match e {
+            ProbeEvent::Arrivals(batch) => batch.clone(),
             other => panic!("only arrivals after the headers, got {other:?}"),
         })
         .collect();
@@ -58,8 +60,8 @@ async fn cancel_leaves_nothing_under_the_final_name() {
     let task = tokio::spawn(probe::run(req.validate().unwrap(), tx, cancel.clone()));
     let mut got = 0u64;
     while let Some(ev) = rx.recv().await {
-        if let ProbeEvent::Arrival(a) = ev {
-            got += a.bytes as u64;
+        if let ProbeEvent::Arrivals(batch) = ev {
+            got += batch.iter().map(|a| a.bytes as u64).sum::<u64>();
             if got >= 200_000 {
                 cancel.cancel();
                 break;
@@ -67,9 +69,10 @@ async fn cancel_leaves_nothing_under_the_final_name() {
         }
     }
     let report = task.await.unwrap();
-    assert_eq!(report.outcome_value, Outcome::Cancelled);
+    assert_eq!(report.outcome, Outcome::Cancelled);
     assert!(!out.exists());
     assert!(report.output.partial_left);
+    assert_eq!(report.output.bytes_written, report.bytes);
     let part_len = std::fs::metadata(dir.path().join("c.bin.part"))
         .unwrap()
         .len();
@@ -81,19 +84,29 @@ async fn cancel_leaves_nothing_under_the_final_name() {
 async fn rate_knob_paces_and_the_split_sees_it() {
     let addr = backend::spawn_local().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
+    // 6 MB at 4 MB/s: about 1.5 s, paced from the first byte on.
     let req = ProbeRequest::new(
-        format!("http://{addr}/download?size=3MB&rate=4MB&chunk=16KiB"),
+        format!("http://{addr}/download?size=6MB&rate=4MB&chunk=16KiB"),
         dir.path().join("r.bin"),
     );
     let report = probe::run_to_end(&req).await.unwrap();
-    assert_eq!(report.outcome_value, Outcome::Complete);
-    let secs = report.duration_ms / 1000.0;
-    assert!(secs > 0.6, "3 MB at 4 MB/s takes about 0.75 s, took {secs}");
-    let avg = report.avg_bytes_per_sec.unwrap();
-    assert!(
-        (avg - 4e6).abs() / 4e6 < 0.2,
-        "average {avg} B/s near the 4 MB/s cap"
-    );
+    assert_eq!(report.outcome, Outcome::Complete);
+    let secs = report.duration_s();
+    assert!(secs > 1.2, "6 MB at 4 MB/s takes about 1.5 s, took {secs}");
+    let near = |what: &str, v: Option<f64>| {
+        let v = v.unwrap_or_else(|| panic!("{what} measured"));
+        assert!(
+            (v - 4e6).abs() / 4e6 < 0.2,
+            "{what}: {v} B/s near the 4 MB/s cap"
+        );
+    };
+    near("average", Figures::of(&report).avg_bytes_per_sec);
+    // A constant rate: both sides of a split in the middle see it.
+    let split = split_at(&report.timeline, 3_000_000);
+    let crossed = split.crossed_at_s.expect("3 MB crossed");
+    assert!((0.6..1.0).contains(&crossed), "3 MB crossed at {crossed} s");
+    near("before 3 MB", split.before_bytes_per_sec);
+    near("after 3 MB", split.after_bytes_per_sec);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,7 +5,7 @@ use egui_kittest::kittest::{NodeT, Queryable};
 use sha2::Digest;
 use std::time::{Duration, Instant};
 use streamscope::app::demo::PRESETS;
-use streamscope::app::{HeaderRow, Settings, StreamscopeApp};
+use streamscope::app::{Dialogs, HeaderRow, Settings, StreamscopeApp};
 use streamscope::probe::Outcome;
 
 fn harness(dir: &std::path::Path) -> Harness<'static, StreamscopeApp> {
@@ -29,14 +29,24 @@ fn preset(name: &str) -> usize {
 fn step_until_done(h: &mut Harness<'_, StreamscopeApp>, limit: Duration) {
     // A click is handled on the next frame.
     h.step();
+    step_while(h, limit, "the run to end", |app| app.is_running());
+    h.step();
+    h.step();
+}
+
+/// Steps frames in real time while `busy` holds (work runs on the app's runtime).
+fn step_while(
+    h: &mut Harness<'_, StreamscopeApp>,
+    limit: Duration,
+    what: &str,
+    busy: impl Fn(&StreamscopeApp) -> bool,
+) {
     let t0 = Instant::now();
-    while h.state().is_running() {
-        assert!(t0.elapsed() < limit, "run did not end within {limit:?}");
+    while busy(h.state()) {
+        assert!(t0.elapsed() < limit, "waited {limit:?} for {what}");
         h.step();
         std::thread::sleep(Duration::from_millis(20));
     }
-    h.step();
-    h.step();
 }
 
 #[test]
@@ -54,8 +64,8 @@ fn demo_download_completes_and_the_file_matches() {
 
     let app = h.state();
     let run = app.selected_run().unwrap();
-    let report = run.report.as_ref().unwrap();
-    assert_eq!(report.outcome_value, Outcome::Complete);
+    let report = &run.finished.as_ref().unwrap().result;
+    assert_eq!(report.outcome, Outcome::Complete);
     assert_eq!(report.bytes, 20 * 1024 * 1024);
     assert_eq!(
         run.series.total_bytes,
@@ -68,9 +78,9 @@ fn demo_download_completes_and_the_file_matches() {
     assert_eq!(data.len(), 20 * 1024 * 1024);
     assert_eq!(
         hex::encode(sha2::Sha256::digest(&data)),
-        report.sha256.clone().unwrap()
+        hex::encode(report.sha256.unwrap())
     );
-    assert_eq!(report.digest_match, Some(true));
+    assert_eq!(report.digest_match(), Some(true));
     // What the window says.
     h.get_by_label_contains("Complete: 21.0 MB arrived and verified");
     h.get_by_label_contains("matches the server's Repr-Digest");
@@ -99,8 +109,8 @@ fn cancel_mid_run_leaves_nothing_under_the_final_name() {
     h.key_press(egui::Key::Escape);
     step_until_done(&mut h, Duration::from_secs(10));
     let run = h.state().selected_run().unwrap();
-    let report = run.report.as_ref().unwrap();
-    assert_eq!(report.outcome_value, Outcome::Cancelled);
+    let report = &run.finished.as_ref().unwrap().result;
+    assert_eq!(report.outcome, Outcome::Cancelled);
     assert!(!run.dest.exists(), "no file under the final name");
     assert!(
         dir.path().join("download-200MiB.bin.part").exists(),
@@ -199,9 +209,12 @@ fn the_header_editor_masks_secrets() {
 }
 
 #[test]
-fn saved_report_parses_and_holds_no_secret() {
+fn save_report_writes_the_files_the_dialog_named_and_holds_no_secret() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
+    let json_path = dir.path().join("report.json");
+    // The dialog's answer, as the user would give it in the native save dialog.
+    h.state_mut().dialogs = Dialogs::Answers([Some(json_path.clone())].into());
     let demo = h.state().demo.unwrap();
     h.state_mut().form.url = format!("http://{}/download?size=3MiB", demo.off);
     h.state_mut().form.headers = vec![
@@ -224,10 +237,21 @@ fn saved_report_parses_and_holds_no_secret() {
     h.step();
     h.get_by_label("Start").click();
     step_until_done(&mut h, Duration::from_secs(30));
-    h.get_by_label("Save report..."); // the button whose dialog answer lands in save_report_to
-    let json_path = dir.path().join("report.json");
-    let (json, csv) = h.state_mut().save_report_to(&json_path).unwrap();
-    let text = std::fs::read_to_string(&json).unwrap();
+    h.get_by_label("Save report...").click();
+    h.step();
+    step_while(
+        &mut h,
+        Duration::from_secs(10),
+        "the report to be written",
+        |app| {
+            !app.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("saved "))
+        },
+    );
+    h.step();
+    h.get_by_label_contains("saved ");
+    let text = std::fs::read_to_string(&json_path).unwrap();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["outcome"], "complete");
     assert_eq!(v["bytes"], 3 * 1024 * 1024);
@@ -238,13 +262,11 @@ fn saved_report_parses_and_holds_no_secret() {
         text.contains("Authorization"),
         "the header name stays, its value is redacted"
     );
-    let rows = std::fs::read_to_string(&csv).unwrap();
+    let rows = std::fs::read_to_string(dir.path().join("report.csv")).unwrap();
     assert_eq!(
         rows.lines().count() as u64,
         v["arrivals"].as_u64().unwrap() + 1
     );
-    h.step();
-    h.get_by_label_contains("saved ");
 }
 
 #[test]
@@ -277,10 +299,11 @@ fn a_typed_destination_is_used_and_overwrite_asks_first() {
         h.state()
             .selected_run()
             .unwrap()
-            .report
+            .finished
             .as_ref()
             .unwrap()
-            .outcome_value,
+            .result
+            .outcome,
         Outcome::Complete
     );
 }

@@ -1,8 +1,8 @@
 //! The local demo: the backend Router started in-process on 127.0.0.1, once per gateway emulation
 //! mode, and presets that show each verdict.
 
-use crate::backend::gateway::{GatewayConfig, GatewayMode};
-use crate::backend::{self, BackendConfig};
+use crate::backend::gateway::{GatewayMode, GatewaySettings};
+use crate::backend::{self, BackendSettings};
 use std::net::SocketAddr;
 
 #[derive(Debug, Clone, Copy)]
@@ -82,6 +82,21 @@ pub const PRESETS: &[Preset] = &[
     },
 ];
 
+/// The preset called `name` (case-insensitive).
+pub fn preset_named(name: &str) -> Option<usize> {
+    PRESETS
+        .iter()
+        .position(|p| p.name.eq_ignore_ascii_case(name))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0}")]
+    Config(#[from] backend::ConfigError),
+    #[error("cannot listen on 127.0.0.1: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
 /// One in-process server per gateway mode, alive as long as the app's runtime.
 #[derive(Debug, Clone, Copy)]
 pub struct DemoServers {
@@ -91,13 +106,16 @@ pub struct DemoServers {
 }
 
 impl DemoServers {
-    pub fn start(rt: &tokio::runtime::Runtime) -> std::io::Result<DemoServers> {
+    pub fn start(rt: &tokio::runtime::Runtime) -> Result<DemoServers, DemoError> {
         rt.block_on(async {
-            let start = |mode| {
-                backend::spawn_local_with(BackendConfig {
-                    gateway: GatewayConfig::with_mode(mode),
-                    ..BackendConfig::default()
-                })
+            let start = |mode| async move {
+                let config = BackendSettings {
+                    gateway: GatewaySettings::with_mode(mode),
+                    ..BackendSettings::default()
+                }
+                .build()
+                .await?;
+                Ok::<_, DemoError>(backend::spawn_local_with(config).await?)
             };
             Ok(DemoServers {
                 off: start(GatewayMode::Off).await?,
@@ -117,12 +135,5 @@ impl DemoServers {
 
     pub fn url(&self, mode: GatewayMode, preset: &Preset) -> String {
         format!("http://{}/download?{}", self.addr(mode), preset.query)
-    }
-
-    /// Which demo server (and so which gateway mode) a URL points at, if any.
-    pub fn mode_of(&self, url: &str) -> Option<GatewayMode> {
-        [GatewayMode::Off, GatewayMode::Stream, GatewayMode::Buffered]
-            .into_iter()
-            .find(|m| url.starts_with(&format!("http://{}/", self.addr(*m))))
     }
 }

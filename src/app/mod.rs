@@ -1,18 +1,21 @@
 //! The desktop app: paste a URL, download to a chosen file, watch the stream live, keep the result.
-//! It reads the engine's events each frame and never blocks: downloads and file dialogs run on the
-//! app's tokio runtime, results come back through poll-promise.
+//! It is a view: the engine decides, [`crate::probe::printer`] words the result. Nothing blocks the
+//! UI thread: downloads, file dialogs and report writes run on the app's tokio runtime and come
+//! back through poll-promise; engine events are drained in [`eframe::App::logic`], which also runs
+//! while the window is hidden.
 
 pub mod demo;
 pub mod series;
 mod ui;
 
 use crate::backend::gateway::GatewayMode;
-use crate::probe::report::{is_secret_header, redact_url};
-use crate::probe::verdict::{self, Verdict};
-use crate::probe::{self, HttpVersion, ProbeEvent, ProbeRequest, Report, ResponseMeta};
+use crate::probe::printer::{self, Summary};
+use crate::probe::redact::{is_secret_header, redact_url, strip_url_secrets};
+use crate::probe::{self, Figures, HttpVersion, ProbeEvent, ProbeRequest, ResponseMeta, RunResult};
 use demo::{DemoServers, PRESETS};
 use poll_promise::Promise;
 use series::LiveSeries;
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc::UnboundedReceiver;
@@ -29,10 +32,19 @@ pub struct Launch {
     pub start: bool,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Window(#[from] eframe::Error),
+    #[error("the async runtime could not start: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
 /// Opens the window. Blocks until it is closed.
-pub fn run(launch: Launch) -> Result<(), String> {
+pub fn run(launch: Launch) -> Result<(), AppError> {
     let mut viewport = egui::ViewportBuilder::default()
         .with_title(APP_NAME)
+        .with_app_id(APP_NAME)
         .with_inner_size([1280.0, 820.0])
         .with_min_inner_size([900.0, 600.0]);
     match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
@@ -59,12 +71,12 @@ pub fn run(launch: Launch) -> Result<(), String> {
             }
             Ok(Box::new(app))
         }),
-    )
-    .map_err(|e| e.to_string())
+    )?;
+    Ok(())
 }
 
 /// One request header row in the editor.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct HeaderRow {
     pub name: String,
     pub value: String,
@@ -78,26 +90,54 @@ impl HeaderRow {
     }
 }
 
-/// What is remembered across restarts: never header values.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, Default)]
+fn yes() -> bool {
+    true
+}
+
+/// What is remembered across restarts: never header values, never URL credentials.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Settings {
+    /// The URL the user typed (without credentials); unused while the demo is chosen.
     pub url: String,
+    /// The form shows the local demo (whose port changes with every start).
+    #[serde(default = "yes")]
+    pub use_demo: bool,
     pub header_names: Vec<String>,
     pub dest_dir: Option<PathBuf>,
     pub http_version: HttpVersion,
     pub idle_timeout_s: Option<f64>,
     pub preset: Option<String>,
+    pub cacert: Option<PathBuf>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            url: String::new(),
+            use_demo: true,
+            header_names: Vec::new(),
+            dest_dir: None,
+            http_version: HttpVersion::Auto,
+            idle_timeout_s: None,
+            preset: None,
+            cacert: None,
+        }
+    }
 }
 
 /// The request as typed in the form.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RequestForm {
     pub url: String,
     pub headers: Vec<HeaderRow>,
     pub expect_sha256: String,
     pub http_version: HttpVersion,
     pub idle_timeout_s: f64,
+    /// A PEM file of CA certificates to trust besides the system's (empty: none).
+    pub cacert: String,
+    /// Skip certificate verification.
+    pub insecure: bool,
     pub dest_dir: PathBuf,
     /// A file typed or chosen in the save dialog; when empty, `dest_dir` + a name suggested by
     /// the URL.
@@ -116,34 +156,24 @@ impl RequestForm {
         self.dest_dir.join(suggest_file_name(&self.url))
     }
 
-    pub fn to_request(&self) -> Result<ProbeRequest, String> {
-        let mut req = ProbeRequest::new(self.url.trim(), self.destination());
-        for h in &self.headers {
-            if h.name.trim().is_empty() && h.value.trim().is_empty() {
-                continue;
-            }
-            if h.name.trim().is_empty() {
-                return Err("a header has a value but no name".into());
-            }
-            req.headers
-                .push((h.name.trim().to_string(), h.value.trim().to_string()));
-        }
-        req.http_version = self.http_version;
-        req.idle_timeout = Duration::try_from_secs_f64(self.idle_timeout_s)
-            .ok()
-            .filter(|d| !d.is_zero())
-            .ok_or("the idle timeout must be more than zero seconds")?;
-        if !self.expect_sha256.trim().is_empty() {
-            req.expect_sha256 = Some(self.expect_sha256.trim().to_string());
-        }
-        Ok(req)
-    }
-
-    /// The inline error for the form as it stands, if any.
-    pub fn error(&self) -> Option<String> {
-        match self.to_request() {
-            Err(e) => Some(e),
-            Ok(r) => r.validate().err().map(|e| e.to_string()),
+    /// The form as a request. Rows with neither a name nor a value are empty lines of the editor,
+    /// not headers; everything else is for [`ProbeRequest::validate`] to judge.
+    pub fn to_request(&self) -> ProbeRequest {
+        ProbeRequest {
+            headers: self
+                .headers
+                .iter()
+                .filter(|h| !(h.name.trim().is_empty() && h.value.trim().is_empty()))
+                .map(|h| (h.name.clone(), h.value.clone()))
+                .collect(),
+            http_version: self.http_version,
+            idle_timeout_s: self.idle_timeout_s,
+            expect_sha256: Some(self.expect_sha256.clone()),
+            cacert: Some(self.cacert.trim())
+                .filter(|c| !c.is_empty())
+                .map(PathBuf::from),
+            insecure: self.insecure,
+            ..ProbeRequest::new(self.url.trim(), self.destination())
         }
     }
 }
@@ -202,30 +232,41 @@ pub fn default_dest_dir() -> PathBuf {
     std::env::temp_dir()
 }
 
+/// A finished run as the views show it: the result, its figures, its summary.
+pub struct Finished {
+    pub result: RunResult,
+    pub figures: Figures,
+    pub summary: Summary,
+}
+
 /// One run in the session's history.
 pub struct RunRecord {
     pub id: u32,
     /// The URL with credential-like parts redacted.
     pub url: String,
     pub dest: PathBuf,
+    /// The demo gateway mode, when the run used the local demo.
     pub gateway: Option<GatewayMode>,
     pub series: LiveSeries,
     pub meta: Option<ResponseMeta>,
-    pub report: Option<Report>,
-    pub verdict: Option<Verdict>,
+    pub finished: Option<Finished>,
+    /// The engine's instant for "request sent" (until its event arrives: when Start was pressed).
     pub started: Instant,
 }
 
 impl RunRecord {
     pub fn elapsed_s(&self) -> f64 {
-        match &self.report {
-            Some(r) => r.duration_ms / 1000.0,
+        match &self.finished {
+            Some(f) => f.result.duration_s(),
             None => self.started.elapsed().as_secs_f64(),
         }
     }
 
     pub fn title(&self) -> String {
-        let outcome = self.report.as_ref().map_or("running", |r| r.outcome);
+        let outcome = self
+            .finished
+            .as_ref()
+            .map_or("running", |f| f.result.outcome.kind().as_str());
         format!(
             "#{} {} {}",
             self.id,
@@ -236,25 +277,46 @@ impl RunRecord {
 }
 
 struct ActiveRun {
-    promise: Promise<Report>,
+    promise: Promise<RunResult>,
     events: UnboundedReceiver<ProbeEvent>,
     cancel: CancellationToken,
     record: usize,
 }
 
+/// The local demo URL the form was filled with, so "is this the demo" is a fact, not a guess.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DemoChoice {
+    pub gateway: GatewayMode,
+    pub url: String,
+}
+
+/// Where file dialogs come from: the native one (rfd, on the runtime), or answers given in advance,
+/// one per dialog opened (tests, and any caller that already knows the path).
+pub enum Dialogs {
+    Native,
+    Answers(VecDeque<Option<PathBuf>>),
+}
+
+type Dialog = Promise<Option<PathBuf>>;
+
 pub struct StreamscopeApp {
     rt: tokio::runtime::Runtime,
     pub form: RequestForm,
+    /// The form as last checked, and what was wrong with it.
+    form_checked: Option<(RequestForm, Option<String>)>,
     pub demo: Option<DemoServers>,
     pub demo_error: Option<String>,
+    pub demo_choice: Option<DemoChoice>,
     pub preset: usize,
     pub gateway: GatewayMode,
     active: Option<ActiveRun>,
     pub runs: Vec<RunRecord>,
     pub selected: Option<usize>,
     pub compare: Option<usize>,
-    save_to_dialog: Option<Promise<Option<PathBuf>>>,
-    report_dialog: Option<Promise<Option<PathBuf>>>,
+    pub dialogs: Dialogs,
+    save_to_dialog: Option<Dialog>,
+    report_dialog: Option<(usize, Dialog)>,
+    report_write: Option<Promise<Result<String, String>>>,
     /// Start was pressed on an existing file: waiting for "Replace".
     pub confirm_overwrite: bool,
     /// The last thing to tell the user that is not a verdict (saved report, copied summary, errors).
@@ -276,8 +338,8 @@ impl StreamscopeApp {
         Self::with_settings(settings.unwrap_or_default())
     }
 
-    /// The app with remembered settings (none on first start): the demo servers start, and the URL
-    /// is the remembered one or the first preset's. Fails only if no async runtime can start.
+    /// The app with remembered settings (none on first start): the demo servers start, and the form
+    /// shows the demo or the remembered URL. Fails only if no async runtime can start.
     pub fn with_settings(settings: Settings) -> std::io::Result<Self> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -291,20 +353,10 @@ impl StreamscopeApp {
         let preset = settings
             .preset
             .as_deref()
-            .and_then(|name| PRESETS.iter().position(|p| p.name == name))
+            .and_then(demo::preset_named)
             .unwrap_or(0);
-        let gateway = PRESETS[preset].gateway;
-        let remembered = settings.url.trim().to_string();
-        // A remembered demo URL points at a port of an earlier run: use this run's demo instead.
-        let url = match (
-            &demo,
-            remembered.is_empty() || remembered.starts_with("http://127.0.0.1:"),
-        ) {
-            (Some(d), true) => d.url(gateway, &PRESETS[preset]),
-            _ => remembered,
-        };
         let form = RequestForm {
-            url,
+            url: settings.url.trim().to_string(),
             headers: settings
                 .header_names
                 .iter()
@@ -316,37 +368,56 @@ impl StreamscopeApp {
             expect_sha256: String::new(),
             http_version: settings.http_version,
             idle_timeout_s: settings.idle_timeout_s.filter(|v| *v > 0.0).unwrap_or(30.0),
+            cacert: settings
+                .cacert
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+            insecure: false,
             dest_dir: settings
                 .dest_dir
                 .filter(|d| d.is_dir())
                 .unwrap_or_else(default_dest_dir),
             dest_path: String::new(),
         };
-        Ok(StreamscopeApp {
+        let mut app = StreamscopeApp {
             rt,
             form,
+            form_checked: None,
             demo,
             demo_error,
+            demo_choice: None,
             preset,
-            gateway,
+            gateway: PRESETS[preset].gateway,
             active: None,
             runs: Vec::new(),
             selected: None,
             compare: None,
+            dialogs: Dialogs::Native,
             save_to_dialog: None,
             report_dialog: None,
+            report_write: None,
             confirm_overwrite: false,
             message: None,
             gap_threshold_ms: 250.0,
             headers_open: false,
             fit_recent_rate: true,
             next_id: 1,
-        })
+        };
+        if settings.use_demo || app.form.url.is_empty() {
+            app.refill_demo_url();
+        }
+        Ok(app)
     }
 
     pub fn settings(&self) -> Settings {
+        let use_demo = self.form_is_demo();
         Settings {
-            url: crate::probe::report::strip_url_secrets(&self.form.url),
+            url: if use_demo {
+                String::new()
+            } else {
+                strip_url_secrets(&self.form.url)
+            },
+            use_demo,
             header_names: self
                 .form
                 .headers
@@ -358,11 +429,26 @@ impl StreamscopeApp {
             http_version: self.form.http_version,
             idle_timeout_s: Some(self.form.idle_timeout_s),
             preset: Some(PRESETS[self.preset].name.to_string()),
+            cacert: Some(self.form.cacert.trim())
+                .filter(|c| !c.is_empty())
+                .map(PathBuf::from),
         }
     }
 
     pub fn is_running(&self) -> bool {
         self.active.is_some()
+    }
+
+    /// The history index of the run in progress.
+    pub fn active_record(&self) -> Option<usize> {
+        self.active.as_ref().map(|a| a.record)
+    }
+
+    /// The form's URL is the demo URL it was last filled with.
+    pub fn form_is_demo(&self) -> bool {
+        self.demo_choice
+            .as_ref()
+            .is_some_and(|c| c.url == self.form.url)
     }
 
     /// Chooses a demo preset: fills the URL (and the idle timeout the preset needs).
@@ -380,10 +466,33 @@ impl StreamscopeApp {
 
     pub fn refill_demo_url(&mut self) {
         if let Some(d) = &self.demo {
-            self.form.url = d.url(self.gateway, &PRESETS[self.preset]);
+            let url = d.url(self.gateway, &PRESETS[self.preset]);
+            self.demo_choice = Some(DemoChoice {
+                gateway: self.gateway,
+                url: url.clone(),
+            });
+            self.form.url = url;
             self.form.dest_path.clear();
             self.confirm_overwrite = false;
         }
+    }
+
+    /// What is wrong with the form, checked again only when the form changed (validation looks at
+    /// the disk: the destination directory, the CA file).
+    pub fn form_error(&mut self) -> Option<String> {
+        if let Some((checked, err)) = &self.form_checked
+            && *checked == self.form
+        {
+            return err.clone();
+        }
+        let err = self
+            .form
+            .to_request()
+            .validate()
+            .err()
+            .map(|e| e.to_string());
+        self.form_checked = Some((self.form.clone(), err.clone()));
+        err
     }
 
     /// Starts a run from the form. With `replace_existing` false, an existing destination file
@@ -392,8 +501,11 @@ impl StreamscopeApp {
         if self.active.is_some() {
             return Err("a download is already running".into());
         }
-        let req = self.form.to_request()?;
-        let valid = req.validate().map_err(|e| e.to_string())?;
+        let valid = self
+            .form
+            .to_request()
+            .validate()
+            .map_err(|e| e.to_string())?;
         if valid.output.exists() && !replace_existing {
             self.confirm_overwrite = true;
             return Ok(());
@@ -402,28 +514,29 @@ impl StreamscopeApp {
         self.message = None;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let record = RunRecord {
+        self.runs.push(RunRecord {
             id: self.next_id,
             url: redact_url(&valid.url),
             dest: valid.output.clone(),
-            gateway: self.demo.as_ref().and_then(|d| d.mode_of(&self.form.url)),
+            gateway: self
+                .form_is_demo()
+                .then(|| self.demo_choice.as_ref().map(|c| c.gateway))
+                .flatten(),
             series: LiveSeries::new((self.gap_threshold_ms * 1e6) as u64),
             meta: None,
-            report: None,
-            verdict: None,
+            finished: None,
             started: Instant::now(),
-        };
+        });
         self.next_id += 1;
-        self.runs.push(record);
-        let index = self.runs.len() - 1;
-        self.selected = Some(index);
+        let record = self.runs.len() - 1;
+        self.selected = Some(record);
         let _guard = self.rt.enter();
         let promise = Promise::spawn_async(probe::run(valid, tx, cancel.clone()));
         self.active = Some(ActiveRun {
             promise,
             events: rx,
             cancel,
-            record: index,
+            record,
         });
         Ok(())
     }
@@ -434,20 +547,24 @@ impl StreamscopeApp {
         }
     }
 
-    /// Drains every pending engine event and picks up a finished run. Called once per frame.
+    /// Drains every pending engine event and picks up a finished run.
     pub fn poll(&mut self) {
         let Some(active) = self.active.as_mut() else {
             return;
         };
         // Every event is sent before the run's future resolves: checking readiness before draining
-        // means a finished run's last arrivals are always drained before its report is taken.
+        // means a finished run's last arrivals are always drained before its result is taken.
         let finished = active.promise.ready().is_some();
         let rec = &mut self.runs[active.record];
         while let Ok(ev) = active.events.try_recv() {
             match ev {
-                ProbeEvent::RequestSent => rec.started = Instant::now(),
+                ProbeEvent::RequestSent { at, .. } => rec.started = at,
                 ProbeEvent::Headers(meta) => rec.meta = Some(*meta),
-                ProbeEvent::Arrival(a) => rec.series.push(a),
+                ProbeEvent::Arrivals(batch) => {
+                    for a in batch {
+                        rec.series.push(a);
+                    }
+                }
             }
         }
         rec.series
@@ -459,11 +576,16 @@ impl StreamscopeApp {
             return;
         };
         match active.promise.try_take() {
-            Ok(report) => {
+            Ok(result) => {
                 let rec = &mut self.runs[active.record];
-                rec.series.finish((report.duration_ms * 1e6) as u64);
-                rec.verdict = Some(verdict::verdict(&report));
-                rec.report = Some(report);
+                rec.series.finish(result.duration_ns);
+                let figures = Figures::of(&result);
+                let summary = printer::summary(&result, &figures);
+                rec.finished = Some(Finished {
+                    result,
+                    figures,
+                    summary,
+                });
             }
             Err(promise) => self.active = Some(ActiveRun { promise, ..active }),
         }
@@ -473,67 +595,80 @@ impl StreamscopeApp {
         self.selected.and_then(|i| self.runs.get(i))
     }
 
-    /// Writes the selected run's report: JSON at `json_path`, the arrivals CSV beside it. The
-    /// "Save report..." button calls this with the dialog's answer.
-    pub fn save_report_to(&mut self, json_path: &Path) -> Result<(PathBuf, PathBuf), String> {
-        let report = self
-            .selected_run()
-            .and_then(|r| r.report.as_ref())
-            .ok_or("no finished run selected")?;
-        let csv_path = json_path.with_extension("csv");
-        report
-            .write_json(json_path)
-            .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
-        report
-            .write_csv(&csv_path)
-            .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
-        self.message = Some(format!(
-            "saved {} and {}",
-            json_path.display(),
-            csv_path.display()
-        ));
-        Ok((json_path.to_path_buf(), csv_path))
+    /// Writes a run's report on the runtime: JSON at `json_path`, the arrivals CSV beside it. The
+    /// message says how it went once it has.
+    fn write_report(&mut self, record: usize, json_path: PathBuf) {
+        let Some(f) = self.runs.get(record).and_then(|r| r.finished.as_ref()) else {
+            self.message = Some("no finished run selected".into());
+            return;
+        };
+        let (result, figures) = (f.result.clone(), f.figures.clone());
+        let _guard = self.rt.enter();
+        self.report_write = Some(Promise::spawn_blocking(move || {
+            let csv_path = json_path.with_extension("csv");
+            probe::report::write_json(&result, &figures, &json_path)
+                .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
+            probe::report::write_csv(&result, &csv_path)
+                .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;
+            Ok(format!(
+                "saved {} and {}",
+                json_path.display(),
+                csv_path.display()
+            ))
+        }));
+    }
+
+    fn ask_for_file(&mut self, title: &str, dir: &Path, name: &str, json_only: bool) -> Dialog {
+        match &mut self.dialogs {
+            Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
+            Dialogs::Native => {
+                let mut dialog = rfd::AsyncFileDialog::new()
+                    .set_title(title)
+                    .set_directory(dir)
+                    .set_file_name(name);
+                if json_only {
+                    dialog = dialog.add_filter("JSON report", &["json"]);
+                }
+                let _guard = self.rt.enter();
+                Promise::spawn_async(async move {
+                    dialog.save_file().await.map(|h| h.path().to_path_buf())
+                })
+            }
+        }
     }
 
     fn open_save_to_dialog(&mut self) {
         let dest = self.form.destination();
-        let dialog = rfd::AsyncFileDialog::new()
-            .set_title("Save the download to")
-            .set_directory(&self.form.dest_dir)
-            .set_file_name(
-                dest.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-            );
-        let _guard = self.rt.enter();
-        self.save_to_dialog = Some(Promise::spawn_async(async move {
-            dialog.save_file().await.map(|h| h.path().to_path_buf())
-        }));
+        let name = dest
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = self.form.dest_dir.clone();
+        self.save_to_dialog = Some(self.ask_for_file("Save the download to", &dir, &name, false));
     }
 
     fn open_report_dialog(&mut self) {
-        let Some(run) = self.selected_run() else {
+        let Some(index) = self.selected.filter(|i| *i < self.runs.len()) else {
             return;
         };
+        let run = &self.runs[index];
         let name = format!("streamscope-run{}.json", run.id);
         let dir = run
             .dest
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.form.dest_dir.clone());
-        let dialog = rfd::AsyncFileDialog::new()
-            .set_title("Save the report (JSON, with the arrivals CSV beside it)")
-            .set_directory(dir)
-            .set_file_name(name)
-            .add_filter("JSON report", &["json"]);
-        let _guard = self.rt.enter();
-        self.report_dialog = Some(Promise::spawn_async(async move {
-            dialog.save_file().await.map(|h| h.path().to_path_buf())
-        }));
+        let dialog = self.ask_for_file(
+            "Save the report (JSON, with the arrivals CSV beside it)",
+            &dir,
+            &name,
+            true,
+        );
+        self.report_dialog = Some((index, dialog));
     }
 
-    /// Picks up answers from the native dialogs (`None` when the user cancelled or no dialog
-    /// could open: the headless case).
+    /// Picks up answers from the dialogs (`None` when the user cancelled or no dialog could open:
+    /// the headless case) and finished report writes.
     fn poll_dialogs(&mut self) {
         if let Some(p) = self.save_to_dialog.take() {
             match p.try_take() {
@@ -548,33 +683,42 @@ impl StreamscopeApp {
                 Err(p) => self.save_to_dialog = Some(p),
             }
         }
-        if let Some(p) = self.report_dialog.take() {
+        if let Some((record, p)) = self.report_dialog.take() {
             match p.try_take() {
-                Ok(Some(path)) => {
-                    if let Err(e) = self.save_report_to(&path) {
-                        self.message = Some(e);
-                    }
-                }
+                Ok(Some(path)) => self.write_report(record, path),
                 Ok(None) => {}
-                Err(p) => self.report_dialog = Some(p),
+                Err(p) => self.report_dialog = Some((record, p)),
+            }
+        }
+        if let Some(p) = self.report_write.take() {
+            match p.try_take() {
+                Ok(Ok(done)) | Ok(Err(done)) => self.message = Some(done),
+                Err(p) => self.report_write = Some(p),
             }
         }
     }
 
-    fn dialogs_open(&self) -> bool {
-        self.save_to_dialog.is_some() || self.report_dialog.is_some()
+    /// Something is under way that will change what is shown without any input.
+    fn busy(&self) -> bool {
+        self.is_running()
+            || self.save_to_dialog.is_some()
+            || self.report_dialog.is_some()
+            || self.report_write.is_some()
     }
 }
 
 impl eframe::App for StreamscopeApp {
-    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
         self.poll();
         self.poll_dialogs();
-        self.draw(ui);
-        if self.is_running() || self.dialogs_open() {
+        if self.busy() {
             // Live: refresh on a timer. Idle: egui repaints only on input.
-            ui.ctx().request_repaint_after(LIVE_REPAINT);
+            ctx.request_repaint_after(LIVE_REPAINT);
         }
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
     }
 
     fn save(&mut self, storage: &mut dyn eframe::Storage) {
@@ -625,5 +769,26 @@ mod tests {
             json.contains("https://h.example/prod/f.bin?part=2"),
             "{json}"
         );
+    }
+
+    #[test]
+    fn the_demo_is_remembered_as_a_choice_not_a_port() {
+        let app = StreamscopeApp::with_settings(Settings::default()).unwrap();
+        assert!(app.form_is_demo(), "a fresh start shows the demo");
+        let s = app.settings();
+        assert!(s.use_demo && s.url.is_empty(), "{s:?}");
+        // A URL the user typed on 127.0.0.1 is theirs, and is remembered as typed.
+        let mut app = StreamscopeApp::with_settings(Settings {
+            url: "http://127.0.0.1:9999/mine".into(),
+            use_demo: false,
+            ..Settings::default()
+        })
+        .unwrap();
+        assert_eq!(app.form.url, "http://127.0.0.1:9999/mine");
+        assert!(!app.form_is_demo());
+        app.apply_preset(1);
+        assert!(app.form_is_demo());
+        app.form.url.push_str("&size=1");
+        assert!(!app.form_is_demo(), "an edited demo URL is the user's");
     }
 }

@@ -7,7 +7,7 @@
 //!   and every arrival that ends a gap over the threshold (so gaps survive).
 
 use crate::probe::Arrival;
-use crate::probe::stats::{SIX_MIB, TEN_MIB, WINDOW_NS};
+use crate::probe::timeline::{SIX_MIB, TEN_MIB, WINDOW_NS};
 use egui_plot::PlotPoint;
 
 pub const MAX_BUCKETS: usize = 2048;

@@ -4,8 +4,8 @@ use super::demo::PRESETS;
 use super::{HeaderRow, RunRecord, StreamscopeApp};
 use crate::backend::gateway::GatewayMode;
 use crate::probe::HttpVersion;
-use crate::probe::report::REDACTED;
-use crate::probe::verdict::{self, Tone};
+use crate::probe::printer::Tone;
+use crate::probe::redact::{REDACTED, is_secret_header};
 use crate::units::{fmt_bytes, fmt_rate};
 use egui::{Color32, RichText};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points, VLine};
@@ -159,9 +159,19 @@ impl StreamscopeApp {
                 "Expected SHA-256",
                 egui::TextEdit::singleline(&mut self.form.expect_sha256)
                     .hint_text("optional: 64 hex digits")
-                    .desired_width(440.0)
+                    .desired_width(300.0)
                     .font(egui::TextStyle::Monospace),
             );
+            labelled_field(
+                ui,
+                "CA certificate",
+                egui::TextEdit::singleline(&mut self.form.cacert)
+                    .hint_text("optional: PEM file to trust")
+                    .desired_width(200.0),
+            )
+            .on_hover_text("Trust the CA certificates in this PEM file, besides the system's");
+            ui.checkbox(&mut self.form.insecure, "Skip TLS verification")
+                .on_hover_text("Do not check the server's certificate (the summary says so)");
             if let Some(d) = &self.demo {
                 let note = PRESETS[self.preset].note;
                 ui.label(
@@ -179,7 +189,7 @@ impl StreamscopeApp {
         if let Some(e) = self.demo_error.clone() {
             ui.colored_label(WARN, e);
         }
-        if let Some(err) = self.form.error() {
+        if let Some(err) = self.form_error() {
             ui.colored_label(BAD, err);
         } else if self.confirm_overwrite {
             ui.horizontal(|ui| {
@@ -224,12 +234,12 @@ impl StreamscopeApp {
     }
 
     fn figures_ui(&mut self, ui: &mut egui::Ui) {
-        if let Some(i) = self.selected {
-            let running = self.is_running() && self.runs.len() == i + 1;
+        if let Some(i) = self.selected.filter(|i| *i < self.runs.len()) {
+            let running = self.active_record() == Some(i);
             let run = &self.runs[i];
             run_figures_ui(ui, run, running);
             ui.add_space(6.0);
-            if let Some(v) = &run.verdict {
+            if let Some(v) = run.finished.as_ref().map(|f| &f.summary) {
                 ui.label(
                     RichText::new(&v.headline)
                         .heading()
@@ -239,7 +249,8 @@ impl StreamscopeApp {
                     .num_columns(2)
                     .spacing([10.0, 4.0])
                     .show(ui, |ui| {
-                        for line in &v.lines {
+                        // The URL is shown above the figures already.
+                        for line in v.lines.iter().filter(|l| l.label != "url") {
                             ui.label(RichText::new(line.label).strong());
                             let mut text =
                                 RichText::new(&line.text).color(tone_color(line.tone, ui));
@@ -255,9 +266,9 @@ impl StreamscopeApp {
                         self.open_report_dialog();
                     }
                     if ui.button("Copy summary").clicked()
-                        && let Some(r) = self.selected_run().and_then(|r| r.report.as_ref())
+                        && let Some(f) = self.selected_run().and_then(|r| r.finished.as_ref())
                     {
-                        ui.ctx().copy_text(verdict::summary_text(r));
+                        ui.ctx().copy_text(f.summary.text());
                         self.message = Some("summary copied to the clipboard".into());
                     }
                 });
@@ -271,7 +282,7 @@ impl StreamscopeApp {
                             .show(ui, |ui| {
                                 for (n, v) in &meta.headers {
                                     ui.label(RichText::new(n).monospace());
-                                    let shown = if crate::probe::report::is_secret_header(n, &[]) {
+                                    let shown = if is_secret_header(n, &[]) {
                                         REDACTED
                                     } else {
                                         v
@@ -302,7 +313,7 @@ impl StreamscopeApp {
         ui.label(RichText::new("History").strong());
         let mut select = None;
         for (i, run) in self.runs.iter().enumerate().rev() {
-            let tone = run.verdict.as_ref().map_or(Tone::Info, |v| v.tone);
+            let tone = run.finished.as_ref().map_or(Tone::Info, |f| f.summary.tone);
             let text =
                 RichText::new(format!("{} · {}", run.title(), run.url)).color(tone_color(tone, ui));
             if ui
@@ -474,8 +485,9 @@ fn run_figures_ui(ui: &mut egui::Ui, run: &RunRecord, running: bool) {
     let expected = run
         .meta
         .as_ref()
-        .filter(|m| (200..300).contains(&m.status))
-        .and_then(|m| m.expected_bytes);
+        .filter(|m| m.is_success())
+        .and_then(|m| m.length)
+        .map(|l| l.bytes);
     let avg = if elapsed > 0.0 {
         s.total_bytes as f64 / elapsed
     } else {
@@ -523,7 +535,7 @@ fn run_figures_ui(ui: &mut egui::Ui, run: &RunRecord, running: bool) {
                 }),
             );
             if let Some(m) = &run.meta {
-                row(ui, "status", format!("{} {}", m.status, m.http_version));
+                row(ui, "status", format!("{} {}", m.status, m.version.label()));
             }
             if let Some(g) = run.gateway {
                 row(ui, "demo gateway", g.label().to_string());

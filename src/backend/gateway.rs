@@ -12,6 +12,7 @@
 //! "MB" is read as MiB (AWS's "6 MB" Lambda payload limit is 6 MiB); rates default to 2 MiB/s. The
 //! fact sheet notes 2,000,000 vs 2,097,152 is unconfirmed: both are flags.
 
+use super::config::{ConfigError, Setting};
 use crate::units::MIB;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -56,21 +57,24 @@ impl GatewayMode {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct GatewayConfig {
+/// The emulation as given (flags, the app's demo, tests): plain numbers, checked by
+/// [`GatewaySettings::validate`] into a [`GatewayConfig`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GatewaySettings {
     pub mode: GatewayMode,
     /// STREAM: bytes of each response sent at full speed (10 MB).
     pub stream_unthrottled_bytes: u64,
     /// STREAM: rate after that (2 MB/s).
     pub stream_bytes_per_sec: u64,
-    /// STREAM: longest a response may stream (15 min).
-    pub stream_max_duration: Duration,
-    /// STREAM: longest the backend may send nothing (5 min regional/private, 30 s edge-optimized).
-    pub stream_idle_timeout: Duration,
+    /// STREAM: longest a response may stream, seconds (15 min).
+    pub stream_max_duration_s: f64,
+    /// STREAM: longest the backend may send nothing, seconds (5 min regional/private, 30 s
+    /// edge-optimized).
+    pub stream_idle_timeout_s: f64,
     /// BUFFERED: largest response payload (10 MB).
     pub buffered_max_bytes: u64,
-    /// BUFFERED: integration timeout for the whole response (29 s default).
-    pub integration_timeout: Duration,
+    /// BUFFERED: integration timeout for the whole response, milliseconds (29 s).
+    pub integration_timeout_ms: u64,
     /// Apply Lambda's own streaming limits too.
     pub lambda_limits: bool,
     /// Lambda: bytes uncapped (6 MB).
@@ -81,16 +85,16 @@ pub struct GatewayConfig {
     pub lambda_max_bytes: u64,
 }
 
-impl Default for GatewayConfig {
+impl Default for GatewaySettings {
     fn default() -> Self {
-        GatewayConfig {
+        GatewaySettings {
             mode: GatewayMode::Off,
             stream_unthrottled_bytes: 10 * MIB,
             stream_bytes_per_sec: 2 * MIB,
-            stream_max_duration: Duration::from_secs(15 * 60),
-            stream_idle_timeout: Duration::from_secs(5 * 60),
+            stream_max_duration_s: 15.0 * 60.0,
+            stream_idle_timeout_s: 5.0 * 60.0,
             buffered_max_bytes: 10 * MIB,
-            integration_timeout: Duration::from_secs(29),
+            integration_timeout_ms: 29_000,
             lambda_limits: false,
             lambda_unthrottled_bytes: 6 * MIB,
             lambda_bytes_per_sec: 2 * MIB,
@@ -99,17 +103,88 @@ impl Default for GatewayConfig {
     }
 }
 
-impl GatewayConfig {
+impl GatewaySettings {
     pub fn with_mode(mode: GatewayMode) -> Self {
-        GatewayConfig {
+        GatewaySettings {
             mode,
-            ..GatewayConfig::default()
+            ..GatewaySettings::default()
         }
+    }
+
+    pub fn validate(&self) -> Result<GatewayConfig, ConfigError> {
+        let positive = |setting, v: u64| {
+            if v == 0 {
+                Err(ConfigError::NotPositive(setting))
+            } else {
+                Ok(v)
+            }
+        };
+        let seconds = |setting, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(ConfigError::Seconds(setting, v))
+        };
+        positive(Setting::StreamRate, self.stream_bytes_per_sec)?;
+        positive(Setting::BufferedMax, self.buffered_max_bytes)?;
+        positive(Setting::LambdaRate, self.lambda_bytes_per_sec)?;
+        positive(Setting::LambdaMax, self.lambda_max_bytes)?;
+        let integration_timeout = Duration::from_millis(positive(
+            Setting::IntegrationTimeout,
+            self.integration_timeout_ms,
+        )?);
+        Ok(GatewayConfig {
+            settings: self.clone(),
+            stream_max_duration: seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?,
+            stream_idle_timeout: seconds(Setting::StreamIdleTimeout, self.stream_idle_timeout_s)?,
+            integration_timeout,
+        })
+    }
+}
+
+/// A checked emulation: rates are positive, durations positive and finite.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    settings: GatewaySettings,
+    stream_max_duration: Duration,
+    stream_idle_timeout: Duration,
+    integration_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    /// Nothing emulated.
+    fn default() -> Self {
+        GatewayConfig::off()
+    }
+}
+
+impl GatewayConfig {
+    /// Nothing emulated: the backend as Lambda runs it.
+    pub fn off() -> Self {
+        let s = GatewaySettings::default();
+        GatewayConfig {
+            stream_max_duration: Duration::from_secs_f64(s.stream_max_duration_s),
+            stream_idle_timeout: Duration::from_secs_f64(s.stream_idle_timeout_s),
+            integration_timeout: Duration::from_millis(s.integration_timeout_ms),
+            settings: s,
+        }
+    }
+
+    pub fn mode(&self) -> GatewayMode {
+        self.settings.mode
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
+    pub fn lambda_limits(&self) -> bool {
+        self.settings.lambda_limits
     }
 
     /// True when nothing would change a response.
     pub fn is_passthrough(&self) -> bool {
-        self.mode == GatewayMode::Off && !self.lambda_limits
+        self.settings.mode == GatewayMode::Off && !self.settings.lambda_limits
     }
 }
 
@@ -135,7 +210,8 @@ pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: 
     if cfg.is_passthrough() {
         return next.run(req).await;
     }
-    if cfg.mode == GatewayMode::Buffered {
+    let set = cfg.settings();
+    if set.mode == GatewayMode::Buffered {
         return buffered(&cfg, next.run(req)).await;
     }
     let resp = next.run(req).await;
@@ -144,32 +220,32 @@ pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: 
         body.into_data_stream()
             .map(|r| r.map_err(|e| Cut(e.to_string()))),
     );
-    if cfg.lambda_limits {
+    if set.lambda_limits {
         stream = Box::pin(shape(
             stream,
             Shape {
-                free_bytes: cfg.lambda_unthrottled_bytes,
-                bytes_per_sec: cfg.lambda_bytes_per_sec,
-                max_bytes: Some(cfg.lambda_max_bytes),
+                free_bytes: set.lambda_unthrottled_bytes,
+                bytes_per_sec: set.lambda_bytes_per_sec,
+                max_bytes: Some(set.lambda_max_bytes),
                 max_duration: None,
                 idle_timeout: None,
             },
         ));
     }
-    if cfg.mode == GatewayMode::Stream {
+    if set.mode == GatewayMode::Stream {
         // API Gateway STREAM mode does not support content encoding; it passes other headers through.
         stream = Box::pin(shape(
             stream,
             Shape {
-                free_bytes: cfg.stream_unthrottled_bytes,
-                bytes_per_sec: cfg.stream_bytes_per_sec,
+                free_bytes: set.stream_unthrottled_bytes,
+                bytes_per_sec: set.stream_bytes_per_sec,
                 max_bytes: None,
                 max_duration: Some(cfg.stream_max_duration),
                 idle_timeout: Some(cfg.stream_idle_timeout),
             },
         ));
     }
-    if cfg.lambda_limits {
+    if set.lambda_limits {
         // A streamed Lambda response has no length of its own (Function URLs remap it).
         if let Some(len) = parts.headers.remove(header::CONTENT_LENGTH) {
             parts.headers.insert("x-amzn-remapped-content-length", len);
@@ -182,8 +258,9 @@ async fn buffered(
     cfg: &GatewayConfig,
     run: impl std::future::Future<Output = Response>,
 ) -> Response {
-    let mut max = cfg.buffered_max_bytes;
-    if cfg.lambda_limits {
+    let set = cfg.settings();
+    let mut max = set.buffered_max_bytes;
+    if set.lambda_limits {
         // A buffered Lambda invocation returns at most 6 MB.
         max = max.min(6 * MIB);
     }

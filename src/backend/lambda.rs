@@ -1,6 +1,6 @@
 //! Running the Router on AWS Lambda behind an API Gateway REST API (v1 events), streaming.
 
-use super::{BackendConfig, router_with};
+use super::{BackendConfig, BackendSettings, router_with};
 use axum::http::Uri;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -53,31 +53,18 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
     req
 }
 
-/// Configuration from the function's environment: STREAMSCOPE_BUCKET, STREAMSCOPE_S3_PREFIX,
+/// Settings from the function's environment: STREAMSCOPE_BUCKET, STREAMSCOPE_S3_PREFIX,
 /// STREAMSCOPE_S3_ENDPOINT, STREAMSCOPE_UPSTREAM_URL. No gateway emulation: the real one is in front.
-pub async fn config_from_env() -> Result<BackendConfig, String> {
+pub fn settings_from_env() -> BackendSettings {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    let s3 = match var("STREAMSCOPE_BUCKET") {
-        Some(bucket) => Some(
-            super::s3::S3Source::from_settings(super::s3::S3Settings {
-                bucket,
-                prefix: var("STREAMSCOPE_S3_PREFIX").unwrap_or_default(),
-                endpoint: var("STREAMSCOPE_S3_ENDPOINT"),
-                region: None,
-            })
-            .await,
-        ),
-        None => None,
-    };
-    let upstream_url = var("STREAMSCOPE_UPSTREAM_URL")
-        .map(|u| {
-            super::relay::parse_upstream_url(&u)
-                .map_err(|e| format!("STREAMSCOPE_UPSTREAM_URL {e}"))
-        })
-        .transpose()?;
-    Ok(BackendConfig {
-        s3,
-        upstream_url,
-        ..BackendConfig::default()
-    })
+    BackendSettings {
+        s3: var("STREAMSCOPE_BUCKET").map(|bucket| super::s3::S3Settings {
+            bucket,
+            prefix: var("STREAMSCOPE_S3_PREFIX").unwrap_or_default(),
+            endpoint: var("STREAMSCOPE_S3_ENDPOINT"),
+            region: None,
+        }),
+        upstream_url: var("STREAMSCOPE_UPSTREAM_URL"),
+        ..BackendSettings::default()
+    }
 }

@@ -1,6 +1,7 @@
 //! The streaming backend: one axum Router, run locally by `streamscope serve` (and, for AWS, by the
 //! `bootstrap` binary through lambda_http's streaming runner).
 
+pub mod config;
 pub mod download;
 pub mod gateway;
 #[cfg(feature = "lambda")]
@@ -21,15 +22,7 @@ use std::sync::Arc;
 /// client, as they would from a real gateway that cuts a stream.
 pub(crate) const FLUSH_BEFORE_DROP: std::time::Duration = std::time::Duration::from_millis(100);
 
-/// How one Router is set up.
-#[derive(Debug, Clone, Default)]
-pub struct BackendConfig {
-    pub gateway: gateway::GatewayConfig,
-    /// `GET /s3/{key}` streams from here.
-    pub s3: Option<s3::S3Source>,
-    /// `GET /relay` streams this URL (fixed: never taken from a request).
-    pub upstream_url: Option<reqwest::Url>,
-}
+pub use config::{BackendConfig, BackendSettings, ConfigError, Setting};
 
 /// Shared by every request of one Router.
 #[derive(Clone, Default)]
@@ -87,9 +80,9 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> R
     let body = serde_json::json!({
         "service": "streamscope backend",
         "version": env!("CARGO_PKG_VERSION"),
-        "gateway_emulation": gw.mode.label(),
-        "lambda_limits": gw.lambda_limits,
-        "gateway_config": gw,
+        "gateway_emulation": gw.mode().label(),
+        "lambda_limits": gw.lambda_limits(),
+        "gateway_config": gw.settings(),
         "routes": {
             "GET /": "this description",
             "GET /healthz": "liveness: 200 ok",

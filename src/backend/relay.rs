@@ -21,15 +21,6 @@ const PASS: &[&str] = &[
     "x-amz-checksum-type",
 ];
 
-/// The upstream as configured (flag or env): an absolute http or https URL.
-pub fn parse_upstream_url(text: &str) -> Result<reqwest::Url, String> {
-    let url = reqwest::Url::parse(text.trim()).map_err(|e| format!("{text:?}: {e}"))?;
-    if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("must be http or https, got {text:?}"));
-    }
-    Ok(url)
-}
-
 pub async fn relay(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let Some(url) = state.config.upstream_url.clone() else {
         return json_error(
@@ -63,18 +54,4 @@ pub async fn relay(State(state): State<AppState>, headers: HeaderMap) -> Respons
     let mut resp = (status, Body::from_stream(up.bytes_stream())).into_response();
     resp.headers_mut().extend(out);
     resp
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn upstreams_are_http_or_https() {
-        assert!(super::parse_upstream_url(" https://bucket.s3.amazonaws.com/big.bin ").is_ok());
-        assert!(
-            super::parse_upstream_url("file:///etc/passwd")
-                .unwrap_err()
-                .contains("http or https")
-        );
-        assert!(super::parse_upstream_url("not a url").is_err());
-    }
 }

@@ -4,14 +4,9 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .without_time()
-        .with_ansi(false)
-        .init();
-    let config = streamscope::backend::lambda::config_from_env().await?;
+    // Lambda's log settings (AWS_LAMBDA_LOG_LEVEL, AWS_LAMBDA_LOG_FORMAT), as the runtime defines them.
+    lambda_http::tracing::init_default_subscriber();
+    let settings = streamscope::backend::lambda::settings_from_env();
+    let config = settings.build().await?;
     lambda_http::run_with_streaming_response(streamscope::backend::lambda::app(config)).await
 }

@@ -1,494 +1,390 @@
-//! The download loop. One task owns the socket and times every arrival; it hands each arrival to a
-//! sink thread that owns the `.part` file and the hasher (so hashing overlaps receiving), reports
-//! every arrival over a channel, and returns the finished [`Report`].
+//! The run, in phases that each return a value: send the request and read the headers; read an
+//! error preview or stream the body into the `.part` file; classify; commit. The socket is read on
+//! this task; a writer thread hashes and writes ([`super::sink`]).
+//!
+//! Per-arrival cost is kept to what must be done per read (a clock reading, a timeline entry, a
+//! reference to the bytes): reads that are already available are taken without a timer or a
+//! channel hop, and arrivals go to the writer and to the event channel in batches, flushed when the
+//! next read would wait or a batch is full. One idle timer and one deadline serve the whole run.
 
-use super::report::{
-    HeaderPair, OutputInfo, Report, RequestInfo, ResponseInfo, redact_headers, redact_url,
-    rfc3339_utc,
-};
-use super::request::{HttpVersion, ValidRequest};
-use super::stats::{self, Arrival, SIX_MIB, TEN_MB, TEN_MIB};
-use super::{Outcome, ProbeEvent, ResponseMeta};
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
-use reqwest::header::HeaderMap;
-use sha2::{Digest, Sha256};
-use std::io::Write;
+use super::classify::{BodyEnd, BodyFacts, TAIL_KEEP, classify};
+use super::expect::{expected_digest, expected_length};
+use super::net::{self, error_chain};
+use super::outcome::{IoFailure, Outcome};
+use super::result::{OutputState, ResponseMeta, RunResult, WireVersion};
+use super::sink::{self, SinkSender};
+use super::timeline::Arrival;
+use super::{EventSender, ProbeEvent};
+use bytes::Bytes;
+use futures_util::{FutureExt, StreamExt};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::{Duration, Instant, SystemTime};
-use tokio::sync::mpsc::UnboundedSender;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+
+use super::request::ValidRequest;
 
 const BODY_PREVIEW_MAX: usize = 4096;
-/// Enough of the body's end to hold the Lambda runtime's error text with a long message.
-const TAIL_KEEP: usize = 16 * 1024;
-pub const LAMBDA_ERROR_TYPE: &str = "Lambda-Runtime-Function-Error-Type:";
-pub const LAMBDA_ERROR_BODY: &str = "Lambda-Runtime-Function-Error-Body:";
-/// Writes reach the kernel in blocks this large: few syscalls, bounded memory.
-const WRITE_BUF: usize = 256 * 1024;
-/// Arrivals waiting for the sink thread. Reads are at most a few hundred KiB, so this bounds the
-/// memory in flight to a few MiB while letting receiving and hashing overlap.
-const SINK_QUEUE: usize = 4;
+/// A batch goes to the writer and the event channel once it holds this many bytes...
+pub const BATCH_BYTES: usize = 1024 * 1024;
+/// ...or this many arrivals, whichever comes first (or sooner, when the next read would wait).
+const BATCH_ARRIVALS: usize = 256;
 
-/// Starts the kernel writing dirty pages to disk every `WRITEBACK_EVERY` bytes, without waiting for
-/// it, so that the fsync at the end has little left to do (on this machine fsync of a 1 GiB file
-/// written in one go took ~280 ms after the last byte; started early it overlaps the download).
-#[derive(Default)]
-struct Writeback {
-    written: u64,
-    started_up_to: u64,
-}
-
-const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
-
-impl Writeback {
-    fn wrote(
-        &mut self,
-        n: u64,
-        out: &mut std::io::BufWriter<std::fs::File>,
-    ) -> std::io::Result<()> {
-        self.written += n;
-        if self.written - self.started_up_to < WRITEBACK_EVERY {
-            return Ok(());
-        }
-        out.flush()?;
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            let (from, len) = (
-                self.started_up_to as i64,
-                (self.written - self.started_up_to) as i64,
-            );
-            // SAFETY: the fd is open for as long as `out` lives; sync_file_range only reads it.
-            // Best effort: a filesystem that refuses it still gets the fsync at the end.
-            unsafe {
-                libc::sync_file_range(
-                    out.get_ref().as_raw_fd(),
-                    from,
-                    len,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                )
-            };
-        }
-        self.started_up_to = self.written;
-        Ok(())
-    }
-}
-
-/// Hashes and writes on a blocking thread of its own, so that SHA-256 and the page-cache copy run
-/// beside the socket reads instead of after them (on loopback that is the difference between
-/// receiving at hash speed and at socket speed). Returns the hasher once the file is flushed and
-/// fsynced; stops at the first write error (the sender then sees a closed channel).
-fn spawn_sink(
-    file: std::fs::File,
-) -> (
-    tokio::sync::mpsc::Sender<bytes::Bytes>,
-    tokio::task::JoinHandle<std::io::Result<Sha256>>,
-) {
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<bytes::Bytes>(SINK_QUEUE);
-    let handle = tokio::task::spawn_blocking(move || {
-        let mut hasher = Sha256::new();
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUF, file);
-        let mut writeback = Writeback::default();
-        while let Some(chunk) = rx.blocking_recv() {
-            hasher.update(&chunk);
-            out.write_all(&chunk)?;
-            writeback.wrote(chunk.len() as u64, &mut out)?;
-        }
-        out.flush()?;
-        out.get_ref().sync_all()?;
-        Ok(hasher)
-    });
-    (tx, handle)
-}
-
-/// Response headers naming a request, for joining with API Gateway / Lambda / CloudFront logs.
-const REQUEST_ID_HEADERS: &[&str] = &[
-    "x-amzn-requestid",
-    "x-amz-apigw-id",
-    "x-amz-cf-id",
-    "x-amzn-trace-id",
-    "x-amz-request-id",
-];
-
-/// Where the expected digest and length come from, in order of precedence.
-pub fn expected_digest(
-    user: Option<[u8; 32]>,
-    headers: &HeaderMap,
-    status: u16,
-) -> Option<([u8; 32], &'static str)> {
-    if let Some(d) = user {
-        return Some((d, "user"));
-    }
-    // A 206 carries part of the representation; Repr-Digest and S3 checksums describe all of it.
-    if status == 206 {
-        return None;
-    }
-    if let Some(d) = headers
-        .get("repr-digest")
-        .and_then(|v| v.to_str().ok())
-        .and_then(parse_repr_digest)
-    {
-        return Some((d, "repr-digest"));
-    }
-    let composite = headers
-        .get("x-amz-checksum-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.eq_ignore_ascii_case("COMPOSITE"));
-    if !composite
-        && let Some(d) = headers
-            .get("x-amz-checksum-sha256")
-            .and_then(|v| v.to_str().ok())
-            .and_then(decode_b64_sha256)
-    {
-        return Some((d, "x-amz-checksum-sha256"));
-    }
-    None
-}
-
-/// RFC 9530: `Repr-Digest: sha-256=:<base64>:, sha-512=:...:` (a Structured Field dictionary).
-pub fn parse_repr_digest(value: &str) -> Option<[u8; 32]> {
-    value.split(',').find_map(|member| {
-        let (key, val) = member.trim().split_once('=')?;
-        if !key.trim().eq_ignore_ascii_case("sha-256") {
-            return None;
-        }
-        let b64 = val
-            .trim()
-            .split(';')
-            .next()?
-            .trim()
-            .strip_prefix(':')?
-            .strip_suffix(':')?;
-        decode_b64_sha256(b64)
-    })
-}
-
-fn decode_b64_sha256(b64: &str) -> Option<[u8; 32]> {
-    // Composite multipart checksums look like `<b64>-<parts>`: not a whole-object digest.
-    let bytes = B64.decode(b64.trim()).ok()?;
-    bytes.try_into().ok()
-}
-
-pub fn expected_length(headers: &HeaderMap) -> Option<(u64, &'static str)> {
-    let num = |name: &str| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
-    num("content-length")
-        .map(|n| (n, "content-length"))
-        .or_else(|| {
-            num("x-amzn-remapped-content-length").map(|n| (n, "x-amzn-remapped-content-length"))
+/// Downloads `req.url` into `req.part`, then (if complete) renames it to `req.output`. Never fails:
+/// every way a run can end is an [`Outcome`] in the result. Events go to `events` as they happen; a
+/// dropped receiver only stops the events.
+pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
+    // Built before the clock starts: setting up TLS roots is not part of the request.
+    let client = net::build_client(&req);
+    let t0 = Instant::now();
+    let started_at = SystemTime::now();
+    // A failed send means the receiver is gone (the UI closed); the run goes on regardless.
+    events
+        .send(ProbeEvent::RequestSent {
+            at: t0,
+            wall: started_at,
         })
-}
-
-/// Finds the Lambda runtime's stream-error text in the end of a body.
-pub fn find_lambda_error(tail: &[u8]) -> Option<(String, String)> {
-    let text = String::from_utf8_lossy(tail);
-    let at = text.rfind(LAMBDA_ERROR_TYPE)?;
-    let rest = &text[at + LAMBDA_ERROR_TYPE.len()..];
-    let error_type = rest.split("\r\n").next().unwrap_or("").trim().to_string();
-    let error_body = rest
-        .find(LAMBDA_ERROR_BODY)
-        .map(|b| {
-            rest[b + LAMBDA_ERROR_BODY.len()..]
-                .split("\r\n")
-                .next()
-                .unwrap_or("")
-                .trim()
-        })
-        .map(|b64| match B64.decode(b64) {
-            Ok(raw) => String::from_utf8_lossy(&raw).into_owned(),
-            Err(_) => b64.to_string(),
-        })
-        .unwrap_or_default();
-    Some((error_type, error_body))
-}
-
-struct Tail(Vec<u8>);
-
-impl Tail {
-    fn push(&mut self, chunk: &[u8]) {
-        if chunk.len() >= TAIL_KEEP {
-            self.0.clear();
-            self.0.extend_from_slice(&chunk[chunk.len() - TAIL_KEEP..]);
-            return;
-        }
-        self.0.extend_from_slice(chunk);
-        if self.0.len() > 2 * TAIL_KEEP {
-            self.0.drain(..self.0.len() - TAIL_KEEP);
-        }
-    }
-}
-
-fn build_client(req: &ValidRequest) -> reqwest::Result<reqwest::Client> {
-    let mut b = reqwest::Client::builder()
-        .connect_timeout(req.connect_timeout)
-        // A proxy would change what we measure; the user asked about this endpoint.
-        .no_proxy()
-        .user_agent(concat!("streamscope/", env!("CARGO_PKG_VERSION")));
-    b = match req.http_version {
-        HttpVersion::Auto => b,
-        HttpVersion::Http1 => b.http1_only(),
-        HttpVersion::Http2 => b.http2_prior_knowledge(),
+        .ok();
+    let mut run = Run {
+        started_at,
+        t0,
+        waits: Waits::new(t0, cancel, req.idle_timeout, req.overall_limit),
+        req,
+        events,
     };
-    b.build()
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut msg = e.to_string();
-    let mut src = e.source();
-    while let Some(s) = src {
-        let s_text = s.to_string();
-        if !msg.contains(&s_text) {
-            msg.push_str(": ");
-            msg.push_str(&s_text);
-        }
-        src = s.source();
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => return run.without_response(Outcome::ConnectError(net::connect_failure(&e))),
+    };
+    let resp = match run.send(&client).await {
+        Ok(resp) => resp,
+        Err(outcome) => return run.without_response(outcome),
+    };
+    let meta = run.meta_of(&resp);
+    run.events
+        .send(ProbeEvent::Headers(Box::new(meta.clone())))
+        .ok();
+    if !meta.is_success() {
+        let preview = run.error_preview(resp, &meta).await;
+        return run.http_error(meta, preview);
     }
-    msg
+    let received = run.receive(resp, &meta).await;
+    let duration_ns = received.ended_ns;
+    let outcome = classify(BodyFacts {
+        end: received.end,
+        bytes: received.bytes,
+        length: meta.length,
+        digest: meta.digest,
+        actual_sha256: received.sha256,
+        tail: &received.tail,
+    });
+    let (outcome, output) = commit(
+        &run.req,
+        outcome,
+        received.part_created,
+        received.bytes_written,
+    );
+    RunResult {
+        request: run.req,
+        started_at,
+        response: Some(meta),
+        error_preview: None,
+        timeline: received.timeline,
+        bytes: received.bytes,
+        sha256: received.sha256,
+        outcome,
+        output,
+        duration_ns,
+    }
 }
 
 struct Run {
-    t0: Instant,
-    started_at: SystemTime,
-    response: Option<ResponseInfo>,
-    meta: Option<ResponseMeta>,
-    headers_ns: Option<u64>,
-    timeline: Vec<Arrival>,
-    bytes: u64,
-    hasher: Sha256,
-    tail: Tail,
-    http_error_preview: Option<String>,
-    partial_left: bool,
-    saved: bool,
-}
-
-/// Downloads `req.url` into `req.part`, then (if complete) renames it to `req.output`. Never fails:
-/// every way a run can end is an [`Outcome`] in the report. Events go to `events` as they happen; a
-/// dropped receiver only stops the events.
-pub async fn run(
     req: ValidRequest,
-    events: UnboundedSender<ProbeEvent>,
-    cancel: CancellationToken,
-) -> Report {
-    let mut run = Run {
-        t0: Instant::now(),
-        started_at: SystemTime::now(),
-        response: None,
-        meta: None,
-        headers_ns: None,
-        timeline: Vec::new(),
-        bytes: 0,
-        hasher: Sha256::new(),
-        tail: Tail(Vec::with_capacity(2 * TAIL_KEEP)),
-        http_error_preview: None,
-        partial_left: false,
-        saved: false,
-    };
-    let outcome = download(&req, &events, &cancel, &mut run).await;
-    let duration_ns = run.t0.elapsed().as_nanos() as u64;
-    finish(req, run, outcome, duration_ns)
+    started_at: SystemTime,
+    /// The instant the request was sent: every offset in the run counts from here.
+    t0: Instant,
+    waits: Waits,
+    events: EventSender,
 }
 
-async fn download(
-    req: &ValidRequest,
-    events: &UnboundedSender<ProbeEvent>,
-    cancel: &CancellationToken,
-    run: &mut Run,
-) -> Outcome {
-    let client = match build_client(req) {
-        Ok(c) => c,
-        Err(e) => {
-            return Outcome::ConnectError {
-                message: error_chain(&e),
-            };
+impl Run {
+    fn elapsed_ns(&self, at: Instant) -> u64 {
+        at.saturating_duration_since(self.t0).as_nanos() as u64
+    }
+
+    /// Phase 1: the request goes out, the status line and headers come back.
+    async fn send(&mut self, client: &reqwest::Client) -> Result<reqwest::Response, Outcome> {
+        let send = client
+            .get(self.req.url.clone())
+            .headers(self.req.headers.clone())
+            .send();
+        match self.waits.wait(send, self.t0).await {
+            Waited::Ready(Ok(resp)) => Ok(resp),
+            Waited::Ready(Err(e)) => Err(Outcome::ConnectError(net::connect_failure(&e))),
+            other => Err(other.outcome()),
         }
-    };
-    let deadline = req
-        .overall_limit
-        .map(|d| tokio::time::Instant::from_std(run.t0) + d);
-    let far = tokio::time::Instant::now() + Duration::from_secs(100 * 365 * 86_400);
-    let deadline_at = deadline.unwrap_or(far);
-    let limit_s = req.overall_limit.map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    let idle_s = req.idle_timeout.as_secs_f64();
+    }
 
-    run.t0 = Instant::now();
-    run.started_at = SystemTime::now();
-    // A failed send means the receiver is gone (the UI closed); the run goes on regardless.
-    events.send(ProbeEvent::RequestSent).ok();
-    let send = client
-        .get(req.url.clone())
-        .headers(req.headers.clone())
-        .send();
-    let mut resp = tokio::select! {
-        biased;
-        _ = cancel.cancelled() => return Outcome::Cancelled,
-        _ = tokio::time::sleep_until(deadline_at) => return Outcome::TimedOut { limit_s },
-        r = tokio::time::timeout(req.idle_timeout, send) => match r {
-            Err(_) => return Outcome::Stalled { idle_s },
-            Ok(Err(e)) => return Outcome::ConnectError { message: error_chain(&e) },
-            Ok(Ok(resp)) => resp,
-        },
-    };
-    let headers_ns = run.t0.elapsed().as_nanos() as u64;
-    run.headers_ns = Some(headers_ns);
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let header_pairs: Vec<(&str, &str)> = headers
-        .iter()
-        .map(|(n, v)| (n.as_str(), v.to_str().unwrap_or("<non-ascii>")))
-        .collect();
-    run.response = Some(ResponseInfo {
-        status,
-        http_version: format!("{:?}", resp.version()),
-        headers: redact_headers(header_pairs.iter().copied(), &req.redact),
-    });
-    let digest = expected_digest(req.expect_sha256, &headers, status);
-    let length = expected_length(&headers);
-    let meta = ResponseMeta {
-        status,
-        http_version: format!("{:?}", resp.version()),
-        headers: header_pairs
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        headers_ns,
-        expected_bytes: length.map(|l| l.0),
-        expected_bytes_source: length.map(|l| l.1),
-        expected_sha256: digest.map(|d| hex::encode(d.0)),
-        expected_sha256_source: digest.map(|d| d.1),
-    };
-    run.meta = Some(meta.clone());
-    events.send(ProbeEvent::Headers(Box::new(meta))).ok();
+    fn meta_of(&self, resp: &reqwest::Response) -> ResponseMeta {
+        let headers_ns = self.elapsed_ns(Instant::now());
+        let status = resp.status().as_u16();
+        let h = resp.headers();
+        ResponseMeta {
+            status,
+            version: WireVersion::of(resp.version()),
+            headers: h
+                .iter()
+                .map(|(n, v)| {
+                    let v = v.to_str().unwrap_or("<non-ascii>");
+                    (n.as_str().to_string(), v.to_string())
+                })
+                .collect(),
+            headers_ns,
+            length: expected_length(h),
+            digest: expected_digest(self.req.expect_sha256, h, status),
+        }
+    }
 
-    if !resp.status().is_success() {
+    /// Phase 2, for an error status: at most 4 KiB of the body, to show what the server said.
+    async fn error_preview(&mut self, resp: reqwest::Response, meta: &ResponseMeta) -> String {
+        let mut last = self.t0 + Duration::from_nanos(meta.headers_ns);
+        let mut stream = std::pin::pin!(resp.bytes_stream());
         let mut preview = Vec::new();
         while preview.len() < BODY_PREVIEW_MAX {
-            let next = tokio::select! {
-                biased;
-                _ = cancel.cancelled() => break,
-                _ = tokio::time::sleep_until(deadline_at) => break,
-                r = tokio::time::timeout(req.idle_timeout, resp.chunk()) => r,
-            };
-            match next {
-                Ok(Ok(Some(chunk))) => preview
-                    .extend_from_slice(&chunk[..chunk.len().min(BODY_PREVIEW_MAX - preview.len())]),
+            match self.waits.wait(stream.next(), last).await {
+                Waited::Ready(Some(Ok(chunk))) => {
+                    last = Instant::now();
+                    let room = BODY_PREVIEW_MAX - preview.len();
+                    preview.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                }
                 _ => break,
             }
         }
-        let body_preview = String::from_utf8_lossy(&preview).into_owned();
-        run.http_error_preview = Some(body_preview.clone());
-        return Outcome::HttpError {
-            status,
-            body_preview,
-        };
+        String::from_utf8_lossy(&preview).into_owned()
     }
 
-    let file = match std::fs::File::create(&req.part) {
-        Ok(f) => f,
-        Err(e) => {
-            return Outcome::IoError {
-                message: format!("cannot create {}: {e}", req.part.display()),
-            };
-        }
-    };
-    run.partial_left = true;
-    let (sink_tx, sink) = spawn_sink(file);
-
-    let ended = loop {
-        let next = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => break Some(Outcome::Cancelled),
-            _ = tokio::time::sleep_until(deadline_at) => break Some(Outcome::TimedOut { limit_s }),
-            r = tokio::time::timeout(req.idle_timeout, resp.chunk()) => r,
+    /// Phase 2, for a success status: the body into the `.part` file, every arrival timed.
+    async fn receive(&mut self, resp: reqwest::Response, meta: &ResponseMeta) -> Received {
+        let mut rx = Received {
+            end: BodyEnd::Clean,
+            bytes: 0,
+            timeline: Vec::new(),
+            tail_chunks: VecDeque::new(),
+            tail: Vec::new(),
+            sha256: None,
+            part_created: false,
+            bytes_written: 0,
+            ended_ns: 0,
         };
-        let chunk = match next {
-            Err(_) => break Some(Outcome::Stalled { idle_s }),
-            Ok(Err(e)) => {
-                break Some(Outcome::Truncated {
-                    reason: format!(
-                        "the connection ended after {} bytes: {}",
-                        run.bytes,
-                        error_chain(&e)
-                    ),
+        let file = match std::fs::File::create(&self.req.part) {
+            Ok(f) => f,
+            Err(e) => {
+                rx.end = BodyEnd::WriteFailed(IoFailure {
+                    doing: format!("creating {}", self.req.part.display()),
+                    error: e.to_string(),
                 });
+                rx.ended_ns = self.elapsed_ns(Instant::now());
+                return rx;
             }
-            Ok(Ok(None)) => break None,
-            Ok(Ok(Some(chunk))) => chunk,
         };
-        if chunk.is_empty() {
-            continue;
-        }
-        let t_offset_ns = run.t0.elapsed().as_nanos() as u64;
-        run.tail.push(&chunk);
-        let len = chunk.len();
-        if sink_tx.send(chunk).await.is_err() {
-            // The sink stopped on a write error; its result says which.
-            break None;
-        }
-        run.bytes += len as u64;
-        let arrival = Arrival {
-            t_offset_ns,
-            bytes: len as u32,
-        };
-        run.timeline.push(arrival);
-        events.send(ProbeEvent::Arrival(arrival)).ok();
-    };
-
-    // Whatever happened, what arrived is on disk under the .part name once the sink has drained.
-    drop(sink_tx);
-    let sunk = match sink.await {
-        Ok(r) => r,
-        Err(e) => Err(std::io::Error::other(format!(
-            "the writer thread failed: {e}"
-        ))),
-    };
-    let hasher = match sunk {
-        Ok(h) => h,
-        Err(e) => {
-            return Outcome::IoError {
-                message: format!("writing {}: {e}", req.part.display()),
+        rx.part_created = true;
+        let (sink_tx, sink) = sink::spawn(file);
+        let mut batch = Batch::default();
+        let mut last = self.t0 + Duration::from_nanos(meta.headers_ns);
+        let mut stream = std::pin::pin!(resp.bytes_stream());
+        let end = loop {
+            // Take a read that is already there without arming anything; wait only when none is.
+            let item = match stream.next().now_or_never() {
+                Some(item) => item,
+                None => {
+                    if !batch.flush(&sink_tx, &self.events, &rx.timeline).await {
+                        break None;
+                    }
+                    match self.waits.wait(stream.next(), last).await {
+                        Waited::Ready(item) => item,
+                        other => break Some(other.body_end()),
+                    }
+                }
             };
-        }
-    };
-    run.hasher = hasher;
-    if let Some(outcome) = ended {
-        return outcome;
+            let chunk = match item {
+                None => break Some(BodyEnd::Clean),
+                Some(Err(e)) => {
+                    break Some(BodyEnd::Broke {
+                        error: error_chain(&e),
+                    });
+                }
+                Some(Ok(chunk)) => chunk,
+            };
+            if chunk.is_empty() {
+                continue;
+            }
+            let now = Instant::now();
+            last = now;
+            let arrival = Arrival {
+                t_offset_ns: self.elapsed_ns(now),
+                bytes: chunk.len() as u32,
+            };
+            rx.bytes += chunk.len() as u64;
+            rx.timeline.push(arrival);
+            batch.push(chunk, &mut rx.tail_chunks);
+            if batch.is_full() && !batch.flush(&sink_tx, &self.events, &rx.timeline).await {
+                break None;
+            }
+            // Reads that never wait never reach the timers: check the cancel and the limit here.
+            if let Some(end) = self.waits.expired(now) {
+                break Some(end);
+            }
+        };
+        rx.ended_ns = self.elapsed_ns(Instant::now());
+        // Whatever happened, what arrived goes to the file before the writer is asked how it went.
+        batch.flush(&sink_tx, &self.events, &rx.timeline).await;
+        drop(sink_tx);
+        let sunk = sink.await.unwrap_or_else(|e| sink::Sunk {
+            sha256: None,
+            bytes_written: 0,
+            error: Some(std::io::Error::other(format!(
+                "the writer thread failed: {e}"
+            ))),
+        });
+        rx.sha256 = sunk.sha256;
+        rx.bytes_written = sunk.bytes_written;
+        rx.end = match sunk.error {
+            // A write error wins: the file is not what arrived, whatever the socket did.
+            Some(e) => BodyEnd::WriteFailed(IoFailure {
+                doing: format!("writing {}", self.req.part.display()),
+                error: e.to_string(),
+            }),
+            // `None` here means the writer stopped, and it always says why.
+            None => end.unwrap_or(BodyEnd::Clean),
+        };
+        rx.tail = rx
+            .tail_chunks
+            .iter()
+            .flat_map(|b| b.iter().copied())
+            .collect();
+        rx
     }
-    let actual: [u8; 32] = run.hasher.clone().finalize().into();
-    let digest_ok = digest.map(|(d, _)| d == actual);
-    let length_ok = length.is_none_or(|(n, _)| n == run.bytes);
-    let outcome = if digest_ok == Some(true) && length_ok {
-        Outcome::Complete
-    } else if let Some((error_type, error_body)) = find_lambda_error(&run.tail.0) {
-        Outcome::LambdaStreamError {
-            error_type,
-            error_body,
+
+    fn without_response(self, outcome: Outcome) -> RunResult {
+        let duration_ns = self.elapsed_ns(Instant::now());
+        RunResult {
+            request: self.req,
+            started_at: self.started_at,
+            response: None,
+            error_preview: None,
+            timeline: Vec::new(),
+            bytes: 0,
+            sha256: None,
+            outcome,
+            output: OutputState::default(),
+            duration_ns,
         }
-    } else if let Some((n, src)) = length.filter(|_| !length_ok) {
-        Outcome::Truncated {
-            reason: format!("{} bytes arrived, {src} announced {n}", run.bytes),
+    }
+
+    fn http_error(self, meta: ResponseMeta, preview: String) -> RunResult {
+        let status = meta.status;
+        let mut r = self.without_response(Outcome::HttpError { status });
+        r.response = Some(meta);
+        r.error_preview = Some(preview);
+        r
+    }
+}
+
+/// What phase 2 found.
+struct Received {
+    end: BodyEnd,
+    bytes: u64,
+    timeline: Vec<Arrival>,
+    /// The last chunks, at least [`TAIL_KEEP`] bytes when the body is longer (no copies while
+    /// receiving), and the same bytes made contiguous at the end.
+    tail_chunks: VecDeque<Bytes>,
+    tail: Vec<u8>,
+    sha256: Option<[u8; 32]>,
+    part_created: bool,
+    bytes_written: u64,
+    /// When reading stopped, from the request.
+    ended_ns: u64,
+}
+
+/// Arrivals not yet handed to the writer and the event channel.
+#[derive(Default)]
+struct Batch {
+    chunks: Vec<Bytes>,
+    bytes: usize,
+    /// Timeline entries up to here were already sent as events.
+    events_sent: usize,
+}
+
+impl Batch {
+    fn push(&mut self, chunk: Bytes, tail: &mut VecDeque<Bytes>) {
+        self.bytes += chunk.len();
+        tail.push_back(chunk.clone());
+        let mut kept: usize = tail.iter().map(Bytes::len).sum();
+        while tail.len() > 1 && kept - tail[0].len() >= TAIL_KEEP {
+            kept -= tail[0].len();
+            tail.pop_front();
         }
-    } else if let (Some(false), Some((d, _))) = (digest_ok, digest) {
-        Outcome::DigestMismatch {
-            expected: hex::encode(d),
-            actual: hex::encode(actual),
+        self.chunks.push(chunk);
+    }
+
+    fn is_full(&self) -> bool {
+        self.bytes >= BATCH_BYTES || self.chunks.len() >= BATCH_ARRIVALS
+    }
+
+    /// Hands the batch over; false when the writer has stopped (a write error).
+    async fn flush(
+        &mut self,
+        sink: &SinkSender,
+        events: &EventSender,
+        timeline: &[Arrival],
+    ) -> bool {
+        if self.chunks.is_empty() {
+            return true;
         }
-    } else {
-        Outcome::Complete
+        self.bytes = 0;
+        let ok = sink.send(std::mem::take(&mut self.chunks)).await.is_ok();
+        events
+            .send(ProbeEvent::Arrivals(timeline[self.events_sent..].to_vec()))
+            .ok();
+        self.events_sent = timeline.len();
+        ok
+    }
+}
+
+/// Phase 4: a complete download is renamed to its final name and made durable; anything else
+/// stays `.part`.
+fn commit(
+    req: &ValidRequest,
+    outcome: Outcome,
+    part_created: bool,
+    bytes_written: u64,
+) -> (Outcome, OutputState) {
+    let mut out = OutputState {
+        saved: false,
+        partial_left: part_created,
+        bytes_written,
     };
-    if outcome.is_complete() {
-        if let Err(e) = std::fs::rename(&req.part, &req.output) {
-            return Outcome::IoError {
-                message: format!(
-                    "renaming {} to {}: {e}",
+    if !outcome.is_complete() {
+        return (outcome, out);
+    }
+    if let Err(e) = std::fs::rename(&req.part, &req.output) {
+        return (
+            Outcome::IoError(IoFailure {
+                doing: format!(
+                    "renaming {} to {}",
                     req.part.display(),
                     req.output.display()
                 ),
-            };
-        }
-        sync_parent_dir(&req.output);
-        run.partial_left = false;
-        run.saved = true;
+                error: e.to_string(),
+            }),
+            out,
+        );
     }
-    outcome
+    sync_parent_dir(&req.output);
+    out.saved = true;
+    out.partial_left = false;
+    (outcome, out)
 }
 
 /// Makes the rename durable. Best effort: some filesystems refuse to fsync a directory.
@@ -501,163 +397,100 @@ fn sync_parent_dir(path: &std::path::Path) {
     }
 }
 
-fn finish(req: ValidRequest, run: Run, outcome: Outcome, duration_ns: u64) -> Report {
-    let summary = stats::summarize(&run.timeline, duration_ns);
-    let sha256 = run
-        .meta
-        .as_ref()
-        .map(|_| hex::encode(run.hasher.clone().finalize()));
-    let (expected_sha256, expected_sha256_source) = run
-        .meta
-        .as_ref()
-        .map(|m| (m.expected_sha256.clone(), m.expected_sha256_source))
-        .unwrap_or((
-            req.expect_sha256.map(hex::encode),
-            req.expect_sha256.map(|_| "user"),
-        ));
-    // A digest says something only about a body that ended cleanly: a cut-off body's hash always
-    // differs, and saying so would blame the content for what the transport did.
-    let body_complete = matches!(outcome, Outcome::Complete | Outcome::DigestMismatch { .. });
-    let digest_match = match (&expected_sha256, &sha256) {
-        (Some(e), Some(a)) if body_complete => Some(e == a),
-        _ => None,
-    };
-    let request_ids = run
-        .meta
-        .as_ref()
-        .map(|m| {
-            m.headers
-                .iter()
-                .filter(|(n, _)| REQUEST_ID_HEADERS.contains(&n.as_str()))
-                .map(|(n, v)| HeaderPair {
-                    name: n.clone(),
-                    value: v.clone(),
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let duration_s = duration_ns as f64 / 1e9;
-    Report {
-        schema_version: super::report::SCHEMA_VERSION,
-        tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")).to_string(),
-        started_at: rfc3339_utc(run.started_at),
-        request: RequestInfo {
-            method: "GET",
-            url: redact_url(&req.url),
-            headers: redact_headers(
-                req.header_list
-                    .iter()
-                    .map(|(n, v)| (n.as_str(), v.as_str())),
-                &req.redact,
-            ),
-            http_version: req.http_version.label(),
-            connect_timeout_s: req.connect_timeout.as_secs_f64(),
-            idle_timeout_s: req.idle_timeout.as_secs_f64(),
-            overall_limit_s: req.overall_limit.map(|d| d.as_secs_f64()),
-            expect_sha256: req.expect_sha256.map(hex::encode),
-        },
-        response: run.response,
-        outcome: outcome.kind(),
-        outcome_detail: outcome.describe(),
-        http_error_body_preview: run.http_error_preview,
-        output: OutputInfo {
-            path: req.output.display().to_string(),
-            part_path: req.part.display().to_string(),
-            saved: run.saved,
-            partial_left: run.partial_left,
-        },
-        bytes: run.bytes,
-        expected_bytes: run.meta.as_ref().and_then(|m| m.expected_bytes),
-        expected_bytes_source: run.meta.as_ref().and_then(|m| m.expected_bytes_source),
-        headers_ms: run.headers_ns.map(|n| n as f64 / 1e6),
-        first_byte_ms: run.timeline.first().map(|a| a.t_offset_ns as f64 / 1e6),
-        duration_ms: duration_ns as f64 / 1e6,
-        avg_bytes_per_sec: (duration_s > 0.0 && run.bytes > 0)
-            .then(|| run.bytes as f64 / duration_s),
-        summary,
-        throughput_split_10mib: stats::split_at(&run.timeline, TEN_MIB),
-        throughput_split_10mb: stats::split_at(&run.timeline, TEN_MB),
-        throughput_split_6mib: stats::split_at(&run.timeline, SIX_MIB),
-        sha256,
-        expected_sha256,
-        expected_sha256_source,
-        digest_match,
-        request_ids,
-        delivery: super::verdict::delivery(&run.timeline, run.bytes, duration_ns as f64 / 1e6),
-        outcome_value: outcome,
-        timeline: run.timeline,
+/// What a wait ended with.
+enum Waited<T> {
+    Ready(T),
+    Cancelled,
+    TimedOut { limit_s: f64 },
+    Stalled { idle_s: f64 },
+}
+
+impl<T> Waited<T> {
+    fn body_end(self) -> BodyEnd {
+        match self {
+            Waited::Ready(_) | Waited::Cancelled => BodyEnd::Cancelled,
+            Waited::TimedOut { limit_s } => BodyEnd::TimedOut { limit_s },
+            Waited::Stalled { idle_s } => BodyEnd::Stalled { idle_s },
+        }
+    }
+
+    fn outcome(self) -> Outcome {
+        match self.body_end() {
+            BodyEnd::TimedOut { limit_s } => Outcome::TimedOut { limit_s },
+            BodyEnd::Stalled { idle_s } => Outcome::Stalled { idle_s },
+            _ => Outcome::Cancelled,
+        }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The three things any wait also waits for, armed once per run: the user's cancel, the overall
+/// time limit, and the idle timeout (moved only when it fires early, so a read costs no timer).
+struct Waits {
+    cancel: CancellationToken,
+    cancelled: Pin<Box<WaitForCancellationFutureOwned>>,
+    deadline: Option<Instant>,
+    limit_s: f64,
+    deadline_timer: Pin<Box<tokio::time::Sleep>>,
+    idle_timeout: Duration,
+    idle_timer: Pin<Box<tokio::time::Sleep>>,
+}
 
-    #[test]
-    fn repr_digest_parses() {
-        let d = [7u8; 32];
-        let v = format!("sha-512=:AAAA:, sha-256=:{}:", B64.encode(d));
-        assert_eq!(parse_repr_digest(&v), Some(d));
-        assert_eq!(parse_repr_digest("sha-256=:bm90MzJieXRlcw==:"), None);
-        assert_eq!(parse_repr_digest("md5=:abc:"), None);
-    }
+/// Far enough never to fire, near enough not to overflow the timer.
+const NEVER: Duration = Duration::from_secs(100 * 365 * 86_400);
 
-    #[test]
-    fn digest_precedence() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-amz-checksum-sha256",
-            B64.encode([2u8; 32]).parse().unwrap(),
-        );
-        assert_eq!(
-            expected_digest(None, &h, 200),
-            Some(([2u8; 32], "x-amz-checksum-sha256"))
-        );
-        h.insert(
-            "repr-digest",
-            format!("sha-256=:{}:", B64.encode([3u8; 32]))
-                .parse()
-                .unwrap(),
-        );
-        assert_eq!(
-            expected_digest(None, &h, 200),
-            Some(([3u8; 32], "repr-digest"))
-        );
-        assert_eq!(
-            expected_digest(Some([1u8; 32]), &h, 200),
-            Some(([1u8; 32], "user"))
-        );
-        assert_eq!(expected_digest(None, &h, 206), None);
-        let mut c = HeaderMap::new();
-        c.insert(
-            "x-amz-checksum-sha256",
-            B64.encode([2u8; 32]).parse().unwrap(),
-        );
-        c.insert("x-amz-checksum-type", "COMPOSITE".parse().unwrap());
-        assert_eq!(expected_digest(None, &c, 200), None);
-    }
-
-    #[test]
-    fn lambda_error_text_is_found() {
-        let mut body = b"....data....".to_vec();
-        body.extend_from_slice(
-            crate::backend::download::lambda_error_tail("boom: upstream closed").as_bytes(),
-        );
-        let (t, b) = find_lambda_error(&body).unwrap();
-        assert_eq!(
-            (t.as_str(), b.as_str()),
-            ("Runtime.StreamError", "boom: upstream closed")
-        );
-        assert_eq!(find_lambda_error(b"plain data"), None);
-    }
-
-    #[test]
-    fn tail_keeps_the_end() {
-        let mut t = Tail(Vec::new());
-        for i in 0..100u8 {
-            t.push(&[i; 1000]);
+impl Waits {
+    fn new(
+        t0: Instant,
+        cancel: CancellationToken,
+        idle_timeout: Duration,
+        limit: Option<Duration>,
+    ) -> Waits {
+        let deadline = limit.map(|d| t0 + d);
+        Waits {
+            cancelled: Box::pin(cancel.clone().cancelled_owned()),
+            cancel,
+            deadline,
+            limit_s: limit.map_or(0.0, |d| d.as_secs_f64()),
+            deadline_timer: Box::pin(tokio::time::sleep_until(
+                deadline.unwrap_or(t0 + NEVER).into(),
+            )),
+            idle_timeout,
+            idle_timer: Box::pin(tokio::time::sleep_until((t0 + idle_timeout).into())),
         }
-        assert!(t.0.len() >= TAIL_KEEP && t.0.len() <= 2 * TAIL_KEEP);
-        assert_eq!(*t.0.last().unwrap(), 99);
+    }
+
+    /// Waits for `fut`, unless the cancel, the time limit or `idle_timeout` of silence since
+    /// `last_activity` comes first.
+    async fn wait<F: Future>(&mut self, fut: F, last_activity: Instant) -> Waited<F::Output> {
+        let mut fut = std::pin::pin!(fut);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut self.cancelled => return Waited::Cancelled,
+                _ = &mut self.deadline_timer => {
+                    return Waited::TimedOut { limit_s: self.limit_s };
+                }
+                _ = &mut self.idle_timer => {
+                    let due = last_activity + self.idle_timeout;
+                    if Instant::now() >= due {
+                        return Waited::Stalled { idle_s: self.idle_timeout.as_secs_f64() };
+                    }
+                    self.idle_timer.as_mut().reset(due.into());
+                }
+                out = &mut fut => return Waited::Ready(out),
+            }
+        }
+    }
+
+    /// The cancel or the time limit, checked without waiting.
+    fn expired(&self, now: Instant) -> Option<BodyEnd> {
+        if self.cancel.is_cancelled() {
+            return Some(BodyEnd::Cancelled);
+        }
+        self.deadline
+            .filter(|d| now >= *d)
+            .map(|_| BodyEnd::TimedOut {
+                limit_s: self.limit_s,
+            })
     }
 }

@@ -1,43 +1,49 @@
-//! The download engine: a reqwest stream into a `.part` file, SHA-256 as it writes, every arrival
-//! timed. No GUI code here: the CLI and the app are two views of these events and this report.
+//! The download engine and everything computed from what it returns. No GUI code here.
+//!
+//! One way through: [`request`] (validated once) → [`engine`] (events while it runs, one
+//! [`RunResult`] at the end, its outcome decided by [`classify`]) → [`figures`] → [`report`],
+//! [`printer`] → views (the CLI, the app).
 
+pub mod classify;
 pub mod engine;
+pub mod expect;
+pub mod figures;
+pub mod net;
+pub mod outcome;
+pub mod printer;
+pub mod redact;
 pub mod report;
 pub mod request;
-pub mod stats;
-pub mod verdict;
+pub mod result;
+pub mod sink;
+pub mod timeline;
 
 pub use engine::run;
-pub use report::{Outcome, Report};
+pub use figures::Figures;
+pub use outcome::{Outcome, OutcomeKind};
 pub use request::{HttpVersion, InputError, ProbeRequest, ValidRequest, parse_header_line};
-pub use stats::Arrival;
+pub use result::{ResponseMeta, RunResult};
+pub use timeline::Arrival;
 
-/// What the response announced, as soon as its headers are in.
-#[derive(Debug, Clone)]
-pub struct ResponseMeta {
-    pub status: u16,
-    pub http_version: String,
-    /// All response headers, unredacted (for display; reports redact).
-    pub headers: Vec<(String, String)>,
-    /// Nanoseconds from sending the request to having all response headers.
-    pub headers_ns: u64,
-    pub expected_bytes: Option<u64>,
-    pub expected_bytes_source: Option<&'static str>,
-    pub expected_sha256: Option<String>,
-    pub expected_sha256_source: Option<&'static str>,
-}
-
-/// Progress of a run, in the order it happens. The channel closes when the run ends; the final
-/// [`Report`] is the return value of [`run`].
+/// Progress of a run, in the order it happens. The channel closes when the run ends; the result
+/// is the return value of [`run`].
 #[derive(Debug, Clone)]
 pub enum ProbeEvent {
-    RequestSent,
+    /// The request is going out. `at` is the instant every offset of the run counts from: views
+    /// use it rather than their own clock.
+    RequestSent {
+        at: std::time::Instant,
+        wall: std::time::SystemTime,
+    },
     Headers(Box<ResponseMeta>),
-    Arrival(Arrival),
+    /// The next arrivals, in order (batched: one event per batch, not per read).
+    Arrivals(Vec<Arrival>),
 }
 
-/// Validates, runs, and returns the report: the whole engine for callers that want no events.
-pub async fn run_to_end(req: &ProbeRequest) -> Result<Report, InputError> {
+pub type EventSender = tokio::sync::mpsc::UnboundedSender<ProbeEvent>;
+
+/// Validates, runs, and returns the result: the whole engine for callers that want no events.
+pub async fn run_to_end(req: &ProbeRequest) -> Result<RunResult, InputError> {
     let valid = req.validate()?;
     // Nobody listens: with the receiver dropped, events are discarded instead of queued.
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();

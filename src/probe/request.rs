@@ -1,4 +1,7 @@
-//! What to download and how: validated before anything touches the network or the disk.
+//! What to download and how. [`ProbeRequest`] holds the values as a view got them (typed text,
+//! numbers of seconds); [`ProbeRequest::validate`] is the one place they are checked, before
+//! anything touches the network or the disk. Errors name the value, never a CLI flag: the CLI maps
+//! [`Field`] to its flags, the app shows the sentence under its form.
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::path::{Path, PathBuf};
@@ -24,23 +27,31 @@ impl HttpVersion {
     }
 }
 
-/// A download as the user described it (strings as typed); [`ProbeRequest::validate`] checks it.
-#[derive(Debug, Clone)]
+/// A download as the user described it; [`ProbeRequest::validate`] checks it.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRequest {
     pub url: String,
     /// `(name, value)` pairs, sent in this order.
     pub headers: Vec<(String, String)>,
     pub http_version: HttpVersion,
-    pub connect_timeout: Duration,
-    /// No byte (headers or body) for this long ends the run as stalled.
-    pub idle_timeout: Duration,
-    /// The whole run, request to last byte, may take at most this long.
-    pub overall_limit: Option<Duration>,
+    /// Seconds to establish the connection (DNS, TCP, TLS).
+    pub connect_timeout_s: f64,
+    /// Seconds without a byte (headers or body) before the run ends as stalled.
+    pub idle_timeout_s: f64,
+    /// Seconds the whole run, request sent to last byte, may take.
+    pub max_time_s: Option<f64>,
     /// Hex SHA-256 the body must have; wins over any digest the server sends.
     pub expect_sha256: Option<String>,
     pub output: PathBuf,
+    /// Where the JSON report and the arrivals CSV will be written (their directories must exist).
+    pub json_report: Option<PathBuf>,
+    pub csv_report: Option<PathBuf>,
     /// Header names, besides the built-in secret ones, whose values reports must not contain.
     pub redact: Vec<String>,
+    /// PEM file of CA certificates trusted besides the system's roots.
+    pub cacert: Option<PathBuf>,
+    /// Skip certificate verification (reports say so).
+    pub insecure: bool,
 }
 
 impl ProbeRequest {
@@ -49,14 +60,33 @@ impl ProbeRequest {
             url: url.into(),
             headers: Vec::new(),
             http_version: HttpVersion::Auto,
-            connect_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(30),
-            overall_limit: None,
+            connect_timeout_s: 10.0,
+            idle_timeout_s: 30.0,
+            max_time_s: None,
             expect_sha256: None,
             output: output.into(),
+            json_report: None,
+            csv_report: None,
             redact: Vec::new(),
+            cacert: None,
+            insecure: false,
         }
     }
+}
+
+/// The value an [`InputError`] is about, so a view can point at its own control for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Url,
+    Header,
+    ExpectSha256,
+    Output,
+    JsonReport,
+    CsvReport,
+    ConnectTimeout,
+    IdleTimeout,
+    MaxTime,
+    CaCert,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -68,18 +98,49 @@ pub enum InputError {
     #[error("malformed header {0:?}: write it as 'Name: value'")]
     HeaderSyntax(String),
     #[error("invalid header {0:?}: {1}")]
-    Header(String, String),
-    #[error("--expect-sha256 must be 64 hex digits, got {0:?}")]
+    Header(String, &'static str),
+    #[error("the expected SHA-256 must be 64 hex digits, got {0:?}")]
     ExpectSha256(String),
-    #[error("output directory {0:?} does not exist")]
-    OutputDir(PathBuf),
-    #[error("output path {0:?} is a directory; name a file")]
-    OutputIsDir(PathBuf),
     #[error("no output file given")]
     NoOutput,
-    #[error("{0} must be more than zero seconds")]
-    Timeout(&'static str),
+    #[error("output path {0:?} is a directory; name a file")]
+    OutputIsDir(PathBuf),
+    #[error("directory {1:?} for the {0} does not exist")]
+    MissingDir(&'static str, PathBuf),
+    #[error("the {0} must be a positive number of seconds, got {1}")]
+    Seconds(&'static str, String),
+    #[error("cannot use CA certificates from {0:?}: {1}")]
+    CaCert(PathBuf, String),
 }
+
+impl InputError {
+    pub fn field(&self) -> Field {
+        match self {
+            InputError::Url(..) | InputError::Scheme(_) => Field::Url,
+            InputError::HeaderSyntax(_) | InputError::Header(..) => Field::Header,
+            InputError::ExpectSha256(_) => Field::ExpectSha256,
+            InputError::NoOutput | InputError::OutputIsDir(_) => Field::Output,
+            InputError::MissingDir(what, _) => match *what {
+                JSON_REPORT => Field::JsonReport,
+                CSV_REPORT => Field::CsvReport,
+                _ => Field::Output,
+            },
+            InputError::Seconds(what, _) => match *what {
+                CONNECT_TIMEOUT => Field::ConnectTimeout,
+                IDLE_TIMEOUT => Field::IdleTimeout,
+                _ => Field::MaxTime,
+            },
+            InputError::CaCert(..) => Field::CaCert,
+        }
+    }
+}
+
+const OUTPUT: &str = "output file";
+const JSON_REPORT: &str = "JSON report";
+const CSV_REPORT: &str = "arrivals CSV";
+const CONNECT_TIMEOUT: &str = "connect timeout";
+const IDLE_TIMEOUT: &str = "idle timeout";
+const MAX_TIME: &str = "time limit";
 
 /// Parses a `Name: value` line as curl's `-H` takes it.
 pub fn parse_header_line(line: &str) -> Result<(String, String), InputError> {
@@ -93,11 +154,22 @@ pub fn parse_header_line(line: &str) -> Result<(String, String), InputError> {
     Ok((name.to_string(), value.trim().to_string()))
 }
 
+/// How the TLS peer is checked.
+#[derive(Debug, Clone, Default)]
+pub struct TlsTrust {
+    /// Extra roots from a PEM file, besides the system's.
+    pub extra_roots: Vec<reqwest::Certificate>,
+    pub cacert: Option<PathBuf>,
+    /// Certificates are not verified at all.
+    pub insecure: bool,
+}
+
 /// A request that passed every check: ready to run.
 #[derive(Debug, Clone)]
 pub struct ValidRequest {
     pub url: reqwest::Url,
     pub headers: HeaderMap,
+    /// The headers as given (trimmed), in order: what reports show (redacted).
     pub header_list: Vec<(String, String)>,
     pub http_version: HttpVersion,
     pub connect_timeout: Duration,
@@ -105,8 +177,12 @@ pub struct ValidRequest {
     pub overall_limit: Option<Duration>,
     pub expect_sha256: Option<[u8; 32]>,
     pub output: PathBuf,
+    /// `<output>.part`: where bytes go until the download is complete and verified.
     pub part: PathBuf,
+    pub json_report: Option<PathBuf>,
+    pub csv_report: Option<PathBuf>,
     pub redact: Vec<String>,
+    pub tls: TlsTrust,
 }
 
 impl ProbeRequest {
@@ -121,17 +197,22 @@ impl ProbeRequest {
             return Err(InputError::Url(url_text.to_string(), "no host".to_string()));
         }
         let mut headers = HeaderMap::new();
+        let mut header_list = Vec::with_capacity(self.headers.len());
         for (name, value) in &self.headers {
-            let n = HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
-                InputError::Header(name.clone(), "not a valid header name".to_string())
-            })?;
-            let v = HeaderValue::from_str(value.trim()).map_err(|_| {
+            let (name, value) = (name.trim(), value.trim());
+            if name.is_empty() {
+                return Err(InputError::HeaderSyntax(format!(": {value}")));
+            }
+            let n = HeaderName::from_bytes(name.as_bytes())
+                .map_err(|_| InputError::Header(name.to_string(), "not a valid header name"))?;
+            let v = HeaderValue::from_str(value).map_err(|_| {
                 InputError::Header(
-                    name.clone(),
-                    "value has characters a header cannot carry".to_string(),
+                    name.to_string(),
+                    "value has characters a header cannot carry",
                 )
             })?;
             headers.append(n, v);
+            header_list.push((name.to_string(), value.to_string()));
         }
         let expect_sha256 = match self
             .expect_sha256
@@ -147,36 +228,61 @@ impl ProbeRequest {
                 Some(out)
             }
         };
-        if self.idle_timeout.is_zero() {
-            return Err(InputError::Timeout("idle timeout"));
+        let connect_timeout = seconds(CONNECT_TIMEOUT, self.connect_timeout_s)?;
+        let idle_timeout = seconds(IDLE_TIMEOUT, self.idle_timeout_s)?;
+        let overall_limit = self.max_time_s.map(|s| seconds(MAX_TIME, s)).transpose()?;
+        check_output(&self.output)?;
+        for (what, path) in [
+            (JSON_REPORT, &self.json_report),
+            (CSV_REPORT, &self.csv_report),
+        ] {
+            if let Some(p) = path {
+                check_dir_of(what, p)?;
+            }
         }
-        if self.connect_timeout.is_zero() {
-            return Err(InputError::Timeout("connect timeout"));
-        }
-        if self.overall_limit.is_some_and(|d| d.is_zero()) {
-            return Err(InputError::Timeout("overall time limit"));
-        }
-        let output = self.output.clone();
-        check_output(&output)?;
-        let part = part_path(&output);
+        let tls = TlsTrust {
+            extra_roots: match &self.cacert {
+                Some(path) => read_ca_file(path)?,
+                None => Vec::new(),
+            },
+            cacert: self.cacert.clone(),
+            insecure: self.insecure,
+        };
         Ok(ValidRequest {
             url,
             headers,
-            header_list: self
-                .headers
-                .iter()
-                .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-                .collect(),
+            header_list,
             http_version: self.http_version,
-            connect_timeout: self.connect_timeout,
-            idle_timeout: self.idle_timeout,
-            overall_limit: self.overall_limit,
+            connect_timeout,
+            idle_timeout,
+            overall_limit,
             expect_sha256,
-            output,
-            part,
+            part: part_path(&self.output),
+            output: self.output.clone(),
+            json_report: self.json_report.clone(),
+            csv_report: self.csv_report.clone(),
             redact: self.redact.clone(),
+            tls,
         })
     }
+}
+
+/// A positive, finite number of seconds.
+fn seconds(what: &'static str, s: f64) -> Result<Duration, InputError> {
+    Duration::try_from_secs_f64(s)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| InputError::Seconds(what, s.to_string()))
+}
+
+fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, InputError> {
+    let err = |why: String| InputError::CaCert(path.to_path_buf(), why);
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no PEM certificate in it".to_string()));
+    }
+    Ok(certs)
 }
 
 fn check_output(output: &Path) -> Result<(), InputError> {
@@ -186,12 +292,16 @@ fn check_output(output: &Path) -> Result<(), InputError> {
     if output.is_dir() {
         return Err(InputError::OutputIsDir(output.to_path_buf()));
     }
-    let parent = match output.parent() {
+    check_dir_of(OUTPUT, output)
+}
+
+fn check_dir_of(what: &'static str, path: &Path) -> Result<(), InputError> {
+    let parent = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
     if !parent.is_dir() {
-        return Err(InputError::OutputDir(parent.to_path_buf()));
+        return Err(InputError::MissingDir(what, parent.to_path_buf()));
     }
     Ok(())
 }
@@ -212,23 +322,97 @@ mod tests {
     }
 
     #[test]
-    fn bad_inputs_are_named() {
-        assert!(matches!(
-            req("not a url").validate(),
-            Err(InputError::Url(..))
-        ));
-        assert!(
-            matches!(req("ftp://example.com/x").validate(), Err(InputError::Scheme(s)) if s == "ftp")
-        );
-        let mut r = req("http://127.0.0.1:1/x");
-        r.headers.push(("Bad Name".into(), "v".into()));
-        assert!(matches!(r.validate(), Err(InputError::Header(..))));
-        let mut r = req("http://127.0.0.1:1/x");
-        r.expect_sha256 = Some("abc".into());
-        assert!(matches!(r.validate(), Err(InputError::ExpectSha256(_))));
-        let mut r = req("http://127.0.0.1:1/x");
-        r.output = PathBuf::from("/nonexistent-dir-streamscope/x.bin");
-        assert!(matches!(r.validate(), Err(InputError::OutputDir(_))));
+    fn bad_inputs_are_named_with_their_field() {
+        let cases: Vec<(ProbeRequest, Field, &str)> = vec![
+            (req("not a url"), Field::Url, "not a URL"),
+            (req("ftp://example.com/x"), Field::Url, "unsupported scheme"),
+            (
+                ProbeRequest {
+                    headers: vec![("Bad Name".into(), "v".into())],
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::Header,
+                "not a valid header name",
+            ),
+            (
+                ProbeRequest {
+                    headers: vec![(" ".into(), "v".into())],
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::Header,
+                "malformed header",
+            ),
+            (
+                ProbeRequest {
+                    expect_sha256: Some("abc".into()),
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::ExpectSha256,
+                "64 hex digits",
+            ),
+            (
+                ProbeRequest {
+                    output: "/nonexistent-dir-streamscope/x.bin".into(),
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::Output,
+                "for the output file does not exist",
+            ),
+            (
+                ProbeRequest {
+                    json_report: Some("/nonexistent-dir-streamscope/r.json".into()),
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::JsonReport,
+                "for the JSON report",
+            ),
+            (
+                ProbeRequest {
+                    csv_report: Some("/nonexistent-dir-streamscope/a.csv".into()),
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::CsvReport,
+                "arrivals CSV",
+            ),
+            (
+                ProbeRequest {
+                    idle_timeout_s: -1.0,
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::IdleTimeout,
+                "idle timeout must be a positive number of seconds, got -1",
+            ),
+            (
+                ProbeRequest {
+                    connect_timeout_s: 0.0,
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::ConnectTimeout,
+                "connect timeout",
+            ),
+            (
+                ProbeRequest {
+                    max_time_s: Some(f64::INFINITY),
+                    ..req("http://127.0.0.1:1/x")
+                },
+                Field::MaxTime,
+                "time limit",
+            ),
+            (
+                ProbeRequest {
+                    cacert: Some("/nonexistent-streamscope-ca.pem".into()),
+                    ..req("https://127.0.0.1:1/x")
+                },
+                Field::CaCert,
+                "cannot use CA certificates",
+            ),
+        ];
+        for (r, field, needle) in cases {
+            let e = r.validate().expect_err(needle);
+            assert_eq!(e.field(), field, "{e}");
+            assert!(e.to_string().contains(needle), "{e} should say {needle:?}");
+            assert!(!e.to_string().contains("--"), "no CLI flag in {e}");
+        }
         assert_eq!(
             parse_header_line("nocolon"),
             Err(InputError::HeaderSyntax("nocolon".into()))
@@ -236,6 +420,23 @@ mod tests {
         assert_eq!(
             parse_header_line("x-api-key:  abc "),
             Ok(("x-api-key".into(), "abc".into()))
+        );
+    }
+
+    #[test]
+    fn a_pem_file_without_certificates_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let pem = dir.path().join("empty.pem");
+        std::fs::write(&pem, "not a certificate\n").unwrap();
+        let r = ProbeRequest {
+            cacert: Some(pem),
+            ..req("https://127.0.0.1:1/x")
+        };
+        assert!(
+            r.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("no PEM certificate")
         );
     }
 

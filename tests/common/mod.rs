@@ -80,6 +80,56 @@ pub fn python_http_server(dir: &Path) -> Proc {
     }
 }
 
+/// A loopback port that refuses connections: bound, so nothing else can take it while this lives,
+/// but not listening.
+pub struct RefusedPort {
+    _socket: tokio::net::TcpSocket,
+    pub port: u16,
+}
+
+pub fn refused_port() -> RefusedPort {
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    socket
+        .bind("127.0.0.1:0".parse().unwrap())
+        .expect("bind a loopback port");
+    let port = socket.local_addr().unwrap().port();
+    RefusedPort {
+        _socket: socket,
+        port,
+    }
+}
+
+/// Starts moto's S3 server (a server we did not write) on a port it picks itself; lives until
+/// dropped (its stdin closes).
+pub fn moto_server() -> Proc {
+    const SCRIPT: &str = "import sys\n\
+from moto.server import ThreadedMotoServer\n\
+s = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False)\n\
+s.start()\n\
+print(s.get_host_and_port()[1], flush=True)\n\
+sys.stdin.read()\n\
+s.stop()\n";
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 with moto[server] must be installed");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("moto prints its port");
+    let port: u16 = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("moto should print its port, got {line:?}"));
+    Proc {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
+}
+
 pub fn get(args: &[&str]) -> Output {
     Command::new(BIN)
         .arg("get")

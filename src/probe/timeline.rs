@@ -1,5 +1,5 @@
-//! Figures computed from an arrival timeline. Pure functions: the engine's report and the GUI use
-//! the same ones.
+//! The arrival timeline and pure functions over it: bytes per window, the rate either side of a
+//! byte threshold, the peak rate.
 
 use serde::Serialize;
 
@@ -26,6 +26,35 @@ pub fn window_bytes(arrivals: &[Arrival], window_ns: u64, end_ns: u64) -> Vec<u6
         out[i] += a.bytes as u64;
     }
     out
+}
+
+/// The highest rate over any whole `window_ns` of the run, in bytes per second: every complete
+/// window from the request on, and the last `window_ns` before `end_ns` (so the end of the run is
+/// measured over a whole window too, never a sliver). A run shorter than one window has only one
+/// honest rate: all its bytes over its length. None without arrivals or time.
+pub fn peak_bytes_per_sec(arrivals: &[Arrival], window_ns: u64, end_ns: u64) -> Option<f64> {
+    if arrivals.is_empty() || end_ns == 0 {
+        return None;
+    }
+    let total: u64 = arrivals.iter().map(|a| a.bytes as u64).sum();
+    if end_ns < window_ns {
+        return Some(total as f64 / (end_ns as f64 / 1e9));
+    }
+    let whole = (end_ns / window_ns) as usize;
+    let mut windows = vec![0u64; whole];
+    for a in arrivals {
+        if let Some(w) = windows.get_mut((a.t_offset_ns / window_ns) as usize) {
+            *w += a.bytes as u64;
+        }
+    }
+    let tail_from = end_ns - window_ns;
+    let first_in_tail = arrivals.partition_point(|a| a.t_offset_ns <= tail_from);
+    let tail: u64 = arrivals[first_in_tail..]
+        .iter()
+        .map(|a| a.bytes as u64)
+        .sum();
+    let best = windows.into_iter().max().unwrap_or(0).max(tail);
+    Some(best as f64 / (window_ns as f64 / 1e9))
 }
 
 /// Throughput before and after a byte threshold was crossed.
@@ -70,50 +99,6 @@ pub fn split_at(arrivals: &[Arrival], threshold: u64) -> Split {
     split
 }
 
-/// The figures the report and the verdict quote.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
-pub struct Summary {
-    pub arrivals: u64,
-    pub arrival_bytes_min: Option<u32>,
-    pub arrival_bytes_median: Option<u32>,
-    pub arrival_bytes_max: Option<u32>,
-    /// Longest time between two consecutive arrivals, and when the later of them came.
-    pub largest_gap_ms: Option<f64>,
-    pub largest_gap_end_s: Option<f64>,
-    pub peak_bytes_per_sec: Option<f64>,
-    pub window_ms: u64,
-}
-
-pub fn summarize(arrivals: &[Arrival], end_ns: u64) -> Summary {
-    let mut s = Summary {
-        arrivals: arrivals.len() as u64,
-        window_ms: WINDOW_NS / 1_000_000,
-        ..Summary::default()
-    };
-    if arrivals.is_empty() {
-        return s;
-    }
-    let mut sizes: Vec<u32> = arrivals.iter().map(|a| a.bytes).collect();
-    sizes.sort_unstable();
-    s.arrival_bytes_min = sizes.first().copied();
-    s.arrival_bytes_max = sizes.last().copied();
-    s.arrival_bytes_median = Some(sizes[sizes.len() / 2]);
-    if let Some((gap, end)) = arrivals
-        .windows(2)
-        .map(|w| (w[1].t_offset_ns - w[0].t_offset_ns, w[1].t_offset_ns))
-        .max_by_key(|(g, _)| *g)
-    {
-        s.largest_gap_ms = Some(gap as f64 / 1e6);
-        s.largest_gap_end_s = Some(end as f64 / 1e9);
-    }
-    let windows = window_bytes(arrivals, WINDOW_NS, end_ns);
-    s.peak_bytes_per_sec = windows
-        .iter()
-        .max()
-        .map(|&b| b as f64 / (WINDOW_NS as f64 / 1e9));
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -147,19 +132,16 @@ mod tests {
     }
 
     #[test]
-    fn summary_finds_gap_and_median() {
-        let a = vec![arr(1, 5), arr(2, 1), arr(500, 9), arr(501, 3)];
-        let s = summarize(&a, 501_000_000);
-        assert_eq!(
-            (
-                s.arrival_bytes_min,
-                s.arrival_bytes_median,
-                s.arrival_bytes_max
-            ),
-            (Some(1), Some(5), Some(9))
-        );
-        assert_eq!(s.largest_gap_ms, Some(498.0));
-        assert_eq!(s.largest_gap_end_s, Some(0.5));
-        assert_eq!(s.peak_bytes_per_sec, Some(12.0 / 0.25));
+    fn peak_is_never_a_short_run_over_a_whole_window() {
+        // 3 MiB in 13 ms: the only honest rate is bytes over 13 ms, not over 250 ms.
+        let a: Vec<_> = (1..=12).map(|i| arr(i, 256 * 1024)).collect();
+        let peak = peak_bytes_per_sec(&a, WINDOW_NS, 13_000_000).unwrap();
+        assert!((peak - 3.0 * 1024.0 * 1024.0 / 0.013).abs() < 1.0, "{peak}");
+        // 1 s at 1 byte/ms, then 50 bytes in the last 10 ms: the last whole window holds them.
+        let mut a: Vec<_> = (1..=1000).map(|i| arr(i, 1)).collect();
+        a.push(arr(1005, 50));
+        let peak = peak_bytes_per_sec(&a, WINDOW_NS, 1_010_000_000).unwrap();
+        assert_eq!(peak, (240.0 + 50.0) / 0.25);
+        assert_eq!(peak_bytes_per_sec(&[], WINDOW_NS, 5), None);
     }
 }

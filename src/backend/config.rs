@@ -1,0 +1,175 @@
+//! The backend's settings, as flags, the Lambda's environment or the app's demo give them, and the
+//! one place they are checked: [`BackendSettings::build`].
+
+use super::gateway::{GatewayConfig, GatewaySettings};
+use super::s3::{S3Settings, S3Source};
+
+/// Settings as given: checked by [`BackendSettings::build`].
+#[derive(Debug, Clone, Default)]
+pub struct BackendSettings {
+    pub gateway: GatewaySettings,
+    /// `GET /s3/{key}` streams from this bucket (ignored when the bucket is blank).
+    pub s3: Option<S3Settings>,
+    /// `GET /relay` streams this URL (fixed: never taken from a request; ignored when blank).
+    pub upstream_url: Option<String>,
+}
+
+/// How one Router is set up: every value checked.
+#[derive(Debug, Clone, Default)]
+pub struct BackendConfig {
+    pub gateway: GatewayConfig,
+    pub s3: Option<S3Source>,
+    pub upstream_url: Option<reqwest::Url>,
+}
+
+impl BackendSettings {
+    /// Checks every setting, then sets up the S3 client (which reads the AWS configuration chain).
+    pub async fn build(&self) -> Result<BackendConfig, ConfigError> {
+        let gateway = self.gateway.validate()?;
+        let upstream_url = match self.upstream_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => Some(parse_upstream_url(u)?),
+        };
+        let s3 = match &self.s3 {
+            Some(s) if !s.bucket.trim().is_empty() => {
+                Some(S3Source::from_settings(s.clone()).await)
+            }
+            _ => None,
+        };
+        Ok(BackendConfig {
+            gateway,
+            s3,
+            upstream_url,
+        })
+    }
+}
+
+/// The relay's upstream: an absolute http or https URL.
+pub fn parse_upstream_url(text: &str) -> Result<reqwest::Url, ConfigError> {
+    let bad = |why: String| ConfigError::Invalid(Setting::UpstreamUrl, why);
+    let url =
+        reqwest::Url::parse(text.trim()).map_err(|e| bad(format!("{text:?} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(bad(format!("must be http or https, got {text:?}")));
+    }
+    Ok(url)
+}
+
+/// A setting of the backend that cannot be used, and which one.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("the {what} must be more than zero", what = .0.describe())]
+    NotPositive(Setting),
+    #[error("the {what} must be a positive number of seconds, got {got}", what = .0.describe(), got = .1)]
+    Seconds(Setting, f64),
+    #[error("the {what} {why}", what = .0.describe(), why = .1)]
+    Invalid(Setting, String),
+}
+
+impl ConfigError {
+    pub fn setting(&self) -> Setting {
+        match self {
+            ConfigError::NotPositive(s)
+            | ConfigError::Seconds(s, _)
+            | ConfigError::Invalid(s, _) => *s,
+        }
+    }
+}
+
+/// Every backend setting an error can be about, so each view can name its own control.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setting {
+    StreamRate,
+    StreamMaxDuration,
+    StreamIdleTimeout,
+    BufferedMax,
+    IntegrationTimeout,
+    LambdaRate,
+    LambdaMax,
+    UpstreamUrl,
+}
+
+impl Setting {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Setting::StreamRate => "STREAM rate",
+            Setting::StreamMaxDuration => "STREAM maximum duration",
+            Setting::StreamIdleTimeout => "STREAM idle timeout",
+            Setting::BufferedMax => "BUFFERED payload limit",
+            Setting::IntegrationTimeout => "integration timeout",
+            Setting::LambdaRate => "Lambda streaming rate",
+            Setting::LambdaMax => "Lambda streamed payload limit",
+            Setting::UpstreamUrl => "upstream URL",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::gateway::GatewayMode;
+
+    #[test]
+    fn upstreams_are_http_or_https() {
+        assert!(parse_upstream_url(" https://bucket.s3.amazonaws.com/big.bin ").is_ok());
+        let e = parse_upstream_url("file:///etc/passwd").unwrap_err();
+        assert_eq!(e.setting(), Setting::UpstreamUrl);
+        assert!(e.to_string().contains("http or https"), "{e}");
+        assert!(parse_upstream_url("not a url").is_err());
+    }
+
+    #[test]
+    fn gateway_settings_are_checked_once() {
+        let ok = GatewaySettings::with_mode(GatewayMode::Stream);
+        assert!(ok.validate().is_ok());
+        let cases = [
+            (
+                GatewaySettings {
+                    stream_bytes_per_sec: 0,
+                    ..ok.clone()
+                },
+                Setting::StreamRate,
+            ),
+            (
+                GatewaySettings {
+                    lambda_bytes_per_sec: 0,
+                    ..ok.clone()
+                },
+                Setting::LambdaRate,
+            ),
+            (
+                GatewaySettings {
+                    stream_idle_timeout_s: f64::NAN,
+                    ..ok.clone()
+                },
+                Setting::StreamIdleTimeout,
+            ),
+            (
+                GatewaySettings {
+                    stream_max_duration_s: -1.0,
+                    ..ok.clone()
+                },
+                Setting::StreamMaxDuration,
+            ),
+            (
+                GatewaySettings {
+                    integration_timeout_ms: 0,
+                    ..ok.clone()
+                },
+                Setting::IntegrationTimeout,
+            ),
+            (
+                GatewaySettings {
+                    buffered_max_bytes: 0,
+                    ..ok.clone()
+                },
+                Setting::BufferedMax,
+            ),
+        ];
+        for (s, setting) in cases {
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.setting(), setting, "{e}");
+            assert!(!e.to_string().contains("--"), "no CLI flag in {e}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! Secrets never leave the process: header values and URL parts that look like credentials are
+//! replaced (in reports) or dropped (in what the app remembers).
+
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct HeaderPair {
+    pub name: String,
+    pub value: String,
+}
+
+/// Header names whose values are secrets wherever they appear.
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "cookie",
+    "set-cookie",
+    "x-amz-security-token",
+];
+pub const REDACTED: &str = "<redacted>";
+
+pub fn is_secret_header(name: &str, extra: &[String]) -> bool {
+    let n = name.trim().to_ascii_lowercase();
+    SECRET_HEADERS.contains(&n.as_str()) || extra.iter().any(|e| e.trim().eq_ignore_ascii_case(&n))
+}
+
+pub fn redact_headers<'a>(
+    pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+    extra: &[String],
+) -> Vec<HeaderPair> {
+    pairs
+        .into_iter()
+        .map(|(n, v)| HeaderPair {
+            name: n.to_string(),
+            value: if is_secret_header(n, extra) {
+                REDACTED.to_string()
+            } else {
+                v.to_string()
+            },
+        })
+        .collect()
+}
+
+/// Query parameter names that look like credentials (presigned S3 URLs carry X-Amz-Signature,
+/// X-Amz-Credential, X-Amz-Security-Token; APIs take api_key, token, sig...).
+pub fn is_secret_query_param(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    [
+        "signature",
+        "token",
+        "credential",
+        "key",
+        "secret",
+        "password",
+        "auth",
+        "sig",
+    ]
+    .iter()
+    .any(|s| n.contains(s))
+}
+
+/// Replaces a password in the URL and the values of credential-like query parameters with
+/// `<redacted>`: for reports, which must show that they were there.
+pub fn redact_url(url: &reqwest::Url) -> String {
+    scrub_url(url, true)
+}
+
+/// Removes a password and credential-like query parameters altogether: for what is remembered
+/// across restarts, which should neither hold secrets nor a placeholder that breaks the URL.
+pub fn strip_url_secrets(url: &str) -> String {
+    match reqwest::Url::parse(url.trim()) {
+        Ok(u) => scrub_url(&u, false),
+        Err(_) => url.to_string(),
+    }
+}
+
+fn scrub_url(url: &reqwest::Url, keep_placeholders: bool) -> String {
+    let mut u = url.clone();
+    if u.password().is_some() {
+        // Only fails for URLs that cannot have credentials, which this one has.
+        u.set_password(keep_placeholders.then_some(REDACTED)).ok();
+    }
+    if u.query().is_some() {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .filter(|(k, _)| keep_placeholders || !is_secret_query_param(k))
+            .map(|(k, v)| {
+                let v = if is_secret_query_param(&k) {
+                    REDACTED.to_string()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        if pairs.is_empty() {
+            u.set_query(None);
+        } else {
+            u.query_pairs_mut().clear().extend_pairs(pairs);
+        }
+    }
+    u.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted() {
+        let h = redact_headers(
+            [
+                ("Authorization", "Bearer x"),
+                ("X-API-Key", "k"),
+                ("Cookie", "a=b"),
+                ("X-Tenant", "t"),
+                ("Accept", "*/*"),
+            ],
+            &["x-tenant".to_string()],
+        );
+        assert!(
+            h.iter()
+                .filter(|p| p.name != "Accept")
+                .all(|p| p.value == REDACTED)
+        );
+        assert_eq!(h[4].value, "*/*");
+        let u =
+            reqwest::Url::parse("https://u:pw@h/x?X-Amz-Signature=abc&size=5&api_key=zz").unwrap();
+        let r = redact_url(&u);
+        assert!(
+            !r.contains("pw") && !r.contains("abc") && !r.contains("zz"),
+            "{r}"
+        );
+        assert!(r.contains("size=5"));
+        let kept = strip_url_secrets("https://u:pw@h/x?X-Amz-Signature=abc&size=5&api_key=zz");
+        assert_eq!(kept, "https://u@h/x?size=5");
+        assert_eq!(strip_url_secrets("https://h/x?token=1"), "https://h/x");
+    }
+}
