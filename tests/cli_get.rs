@@ -109,10 +109,18 @@ fn failing(url: &str, extra: &[&str], outcome: &str) -> serde_json::Value {
     assert_eq!(r["output"]["saved"], false);
     let part = part_of(&out);
     if r["output"]["partial_left"] == true {
+        let meta = std::fs::metadata(&part).unwrap();
         assert_eq!(
-            std::fs::metadata(&part).unwrap().len(),
+            meta.len(),
             r["bytes"].as_u64().unwrap(),
             "the .part holds what arrived"
+        );
+        // Room reserved for an announced length that never came is given back.
+        let allocated = std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+        assert!(
+            allocated < meta.len() + 256 * 1024,
+            "{allocated} bytes allocated for a {}-byte .part",
+            meta.len()
         );
     } else {
         assert!(!part.exists());
@@ -135,6 +143,7 @@ fn every_fault_knob_maps_to_its_outcome() {
             "every byte before the drop arrived and was saved"
         );
         assert_eq!(r["output"]["partial_left"], true);
+        assert_eq!(r["output"]["bytes_written"], MIB);
         assert!(
             r["digest_match"].is_null(),
             "a cut-off body is not compared with the digest"

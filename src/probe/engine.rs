@@ -189,7 +189,7 @@ impl Run {
             }
         };
         rx.part_created = true;
-        let (sink_tx, sink) = sink::spawn(file);
+        let (sink_tx, sink) = sink::spawn(file, meta.length.map(|l| l.bytes));
         let mut batch = Batch::default();
         let mut last = self.t0 + Duration::from_nanos(meta.headers_ns);
         let mut stream = std::pin::pin!(resp.bytes_stream());

@@ -1,13 +1,18 @@
 //! The writer thread: hashes and writes the body beside the socket reads, so SHA-256 and the
 //! page-cache copy overlap receiving instead of following it. It takes batches of arrivals (one
-//! channel hop per batch, not per 8 KiB HTTP/2 frame) and stops at the first write error.
+//! channel hop per batch, not per 8 KiB HTTP/2 frame) and hashes and writes them in groups of
+//! 128 KiB: the vectored write copies straight from the received buffers what the hash just read,
+//! while it is still in the CPU's cache (hashing a whole batch first, then writing it, cost ~1.7x
+//! the CPU on a GiB over h2; so did a BufWriter's extra copy). It stops at the first write error.
 
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::io::Write;
 
-/// Writes reach the kernel in blocks this large: few syscalls, bounded memory.
-const WRITE_BUF: usize = 256 * 1024;
+/// Bytes are hashed, then written, in groups of about this many...
+const GROUP_BYTES: usize = 128 * 1024;
+/// ...and of at most this many buffers per write call (Linux's IOV_MAX is 1024).
+const MAX_IOV: usize = 256;
 /// Batches waiting for the writer. With batches of at most [`super::engine::BATCH_BYTES`], this
 /// bounds the memory in flight to a few MiB while letting receiving and hashing overlap.
 const QUEUE: usize = 4;
@@ -35,6 +40,10 @@ pub trait Target: Write + Send + 'static {
     fn stored_len(&self) -> std::io::Result<u64>;
     /// Starts writing `[from, from + len)` back to disk without waiting (best effort).
     fn start_writeback(&self, _from: u64, _len: u64) {}
+    /// Reserves room for `len` bytes without changing the length (best effort).
+    fn reserve(&self, _len: u64) {}
+    /// Gives back room reserved beyond the first `len` bytes (best effort).
+    fn release_beyond(&self, _len: u64) {}
 }
 
 impl Target for std::fs::File {
@@ -64,27 +73,66 @@ impl Target for std::fs::File {
         #[cfg(not(target_os = "linux"))]
         let _ = (from, len);
     }
+
+    /// The announced length is allocated in one go: the filesystem then has no block to find per
+    /// page as the bytes come (~7 % of the writer's CPU on ext4), and the file is contiguous. The
+    /// size stays what was written, so a cut-off `.part` holds exactly what arrived.
+    fn reserve(&self, len: u64) {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            // SAFETY: the fd is open for as long as `self` lives. Best effort: a filesystem that
+            // cannot preallocate just allocates as it writes.
+            unsafe {
+                libc::fallocate(
+                    self.as_raw_fd(),
+                    libc::FALLOC_FL_KEEP_SIZE,
+                    0,
+                    len.min(i64::MAX as u64) as i64,
+                )
+            };
+        }
+        #[cfg(not(target_os = "linux"))]
+        let _ = len;
+    }
+
+    /// Truncating to the length it has frees blocks reserved past the end (a cut-off download, a
+    /// server that announced more than it sent): nothing reserved outlives the run.
+    fn release_beyond(&self, len: u64) {
+        self.set_len(len).ok();
+    }
 }
 
-/// Starts the writer for `target`. Dropping the sender ends it: the target is flushed and synced.
-pub fn spawn<T: Target>(target: T) -> (SinkSender, tokio::task::JoinHandle<Sunk>) {
+/// Starts the writer for `target`, with room reserved for `expected_len` bytes when the length is
+/// known. Dropping the sender ends it: the target is synced.
+pub fn spawn<T: Target>(
+    target: T,
+    expected_len: Option<u64>,
+) -> (SinkSender, tokio::task::JoinHandle<Sunk>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(QUEUE);
     let handle = tokio::task::spawn_blocking(move || {
+        let reserved = expected_len.filter(|l| *l > 0);
+        if let Some(len) = reserved {
+            target.reserve(len);
+        }
         let mut hasher = Sha256::new();
-        let mut out = std::io::BufWriter::with_capacity(WRITE_BUF, target);
+        let mut out = target;
         let mut writeback = Writeback::default();
         let mut accepted = 0u64;
         let result = (|| {
             while let Some(batch) = rx.blocking_recv() {
-                for chunk in batch {
-                    hasher.update(&chunk);
-                    out.write_all(&chunk)?;
-                    accepted += chunk.len() as u64;
-                    writeback.wrote(accepted, &mut out)?;
+                for group in groups(&batch) {
+                    for chunk in group {
+                        hasher.update(chunk);
+                    }
+                    accepted += write_all_vectored(&mut out, group)?;
                 }
+                writeback.wrote(accepted, &out);
             }
-            out.flush()?;
-            out.get_mut().sync()
+            if reserved.is_some_and(|r| r != accepted) {
+                out.release_beyond(accepted);
+            }
+            out.sync()
         })();
         match result {
             Ok(()) => Sunk {
@@ -92,36 +140,78 @@ pub fn spawn<T: Target>(target: T) -> (SinkSender, tokio::task::JoinHandle<Sunk>
                 bytes_written: accepted,
                 error: None,
             },
-            Err(e) => Sunk {
-                sha256: None,
-                // Whatever BufWriter still held never reached the file: ask the file.
-                bytes_written: out.get_ref().stored_len().unwrap_or(0),
-                error: Some(e),
-            },
+            Err(e) => {
+                // A write that failed part-way wrote some of its bytes: ask the file.
+                let bytes_written = out.stored_len().unwrap_or(0);
+                if reserved.is_some() {
+                    out.release_beyond(bytes_written);
+                }
+                Sunk {
+                    sha256: None,
+                    bytes_written,
+                    error: Some(e),
+                }
+            }
         }
     });
     (tx, handle)
 }
 
+/// Consecutive runs of `batch` of about [`GROUP_BYTES`] (a single larger buffer is a group alone).
+fn groups(batch: &[Bytes]) -> impl Iterator<Item = &[Bytes]> {
+    let mut rest = batch;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut bytes = 0;
+        let n = rest
+            .iter()
+            .take(MAX_IOV)
+            .take_while(|b| {
+                let take = bytes < GROUP_BYTES;
+                bytes += b.len();
+                take
+            })
+            .count();
+        let (group, tail) = rest.split_at(n);
+        rest = tail;
+        Some(group)
+    })
+}
+
+/// Writes every byte of `bufs`, in order; returns how many that was.
+fn write_all_vectored<W: Write>(out: &mut W, bufs: &[Bytes]) -> std::io::Result<u64> {
+    let mut slices: Vec<std::io::IoSlice<'_>> =
+        bufs.iter().map(|b| std::io::IoSlice::new(b)).collect();
+    let mut rest = &mut slices[..];
+    let mut total = 0u64;
+    while !rest.is_empty() {
+        match out.write_vectored(rest) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => {
+                total += n as u64;
+                std::io::IoSlice::advance_slices(&mut rest, n);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(total)
+}
+
+/// Starts writeback every [`WRITEBACK_EVERY`] bytes.
 #[derive(Default)]
 struct Writeback {
     started_up_to: u64,
 }
 
 impl Writeback {
-    fn wrote<T: Target>(
-        &mut self,
-        written: u64,
-        out: &mut std::io::BufWriter<T>,
-    ) -> std::io::Result<()> {
-        if written - self.started_up_to < WRITEBACK_EVERY {
-            return Ok(());
+    fn wrote<T: Target>(&mut self, written: u64, out: &T) {
+        if written - self.started_up_to >= WRITEBACK_EVERY {
+            out.start_writeback(self.started_up_to, written - self.started_up_to);
+            self.started_up_to = written;
         }
-        out.flush()?;
-        out.get_ref()
-            .start_writeback(self.started_up_to, written - self.started_up_to);
-        self.started_up_to = written;
-        Ok(())
     }
 }
 
@@ -161,10 +251,13 @@ mod tests {
     #[tokio::test]
     async fn a_full_disk_stops_the_writer_and_says_how_much_was_written() {
         let room = 700 * 1024 + 5;
-        let (tx, handle) = spawn(SmallDisk {
-            data: Vec::new(),
-            room,
-        });
+        let (tx, handle) = spawn(
+            SmallDisk {
+                data: Vec::new(),
+                room,
+            },
+            None,
+        );
         let mut sent = 0u64;
         for _ in 0..64 {
             let batch = vec![Bytes::from(vec![7u8; 64 * 1024]); 4];
@@ -187,12 +280,33 @@ mod tests {
         assert_eq!(sunk.error.unwrap().raw_os_error(), Some(28));
     }
 
+    #[test]
+    fn groups_cover_the_batch_in_order() {
+        let batch: Vec<Bytes> = [8192, 8192, 200_000, 5, 70_000, 70_000, 1]
+            .iter()
+            .map(|n| Bytes::from(vec![1u8; *n]))
+            .collect();
+        let sizes: Vec<Vec<usize>> = groups(&batch)
+            .map(|g| g.iter().map(Bytes::len).collect())
+            .collect();
+        assert_eq!(
+            sizes,
+            [vec![8192, 8192, 200_000], vec![5, 70_000, 70_000], vec![1]]
+        );
+        let many: Vec<Bytes> = (0..600).map(|_| Bytes::from_static(b"x")).collect();
+        assert!(groups(&many).all(|g| g.len() <= MAX_IOV));
+        assert_eq!(groups(&many).map(<[Bytes]>::len).sum::<usize>(), 600);
+    }
+
     #[tokio::test]
     async fn everything_given_is_hashed_and_written() {
-        let (tx, handle) = spawn(SmallDisk {
-            data: Vec::new(),
-            room: usize::MAX,
-        });
+        let (tx, handle) = spawn(
+            SmallDisk {
+                data: Vec::new(),
+                room: usize::MAX,
+            },
+            Some(11),
+        );
         tx.send(vec![
             Bytes::from_static(b"hello "),
             Bytes::from_static(b"world"),
