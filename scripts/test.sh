@@ -3,8 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-test-deps.sh
-# pip --user installs land here on Debian.
-export PATH="$HOME/.local/bin:$PATH"
+# pip --user installs land in ~/.local/bin; Debian puts nginx in /usr/sbin, off a user's PATH.
+export PATH="$HOME/.local/bin:/usr/sbin:/sbin:$PATH"
 cargo fmt --check
 cargo clippy --release --all-targets --features lambda --locked -- -D warnings
 # The Lambda binary builds without any GUI dependency.

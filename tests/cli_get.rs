@@ -252,6 +252,72 @@ fn server_we_did_not_write() {
     failing(&format!("{}/missing.bin", py.base), &[], "http_error");
 }
 
+/// A download is judged by how it ended, not by what it contains: a file that happens to end with
+/// the Lambda runtime's error text is complete when it arrived whole; the same text as the last
+/// bytes of a body that fell short means the function failed.
+#[test]
+fn the_lambda_error_text_counts_only_when_the_body_fell_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let served = dir.path().join("served");
+    std::fs::create_dir(&served).unwrap();
+    let mut data = vec![0u8; 300 * 1024];
+    streamscope::backend::synthetic::fill(3, 0, &mut data);
+    data.extend_from_slice(
+        streamscope::backend::download::lambda_error_tail("an exported log line").as_bytes(),
+    );
+    std::fs::write(served.join("ends-with-lambda-text.bin"), &data).unwrap();
+    // And a text file whose last lines mention the header, as a CloudWatch export or a source
+    // file of this repository does.
+    let log = "START RequestId: 1\nLambda-Runtime-Function-Error-Type: Runtime.StreamError\n\
+               Lambda-Runtime-Function-Error-Body: Ym9vbQ==\nEND RequestId: 1\n";
+    std::fs::write(served.join("export.log"), log.repeat(2000)).unwrap();
+    let py = python_http_server(&served);
+    for name in ["ends-with-lambda-text.bin", "export.log"] {
+        let out = dir.path().join(name);
+        let json = dir.path().join("r.json");
+        let o = get(&[
+            &format!("{}/{name}", py.base),
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let r = read_json(&json);
+        assert_eq!(r["outcome"], "complete", "{name}");
+        assert_eq!(r["expected_bytes_source"], "content-length");
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(served.join(name)).unwrap()
+        );
+        assert!(!part_of(&out).exists());
+    }
+    // The same bytes under a Content-Length that announces more: the text is the last thing
+    // that came before the connection closed.
+    let short = python_short_body_server(&served.join("ends-with-lambda-text.bin"), 1000);
+    let r = failing(&format!("{}/x", short.base), &[], "lambda_stream_error");
+    assert_eq!(r["bytes"], data.len());
+    assert!(
+        r["outcome_detail"]
+            .as_str()
+            .unwrap()
+            .contains("an exported log line"),
+        "{}",
+        r["outcome_detail"]
+    );
+    // Chunked, with the text as the last bytes: our backend's knob does exactly that.
+    let s = serve(&[]);
+    let r = failing(
+        &format!(
+            "{}/download?size=1MiB&lambda_error_after=512KiB&length=0",
+            s.base
+        ),
+        &[],
+        "lambda_stream_error",
+    );
+    assert!(r["expected_bytes"].is_null(), "no announced length");
+}
+
 #[test]
 fn bad_input_is_exit_2_with_one_line() {
     let dir = tempfile::tempdir().unwrap();

@@ -328,9 +328,7 @@ fn synthetic_stream(
             && g.sent >= at
         {
             g.done = true;
-            // hyper discards what it still buffers when a body errors: give it time to write the
-            // bytes already yielded, so the client really receives `fail_after` bytes.
-            tokio::time::sleep(super::FLUSH_BEFORE_DROP).await;
+            // The Router's outer layer holds this error back until the bytes before it have left.
             return Some((
                 Err(InjectedFault(format!(
                     "fail_after: dropped the connection after {} bytes",

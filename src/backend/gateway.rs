@@ -13,6 +13,7 @@
 //! fact sheet notes 2,000,000 vs 2,097,152 is unconfirmed: both are flags.
 
 use super::config::{ConfigError, Setting};
+use super::conn::Cutter;
 use crate::units::MIB;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -205,14 +206,22 @@ fn gateway_error(status: StatusCode, message: &str, why: &str) -> Response {
     r
 }
 
-/// axum middleware: applies the emulation to every response of the Router.
+/// axum middleware around every route: applies the emulation, and holds back any cut of a response
+/// body until what was sent before it has left (see [`super::conn`]).
 pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: Next) -> Response {
+    let cutter = Cutter::for_request(&req);
+    emulated(&cfg, req, next)
+        .await
+        .map(|body| cutter.guard(body))
+}
+
+async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
     if cfg.is_passthrough() {
         return next.run(req).await;
     }
     let set = cfg.settings();
     if set.mode == GatewayMode::Buffered {
-        return buffered(&cfg, next.run(req)).await;
+        return buffered(cfg, next.run(req)).await;
     }
     let resp = next.run(req).await;
     let (mut parts, body) = resp.into_parts();
@@ -322,10 +331,9 @@ struct Shaper {
     done: bool,
 }
 
-/// Ends the stream with an error once what was sent has had time to reach the client.
-async fn cut(mut s: Shaper, why: String) -> Option<(Result<Bytes, Cut>, Shaper)> {
+/// Ends the stream with an error (hyper then aborts the connection, as the gateway would).
+fn cut(mut s: Shaper, why: String) -> Option<(Result<Bytes, Cut>, Shaper)> {
     s.done = true;
-    tokio::time::sleep(super::FLUSH_BEFORE_DROP).await;
     Some((Err(Cut(why)), s))
 }
 
@@ -366,7 +374,7 @@ fn shape(
                         } else {
                             "idle timeout"
                         };
-                        return cut(s, format!("emulated gateway: {why} reached")).await;
+                        return cut(s, format!("emulated gateway: {why} reached"));
                     }
                 },
             };
@@ -388,8 +396,7 @@ fn shape(
             return cut(
                 s,
                 format!("emulated Lambda: {max}-byte streamed payload limit"),
-            )
-            .await;
+            );
         }
         // Cut the next piece at the knee, the payload limit, and into ~20 ms slices when throttled.
         let mut n = s.pending.len() as u64;
@@ -413,8 +420,7 @@ fn shape(
                 return cut(
                     s,
                     "emulated gateway: maximum stream duration reached".into(),
-                )
-                .await;
+                );
             }
             tokio::time::sleep_until(due).await;
         }

@@ -2,6 +2,7 @@
 //! `bootstrap` binary through lambda_http's streaming runner).
 
 pub mod config;
+pub mod conn;
 pub mod download;
 pub mod gateway;
 #[cfg(feature = "lambda")]
@@ -16,11 +17,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
-
-/// hyper discards what it still buffers when a response body errors (it aborts the connection).
-/// Every deliberate mid-body drop waits this long first, so the bytes already yielded reach the
-/// client, as they would from a real gateway that cuts a stream.
-pub(crate) const FLUSH_BEFORE_DROP: std::time::Duration = std::time::Duration::from_millis(100);
 
 pub use config::{BackendConfig, BackendSettings, ConfigError, Setting};
 
@@ -124,7 +120,18 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     on_bound(listener.local_addr()?);
-    axum::serve(listener, router_with(config))
+    serve_on(listener, config, shutdown).await
+}
+
+/// Serves the Router on `listener` until `shutdown` resolves, every connection watched (see
+/// [`conn`]).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: BackendConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router_with(config).into_make_service_with_connect_info::<conn::ConnWatch>();
+    axum::serve(conn::WatchedListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -142,7 +149,9 @@ pub async fn spawn_local_with(config: BackendConfig) -> std::io::Result<SocketAd
     tokio::spawn(async move {
         // The server runs until the runtime shuts down; an accept error ends it, which the
         // client then sees as a refused connection.
-        axum::serve(listener, router_with(config)).await.ok();
+        serve_on(listener, config, std::future::pending())
+            .await
+            .ok();
     });
     Ok(addr)
 }

@@ -67,37 +67,40 @@ pub fn error_chain(e: &dyn StdError) -> String {
 }
 
 pub fn connect_failure(e: &reqwest::Error) -> ConnectFailure {
+    let cause = match connect_cause(e) {
+        ConnectCause::Other if e.is_timeout() => ConnectCause::Timeout,
+        c => c,
+    };
     ConnectFailure {
-        cause: connect_cause(e),
+        cause,
         error: error_chain(e),
     }
 }
 
-/// Walks the error chain for a typed cause. `std::io::Error::source` skips the error it wraps,
-/// so wrapped errors are looked at through `get_ref` too.
-fn connect_cause(e: &reqwest::Error) -> ConnectCause {
+/// Walks the error chain for a typed cause. `std::io::Error::source` skips the error it wraps (and
+/// io errors wrap io errors), so an io error is stepped into through `get_ref`.
+fn connect_cause(e: &(dyn StdError + 'static)) -> ConnectCause {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(err) = cur {
         if let Some(c) = cause_of(err) {
             return c;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>() {
-            match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => return ConnectCause::Refused,
-                std::io::ErrorKind::TimedOut => return ConnectCause::Timeout,
-                _ => {}
+        cur = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => {
+                match io.kind() {
+                    std::io::ErrorKind::ConnectionRefused => return ConnectCause::Refused,
+                    std::io::ErrorKind::TimedOut => return ConnectCause::Timeout,
+                    _ => {}
+                }
+                match io.get_ref() {
+                    Some(inner) => Some(inner as &(dyn StdError + 'static)),
+                    None => err.source(),
+                }
             }
-            if let Some(c) = io.get_ref().and_then(|inner| cause_of(inner)) {
-                return c;
-            }
-        }
-        cur = err.source();
+            None => err.source(),
+        };
     }
-    if e.is_timeout() {
-        ConnectCause::Timeout
-    } else {
-        ConnectCause::Other
-    }
+    ConnectCause::Other
 }
 
 fn cause_of(err: &(dyn StdError + 'static)) -> Option<ConnectCause> {
@@ -120,4 +123,48 @@ fn cause_of(err: &(dyn StdError + 'static)) -> Option<ConnectCause> {
         },
         _ => ConnectCause::Tls,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls::CertificateError as C;
+
+    fn wrapped(e: impl StdError + Send + Sync + 'static) -> std::io::Error {
+        // As tokio-rustls and hyper-util wrap a TLS failure: an io error in an io error.
+        std::io::Error::other(std::io::Error::new(std::io::ErrorKind::InvalidData, e))
+    }
+
+    #[test]
+    fn causes_are_told_from_types_however_deep() {
+        let cert = |c| wrapped(rustls::Error::InvalidCertificate(c));
+        let cases: Vec<(std::io::Error, ConnectCause)> = vec![
+            (cert(C::UnknownIssuer), ConnectCause::CertificateUntrusted),
+            (
+                cert(C::NotValidForName),
+                ConnectCause::CertificateNameMismatch,
+            ),
+            (cert(C::Expired), ConnectCause::CertificateExpired),
+            (cert(C::BadSignature), ConnectCause::Tls),
+            (
+                wrapped(rustls::Error::HandshakeNotComplete),
+                ConnectCause::Tls,
+            ),
+            (
+                std::io::Error::other(DnsError {
+                    host: "nowhere".into(),
+                    source: std::io::Error::other("no such name"),
+                }),
+                ConnectCause::Dns,
+            ),
+            (
+                std::io::Error::from(std::io::ErrorKind::ConnectionRefused),
+                ConnectCause::Refused,
+            ),
+            (std::io::Error::other("something else"), ConnectCause::Other),
+        ];
+        for (e, want) in cases {
+            assert_eq!(connect_cause(&e), want, "{e:?}");
+        }
+    }
 }

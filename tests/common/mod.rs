@@ -153,9 +153,14 @@ pub fn sha256sum(path: &Path) -> String {
 
 /// Fetches with curl (a second client we did not write); returns (sha256 of body, raw headers).
 pub fn curl_fetch(url: &str, dir: &Path) -> (String, String) {
+    curl_fetch_with(url, dir, &[])
+}
+
+pub fn curl_fetch_with(url: &str, dir: &Path, extra: &[&str]) -> (String, String) {
     let body = dir.join("curl.body");
     let hdrs = dir.join("curl.headers");
     let out = Command::new("curl")
+        .args(extra)
         .args(["-sS", "--fail", "-o"])
         .arg(&body)
         .arg("-D")
@@ -193,4 +198,140 @@ pub fn part_of(p: &Path) -> PathBuf {
 
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A throwaway CA and a server certificate it signed, as PEM files in `dir`: `ca.pem`,
+/// `server.pem`, `server.key`. The server certificate names only `names`.
+pub fn throwaway_ca(dir: &Path, names: &[&str]) -> PathBuf {
+    use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "streamscope throwaway test CA");
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let leaf = CertificateParams::new(names)
+        .unwrap()
+        .signed_by(&key, &ca)
+        .unwrap();
+    std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+    std::fs::write(dir.join("server.pem"), leaf.pem()).unwrap();
+    std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+    dir.join("ca.pem")
+}
+
+/// nginx (Debian's package, a server we did not write) on 127.0.0.1 serving `www` over TLS
+/// (HTTP/2 offered by ALPN) with the certificate in `tls_dir` (see [`throwaway_ca`]). `port` is
+/// the port; the process is stopped when dropped.
+pub struct Nginx {
+    _proc: Proc,
+    pub port: u16,
+}
+
+pub fn nginx_tls(www: &Path, tls_dir: &Path) -> Nginx {
+    let run = tempfile::Builder::new()
+        .prefix("nginx-")
+        .tempdir_in(tls_dir)
+        .unwrap()
+        .keep();
+    for attempt in 0..20u32 {
+        // nginx binds the port itself; one already taken makes it exit at once, and another is
+        // tried (no port is bound, released and reused by us).
+        let port = 20_000 + (std::process::id() * 7919 + attempt * 104_729) % 30_000;
+        let port = port as u16;
+        let conf = format!(
+            "daemon off;\nmaster_process off;\nerror_log {run}/error.log warn;\npid {run}/nginx.pid;\n\
+             events {{ worker_connections 64; }}\n\
+             http {{\n access_log off;\n default_type application/octet-stream;\n\
+             client_body_temp_path {run}/b;\n proxy_temp_path {run}/p;\n fastcgi_temp_path {run}/f;\n\
+             uwsgi_temp_path {run}/u;\n scgi_temp_path {run}/s;\n\
+             server {{\n  listen 127.0.0.1:{port} ssl http2;\n  root {www};\n\
+              ssl_certificate {tls}/server.pem;\n  ssl_certificate_key {tls}/server.key;\n }}\n}}\n",
+            run = run.display(),
+            www = www.display(),
+            tls = tls_dir.display(),
+        );
+        std::fs::write(run.join("nginx.conf"), conf).unwrap();
+        let mut child = Command::new("nginx")
+            .arg("-c")
+            .arg(run.join("nginx.conf"))
+            .arg("-p")
+            .arg(&run)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nginx must be installed (apt-get install nginx-light)");
+        let t0 = std::time::Instant::now();
+        loop {
+            // nginx writes its pid file only once every port is bound: only then is the port its.
+            if run.join("nginx.pid").exists()
+                && child.try_wait().unwrap().is_none()
+                && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+            {
+                return Nginx {
+                    _proc: Proc {
+                        child,
+                        base: format!("https://localhost:{port}"),
+                    },
+                    port,
+                };
+            }
+            if child.try_wait().unwrap().is_some() {
+                break; // the port was taken: try another
+            }
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(30),
+                "nginx did not start: {}",
+                std::fs::read_to_string(run.join("error.log")).unwrap_or_default()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    panic!(
+        "nginx found no free port: {}",
+        std::fs::read_to_string(run.join("error.log")).unwrap_or_default()
+    );
+}
+
+/// python's http.server answering every GET with `file`'s bytes under a Content-Length that
+/// announces `missing` more, then closing the connection: a body cut short.
+pub fn python_short_body_server(file: &Path, missing: usize) -> Proc {
+    const SCRIPT: &str = r#"
+import sys, http.server
+data = open(sys.argv[1], 'rb').read()
+missing = int(sys.argv[2])
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(data) + missing))
+        self.end_headers()
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.close_connection = True
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(file)
+        .arg(missing.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("python3 must be installed");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the server prints its port");
+    let port: u16 = line.trim().parse().expect("a port");
+    Proc {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    }
 }
