@@ -67,12 +67,21 @@ pub fn run(launch: Launch) -> Result<(), AppError> {
             if launch.start
                 && let Err(e) = app.start(true)
             {
-                app.message = Some(e);
+                app.message = Some(e.to_string());
             }
             Ok(Box::new(app))
         }),
     )?;
     Ok(())
+}
+
+/// Why Start did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a download is already running")]
+    Busy,
+    #[error(transparent)]
+    Input(#[from] probe::InputError),
 }
 
 /// One request header row in the editor.

@@ -26,6 +26,9 @@ fn tone_color(t: Tone, ui: &egui::Ui) -> Color32 {
     }
 }
 
+/// Summary lines the figures above already show (Copy summary has them all).
+const SHOWN_IN_FIGURES: &[&str] = &["url", "status", "timing", "throughput", "arrivals"];
+
 /// A text field with a visible label that screen readers (and egui_kittest) find it by.
 fn labelled_field(ui: &mut egui::Ui, label: &str, edit: egui::TextEdit<'_>) -> egui::Response {
     let l = ui.label(label);
@@ -210,7 +213,7 @@ impl StreamscopeApp {
 
     fn start_from_ui(&mut self, replace: bool) {
         if let Err(e) = self.start(replace) {
-            self.message = Some(e);
+            self.message = Some(e.to_string());
         }
     }
 
@@ -249,8 +252,11 @@ impl StreamscopeApp {
                     .num_columns(2)
                     .spacing([10.0, 4.0])
                     .show(ui, |ui| {
-                        // The URL is shown above the figures already.
-                        for line in v.lines.iter().filter(|l| l.label != "url") {
+                        for line in v
+                            .lines
+                            .iter()
+                            .filter(|l| !SHOWN_IN_FIGURES.contains(&l.label))
+                        {
                             ui.label(RichText::new(line.label).strong());
                             let mut text =
                                 RichText::new(&line.text).color(tone_color(line.tone, ui));

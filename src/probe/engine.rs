@@ -8,13 +8,13 @@
 //! next read would wait or a batch is full. One idle timer and one deadline serve the whole run.
 
 use super::classify::{BodyEnd, BodyFacts, TAIL_KEEP, classify};
+use super::event::{EventSender, ProbeEvent};
 use super::expect::{expected_digest, expected_length};
 use super::net::{self, error_chain};
 use super::outcome::{IoFailure, Outcome};
 use super::result::{OutputState, ResponseMeta, RunResult, WireVersion};
 use super::sink::{self, SinkSender};
 use super::timeline::Arrival;
-use super::{EventSender, ProbeEvent};
 use bytes::Bytes;
 use futures_util::{FutureExt, StreamExt};
 use std::collections::VecDeque;

@@ -6,6 +6,7 @@
 
 pub mod classify;
 pub mod engine;
+pub mod event;
 pub mod expect;
 pub mod figures;
 pub mod net;
@@ -19,28 +20,12 @@ pub mod sink;
 pub mod timeline;
 
 pub use engine::run;
+pub use event::{EventSender, ProbeEvent};
 pub use figures::Figures;
 pub use outcome::{Outcome, OutcomeKind};
 pub use request::{HttpVersion, InputError, ProbeRequest, ValidRequest, parse_header_line};
 pub use result::{ResponseMeta, RunResult};
 pub use timeline::Arrival;
-
-/// Progress of a run, in the order it happens. The channel closes when the run ends; the result
-/// is the return value of [`run`].
-#[derive(Debug, Clone)]
-pub enum ProbeEvent {
-    /// The request is going out. `at` is the instant every offset of the run counts from: views
-    /// use it rather than their own clock.
-    RequestSent {
-        at: std::time::Instant,
-        wall: std::time::SystemTime,
-    },
-    Headers(Box<ResponseMeta>),
-    /// The next arrivals, in order (batched: one event per batch, not per read).
-    Arrivals(Vec<Arrival>),
-}
-
-pub type EventSender = tokio::sync::mpsc::UnboundedSender<ProbeEvent>;
 
 /// Validates, runs, and returns the result: the whole engine for callers that want no events.
 pub async fn run_to_end(req: &ProbeRequest) -> Result<RunResult, InputError> {

@@ -1,0 +1,183 @@
+//! `streamscope serve`: the backend on this machine, with the gateway emulation in front.
+
+use super::UsageError;
+use crate::backend::BackendSettings;
+use crate::backend::gateway::{GatewayMode, GatewaySettings};
+use clap::Args;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::process::ExitCode;
+
+/// A flag's default, shared by clap and the settings it maps to.
+fn gw_default() -> GatewaySettings {
+    GatewaySettings::default()
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to bind; anything but loopback exposes the server to the network
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port; 0 picks a free one
+    #[arg(long, default_value_t = 8080)]
+    pub port: u16,
+    /// Emulate API Gateway in front of the backend: off (as Lambda runs it), stream, buffered
+    #[arg(long, value_enum, default_value_t = GatewayMode::Off)]
+    pub gateway: GatewayMode,
+    /// STREAM: bytes sent unthrottled per response
+    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
+    pub stream_unthrottled: u64,
+    /// STREAM: bytes per second after that
+    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
+    pub stream_rate: u64,
+    /// STREAM: longest a response may stream, seconds
+    #[arg(long, default_value_t = gw_default().stream_max_duration_s, value_name = "SECS", allow_negative_numbers = true)]
+    pub stream_max_duration: f64,
+    /// STREAM: longest the backend may send nothing, seconds (300 regional/private)
+    #[arg(long, default_value_t = gw_default().stream_idle_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
+    pub stream_idle_timeout: f64,
+    /// STREAM: edge-optimized endpoint: idle timeout 30 s
+    #[arg(long, conflicts_with = "stream_idle_timeout")]
+    pub edge: bool,
+    /// BUFFERED: largest response payload
+    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
+    pub buffered_max: u64,
+    /// BUFFERED: integration timeout, milliseconds
+    #[arg(long, default_value_t = gw_default().integration_timeout_ms, value_name = "MS")]
+    pub integration_timeout_ms: u64,
+    /// Also apply Lambda's streaming limits (uncapped allowance, then a rate cap; a payload cap)
+    #[arg(long)]
+    pub lambda_limits: bool,
+    /// Lambda: bytes uncapped
+    #[arg(long, value_parser = size_arg, default_value = "6MiB", value_name = "SIZE")]
+    pub lambda_unthrottled: u64,
+    /// Lambda: bytes per second after that
+    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
+    pub lambda_rate: u64,
+    /// Lambda: largest streamed payload
+    #[arg(long, value_parser = size_arg, default_value = "200MiB", value_name = "SIZE")]
+    pub lambda_max: u64,
+    /// S3 bucket that GET /s3/{key} streams from
+    #[arg(long, env = "STREAMSCOPE_BUCKET", value_name = "BUCKET")]
+    pub s3_bucket: Option<String>,
+    /// Only keys under this prefix can be read
+    #[arg(
+        long,
+        env = "STREAMSCOPE_S3_PREFIX",
+        default_value = "",
+        value_name = "PREFIX"
+    )]
+    pub s3_prefix: String,
+    /// Custom S3 endpoint (moto, MinIO...): path-style addressing
+    #[arg(long, env = "STREAMSCOPE_S3_ENDPOINT", value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (default: the AWS configuration's)
+    #[arg(long, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// The one URL that GET /relay streams
+    #[arg(long, env = "STREAMSCOPE_UPSTREAM_URL", value_name = "URL")]
+    pub upstream_url: Option<String>,
+}
+
+fn size_arg(s: &str) -> Result<u64, String> {
+    crate::units::parse_size(s).map_err(|e| e.to_string())
+}
+
+impl ServeArgs {
+    pub fn settings(&self) -> BackendSettings {
+        BackendSettings {
+            gateway: GatewaySettings {
+                mode: self.gateway,
+                stream_unthrottled_bytes: self.stream_unthrottled,
+                stream_bytes_per_sec: self.stream_rate,
+                stream_max_duration_s: self.stream_max_duration,
+                stream_idle_timeout_s: if self.edge {
+                    30.0
+                } else {
+                    self.stream_idle_timeout
+                },
+                buffered_max_bytes: self.buffered_max,
+                integration_timeout_ms: self.integration_timeout_ms,
+                lambda_limits: self.lambda_limits,
+                lambda_unthrottled_bytes: self.lambda_unthrottled,
+                lambda_bytes_per_sec: self.lambda_rate,
+                lambda_max_bytes: self.lambda_max,
+            },
+            s3: self
+                .s3_bucket
+                .clone()
+                .map(|bucket| crate::backend::s3::S3Settings {
+                    bucket: bucket.trim().to_string(),
+                    prefix: self.s3_prefix.clone(),
+                    endpoint: self.s3_endpoint.clone(),
+                    region: self.s3_region.clone(),
+                }),
+            upstream_url: self.upstream_url.clone(),
+        }
+    }
+}
+
+pub async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match args.settings().build().await {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("streamscope: {}", UsageError::from(e));
+            return ExitCode::from(2);
+        }
+    };
+    let addr = SocketAddr::new(args.bind, args.port);
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "streamscope: warning: serving on {} is reachable from the network",
+            args.bind
+        );
+    }
+    if !config.gateway.is_passthrough() {
+        eprintln!(
+            "streamscope: emulating API Gateway {} mode{}",
+            config.gateway.mode().label(),
+            if config.gateway.lambda_limits() {
+                " with Lambda's streaming limits"
+            } else {
+                ""
+            }
+        );
+    }
+    let result = crate::backend::serve(
+        config,
+        addr,
+        |bound| {
+            println!("listening on http://{bound}");
+            std::io::stdout().flush().ok();
+        },
+        shutdown_signal(),
+    )
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("streamscope: cannot serve on {addr}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
+            }
+            Err(_) => {
+                tokio::signal::ctrl_c().await.ok();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c().await.ok();
+}
