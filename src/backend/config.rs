@@ -2,6 +2,7 @@
 //! one place they are checked: [`BackendSettings::build`].
 
 use super::gateway::{GatewayConfig, GatewaySettings};
+use super::lambda_service::{FunctionConfig, FunctionSettings};
 use super::s3::{S3Settings, S3Source};
 
 /// Settings as given: checked by [`BackendSettings::build`].
@@ -12,14 +13,17 @@ pub struct BackendSettings {
     pub s3: Option<S3Settings>,
     /// `GET /relay` streams this URL (fixed: never taken from a request; ignored when blank).
     pub upstream_url: Option<String>,
+    /// A real function to host behind the gateway emulation instead of the Router.
+    pub function: Option<FunctionSettings>,
 }
 
-/// How one Router is set up: every value checked.
+/// How one server is set up: every value checked.
 #[derive(Debug, Clone, Default)]
 pub struct BackendConfig {
     pub gateway: GatewayConfig,
     pub s3: Option<S3Source>,
     pub upstream_url: Option<reqwest::Url>,
+    pub function: Option<FunctionConfig>,
 }
 
 impl BackendSettings {
@@ -36,10 +40,12 @@ impl BackendSettings {
             }
             _ => None,
         };
+        let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
         Ok(BackendConfig {
             gateway,
             s3,
             upstream_url,
+            function,
         })
     }
 }
@@ -87,6 +93,15 @@ pub enum Setting {
     LambdaRate,
     LambdaMax,
     UpstreamUrl,
+    FunctionCommand,
+    FunctionExtension,
+    FunctionDir,
+    FunctionEnv,
+    FunctionMemory,
+    FunctionConcurrency,
+    FunctionStage,
+    FunctionTimeout,
+    FunctionInitTimeout,
 }
 
 impl Setting {
@@ -100,6 +115,15 @@ impl Setting {
             Setting::LambdaRate => "Lambda streaming rate",
             Setting::LambdaMax => "Lambda streamed payload limit",
             Setting::UpstreamUrl => "upstream URL",
+            Setting::FunctionCommand => "function command",
+            Setting::FunctionExtension => "extension command",
+            Setting::FunctionDir => "function directory",
+            Setting::FunctionEnv => "function environment variable",
+            Setting::FunctionMemory => "function memory",
+            Setting::FunctionConcurrency => "function concurrency",
+            Setting::FunctionStage => "stage name",
+            Setting::FunctionTimeout => "function timeout",
+            Setting::FunctionInitTimeout => "function init timeout",
         }
     }
 }

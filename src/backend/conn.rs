@@ -30,15 +30,23 @@ struct Flushes {
 
 /// One served connection, as handlers see it.
 #[derive(Clone, Default)]
-pub struct ConnWatch(Arc<Flushes>);
+pub struct ConnWatch {
+    flushes: Arc<Flushes>,
+    peer: Option<std::net::SocketAddr>,
+}
 
 impl ConnWatch {
+    /// The client's address.
+    pub fn peer(&self) -> Option<std::net::SocketAddr> {
+        self.peer
+    }
+
     /// Resolves at the first flush after the call: everything queued before it has been written.
     async fn drained(&self) {
-        let start = self.0.count.load(Ordering::Acquire);
+        let start = self.flushes.count.load(Ordering::Acquire);
         loop {
-            let notified = self.0.notify.notified();
-            if self.0.count.load(Ordering::Acquire) > start {
+            let notified = self.flushes.notify.notified();
+            if self.flushes.count.load(Ordering::Acquire) > start {
                 return;
             }
             notified.await;
@@ -48,7 +56,10 @@ impl ConnWatch {
 
 impl Connected<IncomingStream<'_, WatchedListener>> for ConnWatch {
     fn connect_info(stream: IncomingStream<'_, WatchedListener>) -> Self {
-        stream.io().watch.clone()
+        ConnWatch {
+            flushes: stream.io().watch.flushes.clone(),
+            peer: Some(*stream.remote_addr()),
+        }
     }
 }
 
@@ -160,7 +171,7 @@ impl AsyncWrite for WatchedIo {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let done = Pin::new(&mut self.inner).poll_flush(cx);
         if done.is_ready() {
-            let f = &self.watch.0;
+            let f = &self.watch.flushes;
             f.count.fetch_add(1, Ordering::AcqRel);
             f.notify.notify_waiters();
         }

@@ -7,6 +7,7 @@ pub mod download;
 pub mod gateway;
 #[cfg(feature = "lambda")]
 pub mod lambda;
+pub mod lambda_service;
 pub mod relay;
 pub mod s3;
 pub mod synthetic;
@@ -32,6 +33,18 @@ pub struct AppState {
 /// The Router every deployment of the backend runs, with nothing emulated in front.
 pub fn router() -> Router {
     router_with(BackendConfig::default())
+}
+
+/// What `config` serves: a hosted function (the local Lambda service) or the Router, behind the
+/// gateway emulation either way.
+pub fn app_for(config: BackendConfig) -> Router {
+    match config.function.clone() {
+        Some(f) => lambda_service::front::router(
+            Arc::new(lambda_service::LambdaService::new(f)),
+            config.gateway,
+        ),
+        None => router_with(config),
+    }
 }
 
 /// The Router with `config`: its gateway emulation wraps every route.
@@ -110,7 +123,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> R
         .into_response()
 }
 
-/// Binds `addr` and serves the Router until `shutdown` resolves. Calls `on_bound` with the bound
+/// Binds `addr` and serves (the Router or the hosted function) until `shutdown` resolves. Calls `on_bound` with the bound
 /// address before serving (port 0 picks a free port).
 pub async fn serve(
     config: BackendConfig,
@@ -130,7 +143,7 @@ pub async fn serve_on(
     config: BackendConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router_with(config).into_make_service_with_connect_info::<conn::ConnWatch>();
+    let app = app_for(config).into_make_service_with_connect_info::<conn::ConnWatch>();
     axum::serve(conn::WatchedListener(listener), app)
         .with_graceful_shutdown(shutdown)
         .await

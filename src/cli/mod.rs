@@ -82,6 +82,15 @@ impl From<ConfigError> for UsageError {
             Setting::LambdaRate => "--lambda-rate",
             Setting::LambdaMax => "--lambda-max",
             Setting::UpstreamUrl => "--upstream-url",
+            Setting::FunctionCommand => "--function",
+            Setting::FunctionExtension => "--function-extension",
+            Setting::FunctionDir => "--function-dir",
+            Setting::FunctionEnv => "--function-env",
+            Setting::FunctionMemory => "--function-memory",
+            Setting::FunctionConcurrency => "--function-concurrency",
+            Setting::FunctionStage => "--function-stage",
+            Setting::FunctionTimeout => "--function-timeout",
+            Setting::FunctionInitTimeout => "--function-init-timeout",
         };
         UsageError(format!("{e} ({flag})"))
     }

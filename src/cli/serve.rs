@@ -3,9 +3,11 @@
 use super::UsageError;
 use crate::backend::BackendSettings;
 use crate::backend::gateway::{GatewayMode, GatewaySettings};
+use crate::backend::lambda_service::FunctionSettings;
 use clap::Args;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// A flag's default, shared by clap and the settings it maps to.
@@ -77,6 +79,45 @@ pub struct ServeArgs {
     /// The one URL that GET /relay streams
     #[arg(long, env = "STREAMSCOPE_UPSTREAM_URL", value_name = "URL")]
     pub upstream_url: Option<String>,
+    /// Host a real Lambda function instead of the built-in backend: its runtime process,
+    /// 'COMMAND ARGS' (e.g. './bootstrap', './node_modules/.bin/aws-lambda-ric index.handler')
+    #[arg(long, value_name = "'COMMAND ARGS'")]
+    pub function: Option<String>,
+    /// An external extension started before the runtime, as Lambda starts /opt/extensions/*
+    /// (e.g. the Lambda Web Adapter); repeatable
+    #[arg(long, value_name = "'COMMAND ARGS'", requires = "function")]
+    pub function_extension: Vec<String>,
+    /// The function's directory (LAMBDA_TASK_ROOT; default: the current directory)
+    #[arg(long, value_name = "DIR", requires = "function")]
+    pub function_dir: Option<PathBuf>,
+    /// An environment variable for the function, NAME=VALUE (repeatable)
+    #[arg(long, value_name = "NAME=VALUE", requires = "function")]
+    pub function_env: Vec<String>,
+    /// The handler (_HANDLER), e.g. index.handler or run.sh
+    #[arg(long, value_name = "HANDLER", requires = "function")]
+    pub function_handler: Option<String>,
+    /// The function's timeout, seconds (Lambda's maximum is 900)
+    #[arg(long, default_value_t = fn_default().timeout_s, value_name = "SECS", allow_negative_numbers = true)]
+    pub function_timeout: f64,
+    /// Seconds the runtime may take to ask for its first event
+    #[arg(long, default_value_t = fn_default().init_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
+    pub function_init_timeout: f64,
+    /// The function's memory setting, MB (reported; not enforced)
+    #[arg(long, default_value_t = fn_default().memory_mb, value_name = "MB")]
+    pub function_memory: u32,
+    /// Execution environments that may run at once (more requests wait for one)
+    #[arg(long, default_value_t = fn_default().concurrency, value_name = "N")]
+    pub function_concurrency: u32,
+    /// The REST API stage the events name
+    #[arg(long, default_value_t = fn_default().stage, value_name = "STAGE")]
+    pub function_stage: String,
+    /// The function's name (AWS_LAMBDA_FUNCTION_NAME)
+    #[arg(long, default_value_t = fn_default().name, value_name = "NAME")]
+    pub function_name: String,
+}
+
+fn fn_default() -> FunctionSettings {
+    FunctionSettings::default()
 }
 
 fn size_arg(s: &str) -> Result<u64, String> {
@@ -113,6 +154,19 @@ impl ServeArgs {
                     region: self.s3_region.clone(),
                 }),
             upstream_url: self.upstream_url.clone(),
+            function: self.function.clone().map(|command| FunctionSettings {
+                command,
+                extensions: self.function_extension.clone(),
+                dir: self.function_dir.clone(),
+                env: self.function_env.clone(),
+                handler: self.function_handler.clone(),
+                timeout_s: self.function_timeout,
+                init_timeout_s: self.function_init_timeout,
+                memory_mb: self.function_memory,
+                concurrency: self.function_concurrency,
+                name: self.function_name.clone(),
+                stage: self.function_stage.clone(),
+            }),
         }
     }
 }
@@ -130,6 +184,14 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
         eprintln!(
             "streamscope: warning: serving on {} is reachable from the network",
             args.bind
+        );
+    }
+    if let Some(f) = &config.function {
+        eprintln!(
+            "streamscope: hosting the function {:?} in up to {} execution environment(s), stage {:?}",
+            args.function.as_deref().unwrap_or_default(),
+            f.concurrency(),
+            f.stage()
         );
     }
     if !config.gateway.is_passthrough() {

@@ -1,0 +1,172 @@
+//! API Gateway REST (v1) proxy events, as a `{proxy+}` resource of a stage delivers them.
+
+use aws_lambda_events::apigw::{
+    ApiGatewayProxyRequest, ApiGatewayProxyRequestContext, ApiGatewayRequestIdentity,
+};
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use bytes::Bytes;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::SystemTime;
+
+/// Who asked, as API Gateway tells the function.
+pub struct Caller {
+    pub source_ip: Option<SocketAddr>,
+    pub request_id: String,
+    pub at: SystemTime,
+}
+
+/// The event for `parts` + `body`, through stage `stage` (the URL path is the resource path: the
+/// emulated API is mounted at the root of `serve`, so `/download` is `/{stage}/download` on AWS).
+pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> Bytes {
+    let path = parts.uri.path().to_string();
+    let (resource, path_parameters) = if path == "/" {
+        ("/".to_string(), HashMap::new())
+    } else {
+        (
+            "/{proxy+}".to_string(),
+            HashMap::from([(
+                "proxy".to_string(),
+                path.trim_start_matches('/').to_string(),
+            )]),
+        )
+    };
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(q) = parts.uri.query()
+        && let Ok(u) = reqwest::Url::parse(&format!("http://local/?{q}"))
+    {
+        for (k, v) in u.query_pairs() {
+            query
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
+        }
+    }
+    let last_values: HashMap<String, Vec<String>> = query
+        .iter()
+        .filter_map(|(k, vs)| vs.last().map(|v| (k.clone(), vec![v.clone()])))
+        .collect();
+    let (body, is_base64_encoded) = if body.is_empty() {
+        (None, false)
+    } else {
+        match std::str::from_utf8(body) {
+            Ok(text) => (Some(text.to_string()), false),
+            Err(_) => (Some(B64.encode(body)), true),
+        }
+    };
+    let millis = caller
+        .at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as i64;
+    let user_agent = parts
+        .headers
+        .get(axum::http::header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    let host = parts
+        .headers
+        .get(axum::http::header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    // The event types are non-exhaustive: filled in field by field.
+    let mut identity = ApiGatewayRequestIdentity::default();
+    identity.source_ip = caller.source_ip.map(|a| a.ip().to_string());
+    identity.user_agent = user_agent;
+    let mut ctx = ApiGatewayProxyRequestContext::default();
+    ctx.account_id = Some("123456789012".into());
+    ctx.resource_id = Some("streamscope".into());
+    ctx.stage = Some(stage.to_string());
+    ctx.domain_prefix = host
+        .as_deref()
+        .map(|h| h.split(['.', ':']).next().unwrap_or("").to_string());
+    ctx.domain_name = host;
+    ctx.request_id = Some(caller.request_id.clone());
+    ctx.protocol = Some(format!("{:?}", parts.version));
+    ctx.identity = identity;
+    ctx.resource_path = Some(resource.clone());
+    ctx.path = Some(format!("/{stage}{path}"));
+    ctx.http_method = parts.method.clone();
+    ctx.request_time = Some(clf_time(caller.at));
+    ctx.request_time_epoch = millis;
+    ctx.apiid = Some("local".into());
+    let mut event = ApiGatewayProxyRequest::default();
+    event.resource = Some(resource);
+    event.path = Some(path);
+    event.http_method = parts.method.clone();
+    event.headers = parts.headers.clone();
+    event.multi_value_headers = parts.headers.clone();
+    event.query_string_parameters = last_values.into();
+    event.multi_value_query_string_parameters = query.into();
+    event.path_parameters = path_parameters;
+    event.request_context = ctx;
+    event.body = body;
+    event.is_base64_encoded = is_base64_encoded;
+    // Serializing a struct of strings and maps cannot fail.
+    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+}
+
+/// `29/Nov/2026:12:00:00 +0000`, as `requestContext.requestTime` has it.
+fn clf_time(t: SystemTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
+    time::OffsetDateTime::from(t)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_http_request_becomes_a_rest_proxy_event() {
+        let (parts, _) = axum::http::Request::builder()
+            .uri("/download?size=5MiB&a=1&a=2")
+            .header("range", "bytes=0-9")
+            .header("x-multi", "one")
+            .header("x-multi", "two")
+            .header("host", "127.0.0.1:8080")
+            .body(())
+            .unwrap()
+            .into_parts();
+        let caller = Caller {
+            source_ip: Some("127.0.0.1:5555".parse().unwrap()),
+            request_id: "rid-1".into(),
+            at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_123),
+        };
+        let e: serde_json::Value =
+            serde_json::from_slice(&rest_event(&parts, &Bytes::new(), "prod", &caller)).unwrap();
+        assert_eq!(e["resource"], "/{proxy+}");
+        assert_eq!(e["path"], "/download");
+        assert_eq!(e["httpMethod"], "GET");
+        assert_eq!(e["pathParameters"]["proxy"], "download");
+        assert_eq!(
+            e["queryStringParameters"]["a"], "2",
+            "the last value, as REST v1 has it"
+        );
+        assert_eq!(e["multiValueQueryStringParameters"]["a"][1], "2");
+        assert_eq!(e["headers"]["range"], "bytes=0-9");
+        assert_eq!(e["multiValueHeaders"]["x-multi"][1], "two");
+        assert_eq!(e["requestContext"]["stage"], "prod");
+        assert_eq!(e["requestContext"]["path"], "/prod/download");
+        assert_eq!(e["requestContext"]["requestId"], "rid-1");
+        assert_eq!(e["requestContext"]["identity"]["sourceIp"], "127.0.0.1");
+        assert_eq!(
+            e["requestContext"]["requestTimeEpoch"],
+            1_764_000_000_123i64
+        );
+        assert_eq!(
+            e["requestContext"]["requestTime"],
+            "24/Nov/2025:16:00:00 +0000"
+        );
+        assert!(e["body"].is_null());
+        // What our own bootstrap's lambda_http reads it as.
+        let req: aws_lambda_events::apigw::ApiGatewayProxyRequest =
+            serde_json::from_value(e).unwrap();
+        assert_eq!(req.path.as_deref(), Some("/download"));
+    }
+}
