@@ -230,6 +230,8 @@ async fn the_bootstrap_binary_streams_prelude_and_body_to_the_runtime_api() {
 
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_bootstrap"))
         .env("AWS_LAMBDA_RUNTIME_API", api.to_string())
+        // The fault knob this test uses is off on a deployment unless turned on.
+        .env("STREAMSCOPE_FAULT_KNOBS", "true")
         .env("AWS_LAMBDA_FUNCTION_NAME", "streamscope")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")

@@ -15,6 +15,24 @@ pub struct BackendSettings {
     pub upstream_url: Option<String>,
     /// A real function to host behind the gateway emulation instead of the Router.
     pub function: Option<FunctionSettings>,
+    pub synthetic: SyntheticLimits,
+}
+
+/// What `GET /download` allows: locally everything; deployed, a bounded size and no fault knobs
+/// unless the deployer turns them on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SyntheticLimits {
+    pub max_bytes: u64,
+    pub fault_knobs: bool,
+}
+
+impl Default for SyntheticLimits {
+    fn default() -> Self {
+        SyntheticLimits {
+            max_bytes: super::download::MAX_SIZE,
+            fault_knobs: true,
+        }
+    }
 }
 
 /// How one server is set up: every value checked.
@@ -24,6 +42,7 @@ pub struct BackendConfig {
     pub s3: Option<S3Source>,
     pub upstream_url: Option<reqwest::Url>,
     pub function: Option<FunctionConfig>,
+    pub synthetic: SyntheticLimits,
 }
 
 impl BackendSettings {
@@ -41,11 +60,21 @@ impl BackendSettings {
             _ => None,
         };
         let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
+        if self.synthetic.max_bytes > super::download::MAX_SIZE {
+            return Err(ConfigError::Invalid(
+                Setting::SyntheticMax,
+                format!(
+                    "is over the generator's {} limit",
+                    crate::units::fmt_size_binary(super::download::MAX_SIZE)
+                ),
+            ));
+        }
         Ok(BackendConfig {
             gateway,
             s3,
             upstream_url,
             function,
+            synthetic: self.synthetic,
         })
     }
 }
@@ -102,6 +131,7 @@ pub enum Setting {
     FunctionStage,
     FunctionTimeout,
     FunctionInitTimeout,
+    SyntheticMax,
 }
 
 impl Setting {
@@ -124,6 +154,7 @@ impl Setting {
             Setting::FunctionStage => "stage name",
             Setting::FunctionTimeout => "function timeout",
             Setting::FunctionInitTimeout => "function init timeout",
+            Setting::SyntheticMax => "largest synthetic body",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! `GET /download`: deterministic synthetic data with knobs for rate, framing, status and faults.
 
-use super::{AppState, json_error, synthetic};
+use super::{AppState, SyntheticLimits, json_error, synthetic};
 use crate::units::{GIB, parse_size};
 use axum::body::Body;
 use axum::extract::{Query, State};
@@ -58,8 +58,20 @@ pub const KNOWN_KNOBS: &[&str] = &[
     "lambda_error_after",
 ];
 
+/// Knobs that keep a (billed) function busy or make it misbehave: a deployment turns them on.
+pub const FAULT_KNOBS: &[&str] = &[
+    "chunk",
+    "rate",
+    "delay_ms",
+    "status",
+    "fail_after",
+    "stall_after",
+    "stall_ms",
+    "lambda_error_after",
+];
+
 impl Knobs {
-    pub fn parse(q: &HashMap<String, String>) -> Result<Knobs, String> {
+    pub fn parse(q: &HashMap<String, String>, limits: &SyntheticLimits) -> Result<Knobs, String> {
         if let Some(unknown) = q
             .keys()
             .find(|k| !k.starts_with('_') && !KNOWN_KNOBS.contains(&k.as_str()))
@@ -67,6 +79,14 @@ impl Knobs {
             return Err(format!(
                 "unknown parameter {unknown:?}; known: {}",
                 KNOWN_KNOBS.join(", ")
+            ));
+        }
+        if !limits.fault_knobs
+            && let Some(off) = q.keys().find(|k| FAULT_KNOBS.contains(&k.as_str()))
+        {
+            return Err(format!(
+                "{off}: turned off on this deployment (STREAMSCOPE_FAULT_KNOBS=true turns the knobs {} on)",
+                FAULT_KNOBS.join(", ")
             ));
         }
         let size_of = |name: &str| -> Result<Option<u64>, String> {
@@ -93,8 +113,11 @@ impl Knobs {
             }
         };
         let size = size_of("size")?.unwrap_or(1024 * 1024);
-        if size > MAX_SIZE {
-            return Err(format!("size: {size} bytes is over the 16 GiB cap"));
+        if size > limits.max_bytes {
+            return Err(format!(
+                "size: {size} bytes is over this server's {} cap",
+                crate::units::fmt_size_binary(limits.max_bytes)
+            ));
         }
         let chunk = size_of("chunk")?.unwrap_or(64 * 1024);
         if chunk == 0 || chunk > MAX_CHUNK {
@@ -190,7 +213,7 @@ pub async fn download(
     Query(q): Query<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let knobs = match Knobs::parse(&q) {
+    let knobs = match Knobs::parse(&q, &state.config.synthetic) {
         Ok(k) => k,
         Err(msg) => return json_error(StatusCode::BAD_REQUEST, &msg),
     };
@@ -436,21 +459,31 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect()
         };
-        assert!(
-            Knobs::parse(&q(&[("size", "17GiB")]))
-                .unwrap_err()
-                .contains("16 GiB")
-        );
-        assert!(Knobs::parse(&q(&[("size", "lots")])).is_err());
-        assert!(Knobs::parse(&q(&[("chunk", "0")])).is_err());
-        assert!(Knobs::parse(&q(&[("status", "99")])).is_err());
-        assert!(Knobs::parse(&q(&[("length", "yes")])).is_err());
-        assert!(
-            Knobs::parse(&q(&[("sise", "1")]))
-                .unwrap_err()
-                .contains("unknown")
-        );
-        let k = Knobs::parse(&q(&[("size", "16GiB"), ("rate", "2MB"), ("_", "123")])).unwrap();
+        let open = SyntheticLimits::default();
+        let parse = |pairs: &[(&str, &str)]| Knobs::parse(&q(pairs), &open);
+        assert!(parse(&[("size", "17GiB")]).unwrap_err().contains("16 GiB"));
+        assert!(parse(&[("size", "lots")]).is_err());
+        assert!(parse(&[("chunk", "0")]).is_err());
+        assert!(parse(&[("status", "99")]).is_err());
+        assert!(parse(&[("length", "yes")]).is_err());
+        assert!(parse(&[("sise", "1")]).unwrap_err().contains("unknown"));
+        let k = parse(&[("size", "16GiB"), ("rate", "2MB"), ("_", "123")]).unwrap();
         assert_eq!((k.size, k.rate_bytes_per_sec), (16 * GIB, Some(2_000_000)));
+        // As deployed on Lambda by default: 1 GiB at most, no fault knobs.
+        let deployed = SyntheticLimits {
+            max_bytes: GIB,
+            fault_knobs: false,
+        };
+        let parse = |pairs: &[(&str, &str)]| Knobs::parse(&q(pairs), &deployed);
+        assert!(parse(&[("size", "1GiB"), ("length", "0"), ("seed", "3")]).is_ok());
+        assert!(
+            parse(&[("size", "2GiB")])
+                .unwrap_err()
+                .contains("1 GiB cap")
+        );
+        for knob in FAULT_KNOBS {
+            let e = parse(&[(knob, "1")]).unwrap_err();
+            assert!(e.contains("turned off"), "{knob}: {e}");
+        }
     }
 }

@@ -1,6 +1,6 @@
 //! Running the Router on AWS Lambda behind an API Gateway REST API (v1 events), streaming.
 
-use super::{BackendConfig, BackendSettings, router_with};
+use super::{BackendConfig, BackendSettings, ConfigError, Setting, SyntheticLimits, router_with};
 use axum::http::Uri;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
@@ -54,10 +54,22 @@ pub fn strip_stage(mut req: lambda_http::Request) -> lambda_http::Request {
 }
 
 /// Settings from the function's environment: STREAMSCOPE_BUCKET, STREAMSCOPE_S3_PREFIX,
-/// STREAMSCOPE_S3_ENDPOINT, STREAMSCOPE_UPSTREAM_URL. No gateway emulation: the real one is in front.
-pub fn settings_from_env() -> BackendSettings {
+/// STREAMSCOPE_S3_ENDPOINT, STREAMSCOPE_UPSTREAM_URL, and what `/download` allows on Lambda:
+/// STREAMSCOPE_MAX_SIZE (default 1GiB) and STREAMSCOPE_FAULT_KNOBS (`true` turns on the knobs that
+/// keep a billed function busy; default off). No gateway emulation: the real one is in front.
+pub fn settings_from_env() -> Result<BackendSettings, ConfigError> {
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
-    BackendSettings {
+    let max_bytes = match var("STREAMSCOPE_MAX_SIZE") {
+        None => crate::units::GIB,
+        Some(v) => crate::units::parse_size(&v)
+            .map_err(|e| ConfigError::Invalid(Setting::SyntheticMax, e.to_string()))?,
+    };
+    let fault_knobs = var("STREAMSCOPE_FAULT_KNOBS").is_some_and(|v| v.trim() == "true");
+    Ok(BackendSettings {
+        synthetic: SyntheticLimits {
+            max_bytes,
+            fault_knobs,
+        },
         s3: var("STREAMSCOPE_BUCKET").map(|bucket| super::s3::S3Settings {
             bucket,
             prefix: var("STREAMSCOPE_S3_PREFIX").unwrap_or_default(),
@@ -66,5 +78,5 @@ pub fn settings_from_env() -> BackendSettings {
         }),
         upstream_url: var("STREAMSCOPE_UPSTREAM_URL"),
         ..BackendSettings::default()
-    }
+    })
 }

@@ -19,7 +19,7 @@ use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-pub use config::{BackendConfig, BackendSettings, ConfigError, Setting};
+pub use config::{BackendConfig, BackendSettings, ConfigError, Setting, SyntheticLimits};
 
 /// Shared by every request of one Router.
 #[derive(Clone, Default)]

@@ -91,6 +91,7 @@ impl From<ConfigError> for UsageError {
             Setting::FunctionStage => "--function-stage",
             Setting::FunctionTimeout => "--function-timeout",
             Setting::FunctionInitTimeout => "--function-init-timeout",
+            Setting::SyntheticMax => "STREAMSCOPE_MAX_SIZE",
         };
         UsageError(format!("{e} ({flag})"))
     }

@@ -167,6 +167,7 @@ impl ServeArgs {
                 name: self.function_name.clone(),
                 stage: self.function_stage.clone(),
             }),
+            synthetic: Default::default(),
         }
     }
 }

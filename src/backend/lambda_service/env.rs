@@ -53,13 +53,14 @@ impl Environment {
             })
             .abort_handle(),
         );
+        let port = config.wants_port().then(FunctionConfig::pick_port);
         let mut procs = Vec::new();
         for (i, argv) in config.extensions.iter().enumerate() {
             procs.push((format!("extension {}", i + 1), argv.clone()));
         }
         procs.push(("runtime".to_string(), config.argv.clone()));
         for (role, argv) in procs {
-            let mut child = match spawn(&argv, &config, api_addr, id) {
+            let mut child = match spawn(&argv, &config, api_addr, id, port) {
                 Ok(c) => c,
                 Err(e) => {
                     shared.stop(InvokeError::Spawn(format!("{}: {e}", argv[0])));
@@ -121,6 +122,11 @@ impl Environment {
         self.shared.is_alive()
     }
 
+    /// The environment stopped before its runtime ever asked for an event.
+    pub fn died_during_init(&self) -> bool {
+        !self.is_alive() && !self.shared.has_asked_for_events()
+    }
+
     pub fn kill(&self, why: &str) {
         self.shared
             .stop(InvokeError::Exited(format!("stopped: {why}")));
@@ -131,7 +137,6 @@ impl Environment {
     pub async fn invoke(
         self: &Arc<Self>,
         event: Bytes,
-        _buffered: bool,
         permit: OwnedSemaphorePermit,
         pool: Pool,
     ) -> Reply {
@@ -189,6 +194,7 @@ fn spawn(
     config: &FunctionConfig,
     api: SocketAddr,
     env_id: u32,
+    port: Option<u16>,
 ) -> std::io::Result<tokio::process::Child> {
     let program = resolve(&argv[0], &config.dir);
     let mut cmd = tokio::process::Command::new(program);
@@ -236,7 +242,10 @@ fn spawn(
         cmd.env("_HANDLER", h);
     }
     for (k, v) in &config.env {
-        cmd.env(k, v);
+        match port {
+            Some(p) => cmd.env(k, v.replace(super::PORT_PLACEHOLDER, &p.to_string())),
+            None => cmd.env(k, v),
+        };
     }
     cmd.spawn()
 }

@@ -32,7 +32,9 @@ pub struct FunctionSettings {
     pub extensions: Vec<String>,
     /// The function's directory (`LAMBDA_TASK_ROOT`, and where the processes start).
     pub dir: Option<PathBuf>,
-    /// `K=V` environment variables for the function.
+    /// `K=V` environment variables for the function. `{port}` in a value becomes a loopback port
+    /// of the environment's own (each Lambda sandbox has its own network, so a web app behind the
+    /// Web Adapter listens on 8080 in every one; here, environments side by side need their own).
     pub env: Vec<String>,
     /// `_HANDLER` (`index.handler`, `run.sh`).
     pub handler: Option<String>,
@@ -79,7 +81,27 @@ pub struct FunctionConfig {
     pub(crate) stage: String,
 }
 
+/// The placeholder in `--function-env` values for the environment's own port.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+/// Ports for `{port}` come from here: below Linux's ephemeral range, so the kernel never hands
+/// them out by itself; one already taken makes the environment's init fail, and a new environment
+/// with another port is tried.
+const PORT_RANGE: std::ops::Range<u16> = 20_000..32_768;
+/// Environments started for one request when init keeps failing on a port already taken.
+const PORT_ATTEMPTS: usize = 5;
+
 impl FunctionConfig {
+    /// Whether the environment variables ask for a port of the environment's own.
+    pub fn wants_port(&self) -> bool {
+        self.env.iter().any(|(_, v)| v.contains(PORT_PLACEHOLDER))
+    }
+
+    /// A port for a new environment (see [`PORT_RANGE`]).
+    pub(crate) fn pick_port() -> u16 {
+        let span = (PORT_RANGE.end - PORT_RANGE.start) as u128;
+        PORT_RANGE.start + (uuid::Uuid::new_v4().as_u128() % span) as u16
+    }
+
     pub fn stage(&self) -> &str {
         &self.stage
     }
@@ -250,30 +272,60 @@ impl LambdaService {
         let Ok(permit) = self.permits.clone().acquire_owned().await else {
             return Reply::Failed(InvokeError::Spawn("the service is shutting down".into()));
         };
-        let environment = loop {
-            let next_idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
-            match next_idle {
-                Some(e) if e.is_alive() => break e,
-                Some(_) => continue,
-                None => {
-                    let id = self
-                        .next_env
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                        + 1;
-                    match env::Environment::start(self.config.clone(), id).await {
-                        Ok(e) => break e,
-                        Err(e) => return Reply::Failed(InvokeError::Spawn(e.to_string())),
-                    }
-                }
+        let next_idle = loop {
+            let e = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            match e {
+                Some(e) if !e.is_alive() => continue,
+                other => break other,
             }
         };
-        let reply = environment
-            .invoke(event, buffered, permit, self.idle.clone())
-            .await;
+        let reply = match next_idle {
+            Some(e) => e.invoke(event, permit, self.idle.clone()).await,
+            None => self.cold_start(event, permit).await,
+        };
         match (reply, buffered) {
             (Reply::Stream { prelude, body }, true) => collect(prelude, body).await,
             (r, _) => r,
         }
+    }
+
+    /// Starts an environment for `event`. An environment whose web app could not listen on the
+    /// port it was given dies during init: another one, with another port, is tried.
+    async fn cold_start(&self, event: Bytes, permit: tokio::sync::OwnedSemaphorePermit) -> Reply {
+        let attempts = if self.config.wants_port() {
+            PORT_ATTEMPTS
+        } else {
+            1
+        };
+        let mut permit = Some(permit);
+        let mut last = None;
+        for _ in 0..attempts {
+            // A failed attempt gave its permit back when it ended.
+            let p = match permit.take() {
+                Some(p) => p,
+                None => match self.permits.clone().acquire_owned().await {
+                    Ok(p) => p,
+                    Err(_) => break,
+                },
+            };
+            let id = self
+                .next_env
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                + 1;
+            let e = match env::Environment::start(self.config.clone(), id).await {
+                Ok(e) => e,
+                Err(e) => return Reply::Failed(InvokeError::Spawn(e.to_string())),
+            };
+            match e.invoke(event.clone(), p, self.idle.clone()).await {
+                Reply::Failed(err @ InvokeError::Exited(_)) if e.died_during_init() => {
+                    last = Some(err);
+                }
+                other => return other,
+            }
+        }
+        Reply::Failed(
+            last.unwrap_or_else(|| InvokeError::Spawn("no environment could start".into())),
+        )
     }
 
     /// Stops every environment (their processes are killed).
