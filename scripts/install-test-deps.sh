@@ -1,25 +1,42 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine; quick when everything is present.
-#   apt: curl (a second HTTP client), python3 (python -m http.server, a second server), coreutils,
-#        nginx-light (a TLS/h2 server), util-linux (unshare: a private tmpfs for the disk tests)
-#   pip: moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM template)
+# Installs what the test suite needs on a fresh Debian machine, from the package registries only;
+# quick when everything is present.
+#   apt:   curl (a second HTTP client), python3 (python -m http.server, a second server; venv),
+#          coreutils, nginx-light (a TLS/h2 server), util-linux (unshare: private tmpfs mounts),
+#          nodejs + npm, and cmake/autoconf/automake/libtool/g++/make (aws-lambda-ric builds its
+#          native client at install)
+#   pip:   moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM templates)
+#   npm:   src/backend/node's lock file (the real Node runtime interface client, aws-lambda-ric)
+#   venv:  $STREAMSCOPE_TOOLS/venv with src/backend/python/requirements.txt (Flask, gunicorn, requests)
+#   cargo: lambda_web_adapter (the real Lambda Web Adapter) into $STREAMSCOPE_TOOLS/lwa
+# STREAMSCOPE_TOOLS defaults to ~/.cache/streamscope and is reused when present.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 # pip --user installs land in ~/.local/bin; Debian puts nginx in /usr/sbin, off a user's PATH.
 export PATH="$HOME/.local/bin:/usr/sbin:/sbin:$PATH"
+TOOLS=${STREAMSCOPE_TOOLS:-$HOME/.cache/streamscope}
+LWA_VERSION=0.9.1
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
 apt_pkgs=()
 for cmd_pkg in curl:curl python3:python3 pip3:python3-pip sha256sum:coreutils nginx:nginx-light \
-  unshare:util-linux; do
+  unshare:util-linux node:nodejs npm:npm cmake:cmake autoconf:autoconf automake:automake \
+  libtoolize:libtool g++:g++ make:make; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || apt_pkgs+=("$pkg")
 done
+python3 -c 'import ensurepip, venv' 2>/dev/null || apt_pkgs+=(python3-venv)
+# node-gyp builds against the installed Node's headers (npm_config_nodedir=/usr below) instead of
+# downloading them; Debian's own nodejs keeps them in libnode-dev.
+[ -f /usr/include/node/node.h ] || apt_pkgs+=(libnode-dev)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${apt_pkgs[@]}"
   # The package may start its own nginx on port 80 of every address; the tests start their own.
   if pgrep -x nginx >/dev/null 2>&1; then $SUDO nginx -s stop 2>/dev/null || true; fi
 fi
+
 if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
   # Debian's system Python refuses global pip installs (PEP 668); a user install is enough.
   pip_args=(--quiet)
@@ -30,4 +47,26 @@ if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 
   fi
   python3 -m pip install "${pip_args[@]}" 'moto[server]' cfn-lint
 fi
+
+# The Node backend's runtime client, built from the lock file.
+if [ ! -f src/backend/node/node_modules/aws-lambda-ric/dist/rapid-client.node ]; then
+  (cd src/backend/node && npm_config_nodedir=/usr npm ci --no-audit --no-fund)
+fi
+
+# The Python backend's packages, in a venv of their own (redone when requirements.txt changes).
+req_sum=$(sha256sum src/backend/python/requirements.txt | cut -d' ' -f1)
+if [ "$(cat "$TOOLS/venv/.requirements" 2>/dev/null)" != "$req_sum" ]; then
+  rm -rf "$TOOLS/venv"
+  mkdir -p "$TOOLS"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet -r src/backend/python/requirements.txt
+  echo "$req_sum" >"$TOOLS/venv/.requirements"
+fi
+
+# The Lambda Web Adapter, from the Rust package registry.
+if [ ! -x "$TOOLS/lwa/bin/lambda-adapter" ] || [ ! -f "$TOOLS/lwa/.version-$LWA_VERSION" ]; then
+  cargo install lambda_web_adapter --version "$LWA_VERSION" --locked --force --root "$TOOLS/lwa"
+  touch "$TOOLS/lwa/.version-$LWA_VERSION"
+fi
+
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy

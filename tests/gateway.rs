@@ -1,6 +1,9 @@
-//! The API Gateway emulation, driven by the real engine over loopback.
+//! The API Gateway emulation, driven by the real engine over loopback, in front of the backend
+//! Router twice over: in-process, and hosted as a real Lambda function (the `bootstrap` binary
+//! under the local Lambda service) — the same limits must show the same way.
 
 use streamscope::backend::gateway::{GatewayMode, GatewaySettings};
+use streamscope::backend::lambda_service::FunctionSettings;
 use streamscope::backend::{self, BackendConfig};
 use streamscope::probe::expect::LengthSource;
 use streamscope::probe::outcome::OutcomeKind;
@@ -17,9 +20,36 @@ fn buffered() -> GatewaySettings {
     GatewaySettings::with_mode(GatewayMode::Buffered)
 }
 
-async fn fetch(gw: GatewaySettings, query: &str) -> (RunResult, tempfile::TempDir) {
+#[derive(Debug, Clone, Copy)]
+enum Host {
+    /// The Router in this process.
+    InProcess,
+    /// The Router in the real `bootstrap`, under `LambdaService`.
+    Function,
+}
+
+const HOSTS: [Host; 2] = [Host::InProcess, Host::Function];
+
+async fn fetch_on(host: Host, gw: GatewaySettings, query: &str) -> (RunResult, tempfile::TempDir) {
+    let function = match host {
+        Host::InProcess => None,
+        Host::Function => Some(
+            FunctionSettings {
+                command: env!("CARGO_BIN_EXE_bootstrap").into(),
+                // On Lambda the knobs are off by default; these tests use them.
+                env: vec![
+                    "STREAMSCOPE_FAULT_KNOBS=true".into(),
+                    "STREAMSCOPE_MAX_SIZE=16GiB".into(),
+                ],
+                ..FunctionSettings::default()
+            }
+            .validate()
+            .unwrap(),
+        ),
+    };
     let addr = backend::spawn_local_with(BackendConfig {
         gateway: gw.validate().unwrap(),
+        function,
         ..BackendConfig::default()
     })
     .await
@@ -34,19 +64,33 @@ async fn fetch(gw: GatewaySettings, query: &str) -> (RunResult, tempfile::TempDi
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn twelve_mib_fails_buffered_and_passes_streamed() {
-    let (r, _d) = fetch(buffered(), "size=12MiB").await;
+    for host in HOSTS {
+        eprintln!("host: {host:?}");
+        twelve_mib_fails_buffered_and_passes_streamed_on(host).await;
+    }
+}
+
+async fn twelve_mib_fails_buffered_and_passes_streamed_on(host: Host) {
+    let (r, _d) = fetch_on(host, buffered(), "size=12MiB").await;
     assert_eq!(r.outcome, Outcome::HttpError { status: 502 });
     assert!(r.error_preview.unwrap().contains("Internal server error"));
 
-    let (r, _d) = fetch(buffered(), "size=9MiB&length=0").await;
+    // Under the gateway's 10 MB a buffered response passes; a Lambda function's buffered
+    // payload stops at 6 MB first.
+    let (r, _d) = fetch_on(host, buffered(), "size=9MiB&length=0").await;
+    match host {
+        Host::InProcess => assert_eq!(r.outcome, Outcome::Complete),
+        Host::Function => assert_eq!(r.outcome, Outcome::HttpError { status: 502 }),
+    }
+    let (r, _d) = fetch_on(host, buffered(), "size=5MiB&length=0").await;
     assert_eq!(
         r.outcome,
         Outcome::Complete,
-        "under the limit a buffered response passes"
+        "under the limits a buffered response passes"
     );
     assert_eq!(
         r.expected_length().map(|l| l.bytes),
-        Some(9 * MIB),
+        Some(5 * MIB),
         "the gateway sends the buffered body with a length"
     );
 
@@ -55,13 +99,20 @@ async fn twelve_mib_fails_buffered_and_passes_streamed() {
         stream_bytes_per_sec: 8 * MIB,
         ..stream()
     };
-    let (r, _d) = fetch(gw, "size=12MiB").await;
+    let (r, _d) = fetch_on(host, gw, "size=12MiB").await;
     assert_eq!(r.outcome, Outcome::Complete);
     assert_eq!(r.bytes, 12 * MIB);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_mode_shows_the_knee_and_the_plateau() {
+    for host in HOSTS {
+        eprintln!("host: {host:?}");
+        stream_mode_shows_the_knee_and_the_plateau_on(host).await;
+    }
+}
+
+async fn stream_mode_shows_the_knee_and_the_plateau_on(host: Host) {
     // Scaled down: 4 MiB unthrottled, then 2 MiB/s, 8 MiB in all (~2 s).
     let rate = (2 * MIB) as f64;
     let free = 4 * MIB;
@@ -70,7 +121,7 @@ async fn stream_mode_shows_the_knee_and_the_plateau() {
         stream_bytes_per_sec: 2 * MIB,
         ..stream()
     };
-    let (r, _d) = fetch(gw, "size=8MiB&length=0").await;
+    let (r, _d) = fetch_on(host, gw, "size=8MiB&length=0").await;
     assert_eq!(r.outcome, Outcome::Complete);
     let tl = &r.timeline;
     // The knee is at `free`: everything up to it came at full speed (far above the throttle, even
@@ -98,12 +149,19 @@ async fn stream_mode_shows_the_knee_and_the_plateau() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limits_cut_streams_as_the_gateway_would() {
+    for host in HOSTS {
+        eprintln!("host: {host:?}");
+        limits_cut_streams_as_the_gateway_would_on(host).await;
+    }
+}
+
+async fn limits_cut_streams_as_the_gateway_would_on(host: Host) {
     // Idle timeout: the backend stalls 2 s, the gateway gives up after 0.3 s.
     let gw = GatewaySettings {
         stream_idle_timeout_s: 0.3,
         ..stream()
     };
-    let (r, _d) = fetch(gw, "size=2MiB&stall_after=1MiB&stall_ms=2000").await;
+    let (r, _d) = fetch_on(host, gw, "size=2MiB&stall_after=1MiB&stall_ms=2000").await;
     assert_eq!(r.outcome.kind(), OutcomeKind::Truncated, "{:?}", r.outcome);
     assert_eq!(r.bytes, MIB);
 
@@ -114,7 +172,7 @@ async fn limits_cut_streams_as_the_gateway_would() {
         stream_max_duration_s: 0.5,
         ..stream()
     };
-    let (r, _d) = fetch(gw, "size=2MiB").await;
+    let (r, _d) = fetch_on(host, gw, "size=2MiB").await;
     assert_eq!(r.outcome.kind(), OutcomeKind::Truncated, "{:?}", r.outcome);
     assert!(r.bytes < 2 * MIB && r.bytes > 0);
 
@@ -123,7 +181,7 @@ async fn limits_cut_streams_as_the_gateway_would() {
         integration_timeout_ms: 300,
         ..buffered()
     };
-    let (r, _d) = fetch(gw, "size=1MiB&delay_ms=1000").await;
+    let (r, _d) = fetch_on(host, gw, "size=1MiB&delay_ms=1000").await;
     assert_eq!(r.outcome, Outcome::HttpError { status: 504 });
 
     // Lambda's payload cap.
@@ -133,7 +191,7 @@ async fn limits_cut_streams_as_the_gateway_would() {
         lambda_unthrottled_bytes: 64 * MIB,
         ..GatewaySettings::default()
     };
-    let (r, _d) = fetch(gw, "size=5MiB").await;
+    let (r, _d) = fetch_on(host, gw, "size=5MiB").await;
     assert_eq!(r.outcome.kind(), OutcomeKind::Truncated, "{:?}", r.outcome);
     assert_eq!(r.bytes, 3 * MIB);
     assert_eq!(
@@ -144,8 +202,15 @@ async fn limits_cut_streams_as_the_gateway_would() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_tells_a_buffered_burst_from_a_stream() {
+    for host in HOSTS {
+        eprintln!("host: {host:?}");
+        delivery_tells_a_buffered_burst_from_a_stream_on(host).await;
+    }
+}
+
+async fn delivery_tells_a_buffered_burst_from_a_stream_on(host: Host) {
     // The backend needs ~1 s for 2 MiB; buffered, nothing arrives until all of it is there.
-    let (r, _d) = fetch(buffered(), "size=2MiB&rate=2MiB").await;
+    let (r, _d) = fetch_on(host, buffered(), "size=2MiB&rate=2MiB").await;
     assert_eq!(r.outcome, Outcome::Complete);
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "burst", "{:?}", r.timeline.first());
@@ -153,7 +218,7 @@ async fn delivery_tells_a_buffered_burst_from_a_stream() {
     let line = v.line("delivery").unwrap();
     assert!(line.text.contains("one burst"), "{}", line.text);
     // The same backend without the gateway streams.
-    let (r, _d) = fetch(GatewaySettings::default(), "size=2MiB&rate=2MiB").await;
+    let (r, _d) = fetch_on(host, GatewaySettings::default(), "size=2MiB&rate=2MiB").await;
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "streamed", "{:?}", r.timeline.first());
     let v = probe::printer::summary(&r, &f);

@@ -23,11 +23,20 @@ impl Drop for Proc {
 /// Starts `streamscope serve --port 0 [extra...]` and returns it with its base URL, read from the
 /// first stdout line.
 pub fn serve(extra: &[&str]) -> Proc {
+    serve_with_stderr(extra, Stdio::inherit())
+}
+
+/// [`serve`], its stderr (logs, REPORT lines) going to `log`.
+pub fn serve_logged(extra: &[&str], log: &Path) -> Proc {
+    serve_with_stderr(extra, std::fs::File::create(log).unwrap().into())
+}
+
+fn serve_with_stderr(extra: &[&str], stderr: Stdio) -> Proc {
     let mut child = Command::new(BIN)
         .args(["serve", "--port", "0"])
         .args(extra)
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start streamscope serve");
     let mut line = String::new();

@@ -1,0 +1,358 @@
+//! Real Lambda functions under `streamscope serve --function`, behind the emulated API Gateway:
+//! our Rust `bootstrap` (lambda_runtime), the Node.js handler under the real `aws-lambda-ric`, and
+//! the Flask app under the real Lambda Web Adapter. Each relays an upstream we control (`serve`'s
+//! `/download`), and the engine downloads through them as a user would.
+//!
+//! Needs what `scripts/install-test-deps.sh` installs: src/backend/node/node_modules, and
+//! $STREAMSCOPE_TOOLS (default ~/.cache/streamscope) with venv/ and lwa/.
+
+mod common;
+use common::*;
+use std::path::PathBuf;
+
+const MIB: u64 = 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Backend {
+    Rust,
+    Node,
+    Python,
+}
+
+const ALL: [Backend; 3] = [Backend::Rust, Backend::Node, Backend::Python];
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn tools() -> PathBuf {
+    std::env::var_os("STREAMSCOPE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/streamscope")
+        })
+}
+
+fn require(path: &std::path::Path) -> String {
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/install-test-deps.sh",
+        path.display()
+    );
+    path.display().to_string()
+}
+
+/// `streamscope serve --function ...` hosting `backend`, relaying `upstream`, with `extra` flags
+/// (the gateway emulation). Returns the server and the path a client asks for.
+fn host(backend: Backend, upstream: &str, extra: &[&str]) -> (Proc, &'static str) {
+    host_logged(backend, upstream, extra, None)
+}
+
+fn host_logged(
+    backend: Backend,
+    upstream: &str,
+    extra: &[&str],
+    log: Option<&std::path::Path>,
+) -> (Proc, &'static str) {
+    let mut args: Vec<String> = Vec::new();
+    let mut push = |a: &str, b: String| {
+        args.push(a.to_string());
+        args.push(b);
+    };
+    let path = match backend {
+        Backend::Rust => {
+            push("--function", env!("CARGO_BIN_EXE_bootstrap").to_string());
+            push(
+                "--function-env",
+                format!("STREAMSCOPE_UPSTREAM_URL={upstream}"),
+            );
+            "/relay"
+        }
+        Backend::Node => {
+            let dir = repo().join("src/backend/node");
+            require(&dir.join("node_modules/aws-lambda-ric/dist/rapid-client.node"));
+            push(
+                "--function",
+                "./node_modules/.bin/aws-lambda-ric index.handler".into(),
+            );
+            push("--function-dir", dir.display().to_string());
+            push("--function-handler", "index.handler".into());
+            push("--function-env", format!("UPSTREAM_URL={upstream}"));
+            "/any/path"
+        }
+        Backend::Python => {
+            let dir = repo().join("src/backend/python");
+            let python = require(&tools().join("venv/bin/python"));
+            let adapter = require(&tools().join("lwa/bin/lambda-adapter"));
+            push("--function", "./run.sh".into());
+            push("--function-extension", adapter);
+            push("--function-dir", dir.display().to_string());
+            push("--function-handler", "run.sh".into());
+            push("--function-env", format!("PYTHON={python}"));
+            push(
+                "--function-env",
+                "AWS_LWA_INVOKE_MODE=response_stream".into(),
+            );
+            push(
+                "--function-env",
+                "AWS_LWA_READINESS_CHECK_PATH=/healthz".into(),
+            );
+            push("--function-env", "PORT={port}".into());
+            push("--function-env", format!("UPSTREAM_URL={upstream}"));
+            "/any/path"
+        }
+    };
+    let mut all: Vec<&str> = args.iter().map(String::as_str).collect();
+    all.extend_from_slice(extra);
+    let server = match log {
+        Some(l) => serve_logged(&all, l),
+        None => serve(&all),
+    };
+    (server, path)
+}
+
+/// Downloads `path` from `server`; the report.
+fn fetch(server: &Proc, path: &str, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    let mut args = vec![
+        format!("{}{path}", server.base),
+        "-o".into(),
+        out.display().to_string(),
+        "--json".into(),
+        json.display().to_string(),
+        "-q".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let a: Vec<&str> = args.iter().map(String::as_str).collect();
+    let o = get(&a);
+    let r = read_json(&json);
+    if r["outcome"] == "complete" {
+        assert_eq!(
+            r["sha256"].as_str().unwrap(),
+            sha256sum(&out),
+            "the saved file is what was hashed"
+        );
+    } else {
+        assert!(!out.exists(), "nothing under the final name");
+    }
+    (o, r)
+}
+
+#[test]
+fn thirty_mib_through_stream_mode_arrives_whole_and_verified() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=30MiB&seed=11&length=0", up.base);
+    for b in ALL {
+        // STREAM with a scaled throttle: 10 MiB at full speed, then 20 MiB/s.
+        let (s, path) = host(
+            b,
+            &upstream,
+            &["--gateway", "stream", "--stream-rate", "20MiB"],
+        );
+        let (o, r) = fetch(&s, path, &[]);
+        assert!(o.status.success(), "{b:?}: {}", stderr(&o));
+        assert_eq!(r["outcome"], "complete", "{b:?}");
+        assert_eq!(r["bytes"], 30 * MIB, "{b:?}");
+        assert_eq!(
+            r["expected_sha256_source"], "repr-digest",
+            "{b:?}: the upstream's digest reached the client"
+        );
+        assert_eq!(r["digest_match"], true, "{b:?}");
+        assert_eq!(r["delivery"], "streamed", "{b:?}");
+    }
+}
+
+#[test]
+fn a_trickling_upstream_streams_through_and_the_host_does_not_buffer() {
+    let up = serve(&[]);
+    // 1 MiB every 100 ms, 10 MiB in all: about a second at the source.
+    let upstream = format!(
+        "{}/download?size=10MiB&chunk=1MiB&rate=10MiB&length=0&seed=12",
+        up.base
+    );
+    for b in ALL {
+        let (s, path) = host(b, &upstream, &["--gateway", "stream"]);
+        // Warm: the cold start is not what this measures.
+        fetch(&s, path, &[]);
+        let (o, r) = fetch(&s, path, &[]);
+        assert!(o.status.success(), "{b:?}: {}", stderr(&o));
+        assert_eq!(r["delivery"], "streamed", "{b:?}: {r}");
+        let first = r["first_byte_ms"].as_f64().unwrap();
+        let total = r["duration_ms"].as_f64().unwrap();
+        assert!(
+            total > 800.0,
+            "{b:?}: the upstream takes about a second, took {total} ms"
+        );
+        assert!(
+            first < total / 2.0,
+            "{b:?}: the first byte came at {first} ms of {total} ms: long before the upstream finished"
+        );
+    }
+}
+
+#[test]
+fn buffered_mode_refuses_12_mib_and_holds_5_mib_until_the_end() {
+    let up = serve(&[]);
+    for b in ALL {
+        let big = format!("{}/download?size=12MiB&seed=13", up.base);
+        let (s, path) = host(b, &big, &["--gateway", "buffered"]);
+        let (o, r) = fetch(&s, path, &[]);
+        assert_eq!(o.status.code(), Some(1), "{b:?}");
+        assert_eq!(r["outcome"], "http_error", "{b:?}");
+        assert_eq!(r["response"]["status"], 502, "{b:?}");
+        assert!(
+            r["http_error_body_preview"]
+                .as_str()
+                .unwrap()
+                .contains("Internal server error"),
+            "{b:?}"
+        );
+        drop(s);
+        // 5 MiB that the function takes about a second to produce: the gateway sends it at once.
+        let slow = format!("{}/download?size=5MiB&rate=5MiB&seed=14", up.base);
+        let (s, path) = host(b, &slow, &["--gateway", "buffered"]);
+        let (o, r) = fetch(&s, path, &[]);
+        assert!(o.status.success(), "{b:?}: {}", stderr(&o));
+        assert_eq!(r["outcome"], "complete", "{b:?}");
+        assert_eq!(r["bytes"], 5 * MIB, "{b:?}");
+        assert_eq!(r["delivery"], "burst", "{b:?}: {r}");
+    }
+}
+
+#[test]
+fn an_upstream_404_reaches_the_client_as_an_error_status() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?status=404", up.base);
+    for b in ALL {
+        let (s, path) = host(b, &upstream, &["--gateway", "stream"]);
+        let (o, r) = fetch(&s, path, &[]);
+        assert_eq!(o.status.code(), Some(1), "{b:?}");
+        assert_eq!(r["outcome"], "http_error", "{b:?}");
+        assert_eq!(
+            r["response"]["status"], 404,
+            "{b:?}: the upstream's status, not a 200 with an error text"
+        );
+        assert!(r["sha256"].is_null());
+    }
+}
+
+/// An upstream that drops the connection part-way is never a complete download. What the client
+/// sees depends on the runtime, and is a finding in itself:
+/// - lambda_runtime (our bootstrap) and the Web Adapter (built on it) write the error into the body
+///   as text and end the stream cleanly: `lambda_stream_error` (the text is the last bytes and the
+///   body is shorter than announced);
+/// - the Node runtime client sends the error as HTTP trailers: the service cuts the client's
+///   connection (as API Gateway does on a failed stream), so the client sees `truncated`.
+#[test]
+fn an_upstream_that_drops_mid_body_is_never_complete() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=8MiB&fail_after=3MiB&seed=15", up.base);
+    for (b, want) in [
+        (Backend::Rust, "lambda_stream_error"),
+        (Backend::Node, "truncated"),
+        (Backend::Python, "lambda_stream_error"),
+    ] {
+        let (s, path) = host(b, &upstream, &["--gateway", "stream"]);
+        let (o, r) = fetch(&s, path, &[]);
+        assert_eq!(o.status.code(), Some(1), "{b:?}: {}", stderr(&o));
+        assert_eq!(r["outcome"], want, "{b:?}: {}", r["outcome_detail"]);
+        assert_eq!(r["output"]["saved"], false);
+        let bytes = r["bytes"].as_u64().unwrap();
+        assert!(
+            (3 * MIB..3 * MIB + 4096).contains(&bytes),
+            "{b:?}: the 3 MiB before the drop (and at most the error text) arrived: {bytes}"
+        );
+    }
+}
+
+#[test]
+fn a_failing_function_is_a_502_and_a_dead_one_is_replaced_by_a_cold_start() {
+    // The bootstrap with a broken setting fails its init: 502, not a hang.
+    let (s, path) = {
+        let extra = [
+            "--function-env",
+            "STREAMSCOPE_UPSTREAM_URL=file:///etc/passwd",
+        ];
+        host(Backend::Rust, "http://127.0.0.1:9/unused", &extra)
+    };
+    let (_, r) = fetch(&s, path, &[]);
+    assert_eq!(r["response"]["status"], 502);
+    let err = r["response"]["headers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["name"] == "x-streamscope-function-error")
+        .map(|h| h["value"].as_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exited") || err.contains("init"), "{err}");
+    drop(s);
+    // A function that outlives its timeout is stopped: 502 before any byte.
+    let up = serve(&[]);
+    let slow = format!("{}/download?size=1MiB&delay_ms=3000", up.base);
+    let (s, path) = host(Backend::Rust, &slow, &["--function-timeout", "1"]);
+    let (_, r) = fetch(&s, path, &[]);
+    assert_eq!(r["response"]["status"], 502);
+    // And the next request gets a new environment that works.
+    let (_, r) = fetch(&s, "/healthz", &[]);
+    assert_eq!(r["outcome"], "complete", "{r}");
+}
+
+/// Each invocation ends with CloudWatch's REPORT line, Init Duration on a cold start only, and the
+/// function's own output is tagged with the request id it belongs to.
+#[test]
+fn invocations_are_reported_and_function_output_is_tagged() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=1MiB&seed=16", up.base);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let (s, path) = host_logged(
+        Backend::Python,
+        &upstream,
+        &["--function-memory", "512"],
+        Some(&log),
+    );
+    for _ in 0..2 {
+        let (o, _) = fetch(&s, path, &[]);
+        assert!(o.status.success());
+    }
+    drop(s);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reports: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("REPORT RequestId: "))
+        .collect();
+    assert_eq!(reports.len(), 2, "{text}");
+    for (i, r) in reports.iter().enumerate() {
+        let fields: Vec<&str> = r.split('\t').collect();
+        let id = fields[0].trim_start_matches("REPORT RequestId: ");
+        assert_eq!(id.len(), 36, "a request id: {r}");
+        assert!(
+            fields[1].starts_with("Duration: ") && fields[1].ends_with(" ms"),
+            "{r}"
+        );
+        assert!(fields[2].starts_with("Billed Duration: "), "{r}");
+        assert_eq!(fields[3], "Memory Size: 512 MB", "{r}");
+        let used: u64 = fields[4]
+            .trim_start_matches("Max Memory Used: ")
+            .trim_end_matches(" MB")
+            .parse()
+            .unwrap();
+        assert!(
+            used >= 10,
+            "python, gunicorn and the adapter take more than {used} MB"
+        );
+        assert_eq!(
+            r.contains("Init Duration: "),
+            i == 0,
+            "Init Duration on the cold start only: {r}"
+        );
+        // gunicorn's access log line for this request, tagged with its id.
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with(&format!("{id}\t")) && l.contains("GET /any/path")),
+            "{text}"
+        );
+    }
+}
