@@ -9,7 +9,8 @@ cargo fmt --check
 cargo clippy --release --all-targets --features lambda --locked -- -D warnings
 # The Lambda binary builds without any GUI dependency.
 cargo build --release --locked --no-default-features --features lambda --bin bootstrap
-cfn-lint src/backend/template.yaml
+cfn-lint src/backend/template.yaml src/backend/stream-api.yaml src/backend/node/template.yaml \
+  src/backend/python/template.yaml
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e
