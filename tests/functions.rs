@@ -356,3 +356,66 @@ fn invocations_are_reported_and_function_output_is_tagged() {
         );
     }
 }
+
+/// Handlers of tests/fixtures/node-handlers under the real Node runtime client.
+fn node_fixture(handler: &str) -> Proc {
+    let ric = repo().join("src/backend/node/node_modules/.bin/aws-lambda-ric");
+    let ric = require(&ric);
+    let dir = repo().join("tests/fixtures/node-handlers");
+    serve(&[
+        "--function",
+        &format!("{ric} index.{handler}"),
+        "--function-dir",
+        dir.to_str().unwrap(),
+        "--function-handler",
+        &format!("index.{handler}"),
+        "--function-stage",
+        "prod",
+    ])
+}
+
+#[test]
+fn a_buffered_proxy_response_becomes_the_http_response() {
+    let s = node_fixture("buffered");
+    let dir = tempfile::tempdir().unwrap();
+    let (_, headers) = curl_fetch(&format!("{}/some/path", s.base), dir.path());
+    assert!(headers.starts_with("HTTP/1.1 201"), "{headers}");
+    assert_eq!(
+        header_of(&headers, "x-echo-path").as_deref(),
+        Some("/some/path")
+    );
+    assert_eq!(
+        headers
+            .lines()
+            .filter(|l| l.to_ascii_lowercase().starts_with("x-many:"))
+            .count(),
+        2,
+        "{headers}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("curl.body")).unwrap(),
+        "hello /some/path from prod",
+        "the base64 body, decoded; the event named the path and the stage"
+    );
+}
+
+#[test]
+fn a_function_that_dies_after_sending_cuts_the_stream_and_one_that_fails_first_is_a_502() {
+    let s = node_fixture("crashAfterBytes");
+    let (o, r) = fetch(&s, "/x", &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(r["outcome"], "truncated", "{}", r["outcome_detail"]);
+    assert_eq!(r["bytes"], MIB, "what was sent before the crash arrived");
+    // The dead environment is replaced: the next request is a cold start that works the same way.
+    let (_, r) = fetch(&s, "/x", &[]);
+    assert_eq!(r["bytes"], MIB);
+    let s = node_fixture("failsFirst");
+    let (_, r) = fetch(&s, "/x", &[]);
+    assert_eq!(r["response"]["status"], 502);
+    assert!(
+        r["http_error_body_preview"]
+            .as_str()
+            .unwrap()
+            .contains("Internal server error")
+    );
+}
