@@ -214,13 +214,13 @@ async fn delivery_tells_a_buffered_burst_from_a_stream_on(host: Host) {
     assert_eq!(r.outcome, Outcome::Complete);
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "burst", "{:?}", r.timeline.first());
-    let v = probe::printer::summary(&r, &f);
+    let v = probe::printer::summary(&r, &f, &[]);
     let line = v.line("delivery").unwrap();
     assert!(line.text.contains("one burst"), "{}", line.text);
     // The same backend without the gateway streams.
     let (r, _d) = fetch_on(host, GatewaySettings::default(), "size=2MiB&rate=2MiB").await;
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "streamed", "{:?}", r.timeline.first());
-    let v = probe::printer::summary(&r, &f);
+    let v = probe::printer::summary(&r, &f, &[]);
     assert!(v.line("delivery").unwrap().text.starts_with("streamed"));
 }

@@ -9,6 +9,7 @@ pub mod series;
 mod ui;
 
 use crate::backend::gateway::GatewayMode;
+use crate::probe::findings::{self, Limits};
 use crate::probe::printer::{self, Summary};
 use crate::probe::redact::{is_secret_header, redact_url, strip_url_secrets};
 use crate::probe::{self, Figures, HttpVersion, ProbeEvent, ProbeRequest, ResponseMeta, RunResult};
@@ -589,7 +590,8 @@ impl StreamscopeApp {
                 let rec = &mut self.runs[active.record];
                 rec.series.finish(result.duration_ns);
                 let figures = Figures::of(&result);
-                let summary = printer::summary(&result, &figures);
+                let findings = findings::findings(&result, &figures, &Limits::AWS);
+                let summary = printer::summary(&result, &figures, &findings);
                 rec.finished = Some(Finished {
                     result,
                     figures,
@@ -612,10 +614,11 @@ impl StreamscopeApp {
             return;
         };
         let (result, figures) = (f.result.clone(), f.figures.clone());
+        let findings = f.summary.findings.clone();
         let _guard = self.rt.enter();
         self.report_write = Some(Promise::spawn_blocking(move || {
             let csv_path = json_path.with_extension("csv");
-            probe::report::write_json(&result, &figures, &json_path)
+            probe::report::write_json(&result, &figures, &findings, &json_path)
                 .map_err(|e| format!("cannot write {}: {e}", json_path.display()))?;
             probe::report::write_csv(&result, &csv_path)
                 .map_err(|e| format!("cannot write {}: {e}", csv_path.display()))?;

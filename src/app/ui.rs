@@ -267,6 +267,7 @@ impl StreamscopeApp {
                             ui.end_row();
                         }
                     });
+                findings_ui(ui, &v.findings);
                 ui.horizontal(|ui| {
                     if ui.button("Save report...").clicked() {
                         self.open_report_dialog();
@@ -456,6 +457,31 @@ fn time_plot(id: &'static str, y_label: &'static str, height: f32, x_end: f64) -
         .x_axis_label("time since request (s)")
         .y_axis_label(y_label)
         .include_y(0.0)
+}
+
+/// Each finding: what it is (coloured by severity), the run's evidence, the fix, and the document
+/// it rests on.
+fn findings_ui(ui: &mut egui::Ui, findings: &[crate::probe::findings::Finding]) {
+    if findings.is_empty() {
+        return;
+    }
+    ui.add_space(4.0);
+    ui.label(RichText::new("Findings").strong());
+    for f in findings {
+        let tone = Tone::of(f.severity);
+        ui.add(
+            egui::Label::new(
+                RichText::new(format!("{} · {}", f.severity.label(), f.title))
+                    .color(tone_color(tone, ui))
+                    .strong(),
+            )
+            .wrap(),
+        );
+        ui.add(egui::Label::new(RichText::new(&f.evidence).small()).wrap());
+        ui.add(egui::Label::new(format!("Fix: {}", f.fix)).wrap());
+        ui.hyperlink_to(format!("{} (docs)", f.id), f.doc_url);
+        ui.add_space(4.0);
+    }
 }
 
 fn header_row_ui(ui: &mut egui::Ui, i: usize, h: &mut HeaderRow, remove: &mut Option<usize>) {

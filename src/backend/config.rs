@@ -132,6 +132,9 @@ pub enum Setting {
     FunctionTimeout,
     FunctionInitTimeout,
     SyntheticMax,
+    StreamTimeout,
+    Stage,
+    ApiKey,
 }
 
 impl Setting {
@@ -155,6 +158,9 @@ impl Setting {
             Setting::FunctionTimeout => "function timeout",
             Setting::FunctionInitTimeout => "function init timeout",
             Setting::SyntheticMax => "largest synthetic body",
+            Setting::StreamTimeout => "STREAM integration timeout",
+            Setting::Stage => "stage",
+            Setting::ApiKey => "API key",
         }
     }
 }

@@ -72,6 +72,9 @@ pub struct GatewaySettings {
     /// STREAM: longest the backend may send nothing, seconds (5 min regional/private, 30 s
     /// edge-optimized).
     pub stream_idle_timeout_s: f64,
+    /// STREAM: the integration's TimeoutInMillis, which bounds the whole stream (900000 when set
+    /// to the maximum; 29000, API Gateway's default, when a template leaves it unset).
+    pub stream_timeout_ms: u64,
     /// BUFFERED: largest response payload (10 MB).
     pub buffered_max_bytes: u64,
     /// BUFFERED: integration timeout for the whole response, milliseconds (29 s).
@@ -84,6 +87,14 @@ pub struct GatewaySettings {
     pub lambda_bytes_per_sec: u64,
     /// Lambda: largest streamed payload (200 MB).
     pub lambda_max_bytes: u64,
+    /// The API's stage: paths are `/{stage}/...` and anything else gets API Gateway's 403
+    /// `Missing Authentication Token`. None: paths start at the root.
+    pub stage: Option<String>,
+    /// A required `x-api-key` value: without it, 403 `Forbidden`. Never shown.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// A usage plan's quota: requests after this many get 429 `Limit Exceeded`.
+    pub usage_quota: Option<u64>,
 }
 
 impl Default for GatewaySettings {
@@ -94,12 +105,16 @@ impl Default for GatewaySettings {
             stream_bytes_per_sec: 2 * MIB,
             stream_max_duration_s: 15.0 * 60.0,
             stream_idle_timeout_s: 5.0 * 60.0,
+            stream_timeout_ms: 900_000,
             buffered_max_bytes: 10 * MIB,
             integration_timeout_ms: 29_000,
             lambda_limits: false,
             lambda_unthrottled_bytes: 6 * MIB,
             lambda_bytes_per_sec: 2 * MIB,
             lambda_max_bytes: 200 * MIB,
+            stage: None,
+            api_key: None,
+            usage_quota: None,
         }
     }
 }
@@ -134,9 +149,28 @@ impl GatewaySettings {
             Setting::IntegrationTimeout,
             self.integration_timeout_ms,
         )?);
+        let stream_timeout =
+            Duration::from_millis(positive(Setting::StreamTimeout, self.stream_timeout_ms)?);
+        if let Some(stage) = &self.stage
+            && (stage.is_empty()
+                || !stage
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(ConfigError::Invalid(
+                Setting::Stage,
+                format!("{stage:?}: letters, digits, '-' and '_' only"),
+            ));
+        }
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(ConfigError::Invalid(Setting::ApiKey, "is empty".into()));
+        }
+        let stream_max_duration = seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?;
         Ok(GatewayConfig {
             settings: self.clone(),
-            stream_max_duration: seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?,
+            requests: Arc::default(),
+            // The stream ends at whichever comes first: the integration's timeout or the cap.
+            stream_max_duration: stream_max_duration.min(stream_timeout),
             stream_idle_timeout: seconds(Setting::StreamIdleTimeout, self.stream_idle_timeout_s)?,
             integration_timeout,
         })
@@ -147,6 +181,8 @@ impl GatewaySettings {
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {
     settings: GatewaySettings,
+    /// Requests counted against the usage quota.
+    requests: Arc<std::sync::atomic::AtomicU64>,
     stream_max_duration: Duration,
     stream_idle_timeout: Duration,
     integration_timeout: Duration,
@@ -164,6 +200,7 @@ impl GatewayConfig {
     pub fn off() -> Self {
         let s = GatewaySettings::default();
         GatewayConfig {
+            requests: Arc::default(),
             stream_max_duration: Duration::from_secs_f64(s.stream_max_duration_s),
             stream_idle_timeout: Duration::from_secs_f64(s.stream_idle_timeout_s),
             integration_timeout: Duration::from_millis(s.integration_timeout_ms),
@@ -183,9 +220,78 @@ impl GatewayConfig {
         self.settings.lambda_limits
     }
 
-    /// True when nothing would change a response.
+    /// True when nothing would change a request or a response.
     pub fn is_passthrough(&self) -> bool {
-        self.settings.mode == GatewayMode::Off && !self.settings.lambda_limits
+        let s = &self.settings;
+        s.mode == GatewayMode::Off
+            && !s.lambda_limits
+            && s.stage.is_none()
+            && s.api_key.is_none()
+            && s.usage_quota.is_none()
+    }
+
+    /// What API Gateway answers before the integration runs: a path outside the stage, a missing
+    /// API key, a spent quota. Otherwise the request with the stage taken off its path.
+    fn admit(&self, mut req: Request) -> Result<Request, Response> {
+        let s = &self.settings;
+        let refuse = |status, message: &str, kind: &'static str| {
+            let mut r = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                format!("{{\"message\":\"{message}\"}}"),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert("x-amzn-errortype", HeaderValue::from_static(kind));
+            r
+        };
+        if let Some(stage) = &s.stage {
+            let path = req.uri().path();
+            let rest = match path.strip_prefix(&format!("/{stage}")) {
+                Some("") => Some("/".to_string()),
+                Some(r) if r.starts_with('/') => Some(r.to_string()),
+                _ => None,
+            };
+            let Some(rest) = rest else {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "Missing Authentication Token",
+                    "MissingAuthenticationTokenException",
+                ));
+            };
+            let pq = match req.uri().query() {
+                Some(q) => format!("{rest}?{q}"),
+                None => rest,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+        if let Some(key) = &s.api_key {
+            let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());
+            if sent != Some(key.as_bytes()) {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    "ForbiddenException",
+                ));
+            }
+        }
+        if let Some(quota) = s.usage_quota {
+            let n = self
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n >= quota {
+                return Err(refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Limit Exceeded",
+                    "LimitExceededException",
+                ));
+            }
+        }
+        Ok(req)
     }
 }
 
@@ -219,6 +325,10 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
     if cfg.is_passthrough() {
         return next.run(req).await;
     }
+    let req = match cfg.admit(req) {
+        Ok(r) => r,
+        Err(refused) => return refused,
+    };
     let set = cfg.settings();
     if set.mode == GatewayMode::Buffered {
         return buffered(cfg, next.run(req)).await;

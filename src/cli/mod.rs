@@ -92,6 +92,9 @@ impl From<ConfigError> for UsageError {
             Setting::FunctionTimeout => "--function-timeout",
             Setting::FunctionInitTimeout => "--function-init-timeout",
             Setting::SyntheticMax => "STREAMSCOPE_MAX_SIZE",
+            Setting::StreamTimeout => "--stream-timeout-ms",
+            Setting::Stage => "--stage",
+            Setting::ApiKey => "--api-key",
         };
         UsageError(format!("{e} ({flag})"))
     }

@@ -38,6 +38,19 @@ pub struct ServeArgs {
     /// STREAM: longest the backend may send nothing, seconds (300 regional/private)
     #[arg(long, default_value_t = gw_default().stream_idle_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
     pub stream_idle_timeout: f64,
+    /// STREAM: the integration's TimeoutInMillis, bounding the whole stream (29000 is what a
+    /// template that leaves it unset gets)
+    #[arg(long, default_value_t = gw_default().stream_timeout_ms, value_name = "MS")]
+    pub stream_timeout_ms: u64,
+    /// Serve the API under /STAGE/ as API Gateway does; other paths get 403 Missing Authentication Token
+    #[arg(long, value_name = "STAGE")]
+    pub stage: Option<String>,
+    /// Require this x-api-key value (403 Forbidden without it), as a method with ApiKeyRequired
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+    /// A usage plan's quota: requests after this many get 429 Limit Exceeded
+    #[arg(long, value_name = "N")]
+    pub usage_quota: Option<u64>,
     /// STREAM: edge-optimized endpoint: idle timeout 30 s
     #[arg(long, conflicts_with = "stream_idle_timeout")]
     pub edge: bool,
@@ -143,6 +156,10 @@ impl ServeArgs {
                 lambda_unthrottled_bytes: self.lambda_unthrottled,
                 lambda_bytes_per_sec: self.lambda_rate,
                 lambda_max_bytes: self.lambda_max,
+                stream_timeout_ms: self.stream_timeout_ms,
+                stage: self.stage.clone(),
+                api_key: self.api_key.clone(),
+                usage_quota: self.usage_quota,
             },
             s3: self
                 .s3_bucket

@@ -9,6 +9,7 @@ pub mod engine;
 pub mod event;
 pub mod expect;
 pub mod figures;
+pub mod findings;
 pub mod net;
 pub mod outcome;
 pub mod printer;

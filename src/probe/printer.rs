@@ -2,6 +2,7 @@
 //! [`Summary::text`], the app draws the same lines in colour and copies the same text.
 
 use super::figures::{Delivery, Figures};
+use super::findings::{Finding, Severity};
 use super::outcome::Outcome;
 use super::redact::redact_url;
 use super::result::RunResult;
@@ -28,14 +29,40 @@ pub struct Summary {
     pub headline: String,
     pub tone: Tone,
     pub lines: Vec<Line>,
+    /// Why, in AWS's terms, with what to change (most severe first).
+    pub findings: Vec<Finding>,
+}
+
+impl Tone {
+    pub fn of(s: Severity) -> Tone {
+        match s {
+            Severity::Error => Tone::Bad,
+            Severity::Warning => Tone::Warn,
+            Severity::Info => Tone::Info,
+        }
+    }
 }
 
 impl Summary {
-    /// Plain text: the headline, then one `label  text` line each.
+    /// Plain text: the headline, one `label  text` line each, then the findings.
     pub fn text(&self) -> String {
         let mut s = format!("{}\n", self.headline);
         for l in &self.lines {
             s += &format!("{:<12} {}\n", l.label, l.text);
+        }
+        if !self.findings.is_empty() {
+            s += "\nfindings\n";
+        }
+        for f in &self.findings {
+            s += &format!(
+                "  {:<7} {}: {}\n          evidence: {}\n          fix: {}\n          see: {}\n",
+                f.severity.label().to_uppercase(),
+                f.id,
+                f.title,
+                f.evidence,
+                f.fix,
+                f.doc_url
+            );
         }
         s
     }
@@ -93,8 +120,8 @@ fn headline(r: &RunResult, digest_match: Option<bool>) -> (String, Tone) {
     }
 }
 
-/// The summary of a finished run.
-pub fn summary(r: &RunResult, f: &Figures) -> Summary {
+/// The summary of a finished run, with its findings.
+pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     let digest_match = r.digest_match();
     let (headline, tone) = headline(r, digest_match);
     let mut lines = Vec::new();
@@ -271,6 +298,7 @@ pub fn summary(r: &RunResult, f: &Figures) -> Summary {
         headline,
         tone,
         lines,
+        findings: findings.to_vec(),
     }
 }
 

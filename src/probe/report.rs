@@ -3,6 +3,7 @@
 
 use super::expect::{DigestSource, LengthSource};
 use super::figures::{Delivery, Figures, Summary};
+use super::findings::Finding;
 use super::outcome::OutcomeKind;
 use super::redact::{HeaderPair, redact_headers, redact_url};
 use super::result::{RunResult, WireVersion};
@@ -103,10 +104,12 @@ pub struct Report {
     pub request_ids: Vec<HeaderPair>,
     /// `streamed`, `burst` (buffered somewhere) or `too_small_to_tell`.
     pub delivery: Delivery,
+    /// Why, in AWS's terms: `{id, severity, title, evidence, fix, doc_url}`, most severe first.
+    pub findings: Vec<Finding>,
 }
 
 impl Report {
-    pub fn new(r: &RunResult, f: &Figures) -> Report {
+    pub fn new(r: &RunResult, f: &Figures, findings: &[Finding]) -> Report {
         let req = &r.request;
         let redact = &req.redact;
         let expected_digest = r.expected_digest();
@@ -178,6 +181,7 @@ impl Report {
                 })
                 .collect(),
             delivery: f.delivery,
+            findings: findings.to_vec(),
         }
     }
 
@@ -188,8 +192,13 @@ impl Report {
 }
 
 /// Writes the JSON report to `path`, atomically.
-pub fn write_json(r: &RunResult, f: &Figures, path: &Path) -> std::io::Result<()> {
-    write_atomically(path, Report::new(r, f).to_json().as_bytes())
+pub fn write_json(
+    r: &RunResult,
+    f: &Figures,
+    findings: &[Finding],
+    path: &Path,
+) -> std::io::Result<()> {
+    write_atomically(path, Report::new(r, f, findings).to_json().as_bytes())
 }
 
 /// Writes the arrivals CSV to `path`, atomically: `t_offset_s,bytes,cumulative_bytes,gap_ms`; the
@@ -208,9 +217,10 @@ pub fn write_csv(r: &RunResult, path: &Path) -> std::io::Result<()> {
 pub fn write_requested(
     r: &RunResult,
     f: &Figures,
+    findings: &[Finding],
 ) -> Result<(), (std::path::PathBuf, std::io::Error)> {
     if let Some(p) = &r.request.json_report {
-        write_json(r, f, p).map_err(|e| (p.clone(), e))?;
+        write_json(r, f, findings, p).map_err(|e| (p.clone(), e))?;
     }
     if let Some(p) = &r.request.csv_report {
         write_csv(r, p).map_err(|e| (p.clone(), e))?;
