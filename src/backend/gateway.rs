@@ -232,7 +232,7 @@ impl GatewayConfig {
 
     /// What API Gateway answers before the integration runs: a path outside the stage, a missing
     /// API key, a spent quota. Otherwise the request with the stage taken off its path.
-    fn admit(&self, mut req: Request) -> Result<Request, Response> {
+    fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
         let s = &self.settings;
         let refuse = |status, message: &str, kind: &'static str| {
             let mut r = (
@@ -253,11 +253,11 @@ impl GatewayConfig {
                 _ => None,
             };
             let Some(rest) = rest else {
-                return Err(refuse(
+                return Err(Box::new(refuse(
                     StatusCode::FORBIDDEN,
                     "Missing Authentication Token",
                     "MissingAuthenticationTokenException",
-                ));
+                )));
             };
             let pq = match req.uri().query() {
                 Some(q) => format!("{rest}?{q}"),
@@ -272,11 +272,11 @@ impl GatewayConfig {
         if let Some(key) = &s.api_key {
             let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());
             if sent != Some(key.as_bytes()) {
-                return Err(refuse(
+                return Err(Box::new(refuse(
                     StatusCode::FORBIDDEN,
                     "Forbidden",
                     "ForbiddenException",
-                ));
+                )));
             }
         }
         if let Some(quota) = s.usage_quota {
@@ -284,11 +284,11 @@ impl GatewayConfig {
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if n >= quota {
-                return Err(refuse(
+                return Err(Box::new(refuse(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Limit Exceeded",
                     "LimitExceededException",
-                ));
+                )));
             }
         }
         Ok(req)
@@ -327,7 +327,7 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
     }
     let req = match cfg.admit(req) {
         Ok(r) => r,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     let set = cfg.settings();
     if set.mode == GatewayMode::Buffered {

@@ -58,7 +58,7 @@ pub fn router_with(config: BackendConfig) -> Router {
             .build()
             .unwrap_or_default(),
     };
-    Router::new()
+    let routes = Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/download", get(download::download))
@@ -70,8 +70,19 @@ pub fn router_with(config: BackendConfig) -> Router {
                 "no such route; GET / lists the routes",
             )
         })
-        .layer(axum::middleware::from_fn_with_state(gw, gateway::emulate))
-        .with_state(state)
+        .with_state(state);
+    behind_gateway(routes, gw)
+}
+
+/// `inner` behind the gateway emulation. The emulation sees each request before it is routed
+/// (a layer on `inner` itself would run after routing, too late to take a stage off the path).
+pub fn behind_gateway(inner: Router, gateway: Arc<gateway::GatewayConfig>) -> Router {
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn_with_state(
+            gateway,
+            gateway::emulate,
+        ))
 }
 
 pub fn json_error(status: StatusCode, message: &str) -> Response {

@@ -30,7 +30,7 @@ pub enum Command {
     /// Download URL into FILE, timing every arrival and hashing every byte (exit 0 only if complete).
     Get(GetArgs),
     /// Run the streaming backend on this machine (loopback unless told otherwise).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
 }
@@ -107,7 +107,7 @@ pub fn main() -> ExitCode {
         // beside the engine's writer thread: no hand-off between threads per read. Measured to
         // keep pace with curl over HTTPS and h2, where a multi-thread runtime did not.
         Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(args))),
-        Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(args))),
+        Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
         None => open_gui(GuiArgs::default()),
         Some(Command::Gui(args)) => open_gui(args),
     }

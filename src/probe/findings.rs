@@ -170,10 +170,13 @@ impl<'a> Facts<'a> {
     }
 }
 
-/// `got` is within `tol` (a fraction) of `want`.
+/// `got` is within `tol` (a fraction) of `want`, give or take the 0.1 s a client's clock sees
+/// beyond the server's (connection, flush, scheduling).
 fn near(got: f64, want: f64, tol: f64) -> bool {
-    want > 0.0 && (got - want).abs() <= want * tol
+    want > 0.0 && (got - want).abs() <= want * tol + MEASURE_SLACK_S
 }
+
+const MEASURE_SLACK_S: f64 = 0.1;
 
 fn secs(s: f64) -> String {
     format!("{s:.1} s")
@@ -351,7 +354,7 @@ fn function_default_timeout(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
 
 fn lambda_stream_size_cap(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
     let cap = l.lambda_max_stream_bytes as f64;
-    (f.cut() && near(f.bytes as f64, cap, 0.01)).then(|| Finding {
+    (f.cut() && (f.bytes as f64 - cap).abs() <= cap * 0.01).then(|| Finding {
         id: "lambda-stream-size-cap",
         severity: Severity::Error,
         title: "The stream stopped at Lambda's streamed-payload limit",
@@ -460,7 +463,7 @@ fn knee_of(s: &Split, l: &Limits) -> Option<(f64, f64, f64)> {
     let at = s.crossed_at_s?;
     let before = s.before_bytes_per_sec?;
     let after = s.after_bytes_per_sec?;
-    let throttled = near(after, l.throttle_bytes_per_sec, 0.15);
+    let throttled = (after - l.throttle_bytes_per_sec).abs() <= l.throttle_bytes_per_sec * 0.15;
     (throttled && before > 3.0 * after).then_some((at, before, after))
 }
 

@@ -4,7 +4,7 @@
 use super::event::{Caller, rest_event};
 use super::{InvokeError, LambdaService, Reply, StreamCut};
 use crate::backend::conn::ConnWatch;
-use crate::backend::gateway::{self, GatewayConfig, GatewayMode};
+use crate::backend::gateway::{GatewayConfig, GatewayMode};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::connect_info::ConnectInfo;
@@ -30,13 +30,10 @@ pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
         service,
         buffered: gateway.mode() == GatewayMode::Buffered,
     };
-    Router::new()
-        .fallback(invoke)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::new(gateway),
-            gateway::emulate,
-        ))
-        .with_state(front)
+    crate::backend::behind_gateway(
+        Router::new().fallback(invoke).with_state(front),
+        Arc::new(gateway),
+    )
 }
 
 /// API Gateway's answer when the integration failed.
