@@ -4,5 +4,6 @@
 pub mod app;
 pub mod backend;
 pub mod cli;
+pub mod lint;
 pub mod probe;
 pub mod units;

@@ -3,6 +3,7 @@
 //! summary comes from [`crate::probe::printer`].
 
 mod get;
+mod lint;
 mod serve;
 
 pub use get::GetArgs;
@@ -31,6 +32,9 @@ pub enum Command {
     Get(GetArgs),
     /// Run the streaming backend on this machine (loopback unless told otherwise).
     Serve(Box<ServeArgs>),
+    /// Check CloudFormation/SAM, OpenAPI and Terraform files for response-streaming mistakes
+    /// (exit 0 clean, 1 with errors, 2 when a path cannot be read or is not a template).
+    Lint(lint::LintArgs),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
 }
@@ -108,6 +112,7 @@ pub fn main() -> ExitCode {
         // keep pace with curl over HTTPS and h2, where a multi-thread runtime did not.
         Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(args))),
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
+        Some(Command::Lint(args)) => lint::lint(args),
         None => open_gui(GuiArgs::default()),
         Some(Command::Gui(args)) => open_gui(args),
     }

@@ -60,6 +60,9 @@ pub struct Shared {
     queue: Mutex<VecDeque<Invocation>>,
     queued: Notify,
     active: Mutex<Option<Active>>,
+    /// The request id of the latest invocation handed to the runtime: output written after its
+    /// response (a server's access log line) is still that invocation's.
+    last_request: Mutex<Option<String>>,
     /// When the runtime first asked for an event: the end of its init.
     first_next: OnceLock<Instant>,
     init_reported: AtomicBool,
@@ -84,6 +87,7 @@ impl Shared {
             queue: Mutex::default(),
             queued: Notify::new(),
             active: Mutex::default(),
+            last_request: Mutex::default(),
             first_next: OnceLock::new(),
             init_reported: AtomicBool::new(false),
             dead: AtomicBool::new(false),
@@ -104,10 +108,15 @@ impl Shared {
         self.first_next.get().is_some()
     }
 
-    /// The request id the function is working on (for its log lines), or "INIT" before the first.
+    /// The request id the function's output belongs to (for its log lines): the invocation it is
+    /// working on or last worked on (a web server logs a request after answering it), "INIT"
+    /// before the first.
     pub fn log_tag(&self) -> String {
-        match lock(&self.active).as_ref() {
-            Some(a) => a.request_id.clone(),
+        if let Some(a) = lock(&self.active).as_ref() {
+            return a.request_id.clone();
+        }
+        match lock(&self.last_request).as_ref() {
+            Some(id) => id.clone(),
             None if self.has_asked_for_events() => "-".into(),
             None => "INIT".into(),
         }
@@ -291,6 +300,7 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         .saturating_add(timeout)
         .as_millis();
     let request_id = inv.request_id.clone();
+    *lock(&sh.last_request) = Some(request_id.clone());
     *lock(&sh.active) = Some(Active {
         request_id: request_id.clone(),
         started: Instant::now(),
