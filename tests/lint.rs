@@ -244,3 +244,19 @@ fn bad_input_exits_2_with_one_line() {
     );
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_readme_tables_list_every_rule() {
+    let readme = std::fs::read_to_string(project("README.md")).unwrap();
+    let ids = RULES.iter().map(|r| r.id).chain(
+        streamscope::probe::findings::RULES
+            .iter()
+            .map(|(id, _)| *id),
+    );
+    for id in ids {
+        assert!(
+            readme.contains(&format!("| `{id}` |")),
+            "README's table has a row for {id}"
+        );
+    }
+}
