@@ -341,3 +341,48 @@ fn history_selects_runs_and_overlays_another() {
         Some("#2 complete 3.1 MB")
     );
 }
+
+#[test]
+fn a_buffered_502_shows_its_finding_with_fix_and_link_and_copy_summary_has_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut()
+        .apply_preset(preset("50 MiB buffered (over 10 MB)"));
+    h.step();
+    h.get_by_label("Start").click();
+    step_until_done(&mut h, Duration::from_secs(60));
+    let run = h.state().selected_run().unwrap();
+    let report = &run.finished.as_ref().unwrap().result;
+    assert!(
+        matches!(report.outcome, Outcome::HttpError { status: 502 }),
+        "{:?}",
+        report.outcome
+    );
+    // The verdict panel: the finding, the run's own evidence, the fix, the link.
+    h.get_by_label_contains("error · API Gateway answered 502: the integration failed");
+    h.get_by_label_contains("Seen: HTTP 502");
+    h.get_by_label_contains("Fix: For a response over 10 MB");
+    let link = h.get_by_label("integration-failed-502 (docs)");
+    assert!(
+        link.accesskit_node().role() == egui::accesskit::Role::Link,
+        "the docs are a clickable link"
+    );
+    h.get_by_label("Copy summary").click();
+    h.step();
+    let copied = h
+        .output()
+        .platform_output
+        .commands
+        .iter()
+        .find_map(|c| match c {
+            egui::OutputCommand::CopyText(t) => Some(t.clone()),
+            _ => None,
+        })
+        .expect("Copy summary puts text on the clipboard");
+    assert!(copied.contains("HTTP error 502"), "{copied}");
+    assert!(copied.contains("integration-failed-502"), "{copied}");
+    assert!(
+        copied.contains("responseTransferMode to STREAM"),
+        "{copied}"
+    );
+}

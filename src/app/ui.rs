@@ -477,8 +477,8 @@ fn findings_ui(ui: &mut egui::Ui, findings: &[crate::probe::findings::Finding]) 
             )
             .wrap(),
         );
-        ui.add(egui::Label::new(RichText::new(&f.evidence).small()).wrap());
-        ui.add(egui::Label::new(format!("Fix: {}", f.fix)).wrap());
+        ui.add(egui::Label::new(format!("Seen: {}", f.evidence)).wrap());
+        ui.add(egui::Label::new(RichText::new(format!("Fix: {}", f.fix)).weak()).wrap());
         ui.hyperlink_to(format!("{} (docs)", f.id), f.doc_url);
         ui.add_space(4.0);
     }
