@@ -64,6 +64,17 @@ pub struct GetArgs {
     /// Also redact this header's value in reports (repeatable; Authorization, x-api-key and cookies always are)
     #[arg(long, value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Follow at most N redirects (each is timed and shown; 0 follows none)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = probe::request::DEFAULT_MAX_REDIRECTS,
+        allow_negative_numbers = true
+    )]
+    pub max_redirs: u32,
+    /// Do not follow redirects: a 3xx is the answer (same as --max-redirs 0)
+    #[arg(long, conflicts_with = "max_redirs")]
+    pub no_location: bool,
     /// No progress line and no summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -95,6 +106,7 @@ impl GetArgs {
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
+            max_redirects: if self.no_location { 0 } else { self.max_redirs },
             ..ProbeRequest::new(self.url.clone(), self.output.clone())
         })
     }

@@ -29,7 +29,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Download URL into FILE, timing every arrival and hashing every byte (exit 0 only if complete).
-    Get(GetArgs),
+    Get(Box<GetArgs>),
     /// Run the streaming backend on this machine (loopback unless told otherwise).
     Serve(Box<ServeArgs>),
     /// Check CloudFormation/SAM, OpenAPI and Terraform files for response-streaming mistakes
@@ -110,7 +110,7 @@ pub fn main() -> ExitCode {
         // One thread for the whole download (the connection task, the engine, the progress line),
         // beside the engine's writer thread: no hand-off between threads per read. Measured to
         // keep pace with curl over HTTPS and h2, where a multi-thread runtime did not.
-        Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(args))),
+        Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(*args))),
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
         Some(Command::Lint(args)) => lint::lint(args),
         None => open_gui(GuiArgs::default()),

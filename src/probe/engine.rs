@@ -12,7 +12,9 @@ use super::event::{EventSender, ProbeEvent};
 use super::expect::{expected_digest, expected_length};
 use super::net::{self, error_chain};
 use super::outcome::{IoFailure, Outcome};
-use super::result::{OutputState, ResponseMeta, RunResult, WireVersion};
+use super::phases::{Marks, Phases};
+use super::redact::is_secret_header;
+use super::result::{Hop, OutputState, ResponseMeta, RunResult, WireVersion};
 use super::sink::{self, SinkSender};
 use super::timeline::Arrival;
 use bytes::Bytes;
@@ -36,7 +38,8 @@ const BATCH_ARRIVALS: usize = 256;
 /// dropped receiver only stops the events.
 pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
     // Built before the clock starts: setting up TLS roots is not part of the request.
-    let client = net::build_client(&req);
+    let marks = Marks::default();
+    let client = net::build_client(&req, &marks);
     let t0 = Instant::now();
     let started_at = SystemTime::now();
     // A failed send means the receiver is gone (the UI closed); the run goes on regardless.
@@ -52,16 +55,19 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
         waits: Waits::new(t0, cancel, req.idle_timeout, req.overall_limit),
         req,
         events,
+        marks,
+        hops: Vec::new(),
     };
     let client = match client {
         Ok(c) => c,
-        Err(e) => return run.without_response(Outcome::ConnectError(net::connect_failure(&e))),
+        Err(e) => return run.without_response(Outcome::ConnectError(e)),
     };
-    let resp = match run.send(&client).await {
-        Ok(resp) => resp,
+    let sent = match run.send(&client).await {
+        Ok(sent) => sent,
         Err(outcome) => return run.without_response(outcome),
     };
-    let meta = run.meta_of(&resp);
+    let meta = run.meta_of(&sent);
+    let resp = sent.resp;
     run.events
         .send(ProbeEvent::Headers(Box::new(meta.clone())))
         .ok();
@@ -89,6 +95,7 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
         request: run.req,
         started_at,
         response: Some(meta),
+        hops: run.hops,
         error_preview: None,
         timeline: received.timeline,
         bytes: received.bytes,
@@ -106,6 +113,9 @@ struct Run {
     t0: Instant,
     waits: Waits,
     events: EventSender,
+    /// What the client's hooks saw (lookups, connections, TLS handshakes).
+    marks: Marks,
+    hops: Vec<Hop>,
 }
 
 impl Run {
@@ -113,24 +123,98 @@ impl Run {
         at.saturating_duration_since(self.t0).as_nanos() as u64
     }
 
-    /// Phase 1: the request goes out, the status line and headers come back.
-    async fn send(&mut self, client: &reqwest::Client) -> Result<reqwest::Response, Outcome> {
-        let send = client
-            .get(self.req.url.clone())
-            .headers(self.req.headers.clone())
-            .send();
-        match self.waits.wait(send, self.t0).await {
-            Waited::Ready(Ok(resp)) => Ok(resp),
-            Waited::Ready(Err(e)) => Err(Outcome::ConnectError(net::connect_failure(&e))),
-            other => Err(other.outcome()),
+    /// Phase 1: the request goes out, the status line and headers come back; redirects are
+    /// followed here, each one timed and kept, up to the request's limit.
+    async fn send(&mut self, client: &reqwest::Client) -> Result<Sent, Outcome> {
+        let mut url = self.req.url.clone();
+        loop {
+            let sent = Instant::now();
+            let request = client.get(url.clone()).headers(self.headers_for(&url));
+            let resp = match self.waits.wait(request.send(), self.t0).await {
+                Waited::Ready(Ok(resp)) => resp,
+                Waited::Ready(Err(e)) => {
+                    return Err(Outcome::ConnectError(net::connect_failure(&e)));
+                }
+                other => return Err(other.outcome()),
+            };
+            let headers_at = Instant::now();
+            let phases = Phases::of(
+                self.marks.since(sent),
+                url.scheme() == "https",
+                headers_at.duration_since(sent).as_nanos() as u64,
+            );
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| matches!(status, 301 | 302 | 303 | 307 | 308));
+            let Some(location) = location else {
+                return Ok(Sent {
+                    resp,
+                    phases,
+                    sent,
+                    headers_at,
+                    url,
+                });
+            };
+            let next = url
+                .join(location)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"));
+            let follow = next.is_some() && self.hops.len() < self.req.max_redirects as usize;
+            if !follow {
+                // The 3xx is the answer: shown as such, with where it pointed.
+                return Ok(Sent {
+                    resp,
+                    phases,
+                    sent,
+                    headers_at,
+                    url,
+                });
+            }
+            self.hops.push(Hop {
+                url: url.clone(),
+                status,
+                location: location.to_string(),
+                next: next.clone(),
+                sent_ns: self.elapsed_ns(sent),
+                headers_ns: self.elapsed_ns(headers_at),
+                phases,
+            });
+            url = next.unwrap_or(url);
         }
     }
 
-    fn meta_of(&self, resp: &reqwest::Response) -> ResponseMeta {
-        let headers_ns = self.elapsed_ns(Instant::now());
+    /// The headers for a request to `url`: the user's, without the secret ones once a redirect
+    /// leaves the origin they were meant for (as curl and browsers do).
+    fn headers_for(&self, url: &reqwest::Url) -> reqwest::header::HeaderMap {
+        let mut h = self.req.headers.clone();
+        if url.origin() != self.req.url.origin() {
+            let secret: Vec<_> = h
+                .keys()
+                .filter(|n| is_secret_header(n.as_str(), &self.req.redact))
+                .cloned()
+                .collect();
+            for n in secret {
+                h.remove(n);
+            }
+        }
+        h
+    }
+
+    fn meta_of(&self, sent: &Sent) -> ResponseMeta {
+        let resp = &sent.resp;
+        let headers_ns = self.elapsed_ns(sent.headers_at);
         let status = resp.status().as_u16();
         let h = resp.headers();
+        let mut phases = sent.phases;
+        if !self.hops.is_empty() {
+            phases.redirects_ns = self.elapsed_ns(sent.sent);
+        }
         ResponseMeta {
+            url: sent.url.clone(),
+            phases,
             status,
             version: WireVersion::of(resp.version()),
             headers: h
@@ -272,6 +356,7 @@ impl Run {
             request: self.req,
             started_at: self.started_at,
             response: None,
+            hops: self.hops,
             error_preview: None,
             timeline: Vec::new(),
             bytes: 0,
@@ -289,6 +374,16 @@ impl Run {
         r.error_preview = Some(preview);
         r
     }
+}
+
+/// The response phase 1 ended with.
+struct Sent {
+    resp: reqwest::Response,
+    phases: Phases,
+    /// When its request was sent, and its headers were in.
+    sent: Instant,
+    headers_at: Instant,
+    url: reqwest::Url,
 }
 
 /// What phase 2 found.

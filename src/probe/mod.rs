@@ -12,6 +12,7 @@ pub mod figures;
 pub mod findings;
 pub mod net;
 pub mod outcome;
+pub mod phases;
 pub mod printer;
 pub mod redact;
 pub mod report;

@@ -2,6 +2,7 @@
 //! types (never from message text).
 
 use super::outcome::{ConnectCause, ConnectFailure};
+use super::phases::{Mark, Marks, TimedConnectLayer, TlsStartMarker};
 use super::request::{HttpVersion, ValidRequest};
 use std::error::Error as StdError;
 use std::sync::Arc;
@@ -16,16 +17,19 @@ pub struct DnsError {
 }
 
 /// The system resolver (getaddrinfo, on tokio's blocking pool), behind reqwest's resolver hook so
-/// its failures have a type of our own.
-struct SystemResolver;
+/// its failures have a type of our own and its time is marked.
+struct SystemResolver(Marks);
 
 impl reqwest::dns::Resolve for SystemResolver {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
+        let marks = self.0.clone();
         Box::pin(async move {
+            marks.record(Mark::DnsStart);
             let found = tokio::net::lookup_host((host.as_str(), 0))
                 .await
                 .map(|addrs| addrs.collect::<Vec<_>>());
+            marks.record(Mark::DnsEnd);
             match found {
                 Ok(addrs) => Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs),
                 Err(source) => Err(Box::new(DnsError { host, source }) as _),
@@ -34,21 +38,107 @@ impl reqwest::dns::Resolve for SystemResolver {
     }
 }
 
-pub fn build_client(req: &ValidRequest) -> reqwest::Result<reqwest::Client> {
+/// The client for one run: no proxy, no automatic redirects (the engine follows them itself, to
+/// time and show each), its phases marked in `marks`.
+pub fn build_client(req: &ValidRequest, marks: &Marks) -> Result<reqwest::Client, ConnectFailure> {
+    let tls = tls_config(req, marks).map_err(|e| ConnectFailure {
+        cause: ConnectCause::Tls,
+        error: format!("setting up TLS: {e}"),
+    })?;
     let mut b = reqwest::Client::builder()
         .connect_timeout(req.connect_timeout)
         // A proxy would change what we measure; the user asked about this endpoint.
         .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("streamscope/", env!("CARGO_PKG_VERSION")))
-        .dns_resolver(Arc::new(SystemResolver))
-        .tls_certs_merge(req.tls.extra_roots.iter().cloned())
-        .tls_danger_accept_invalid_certs(req.tls.insecure);
+        .dns_resolver(Arc::new(SystemResolver(marks.clone())))
+        .connector_layer(TimedConnectLayer(marks.clone()))
+        .tls_backend_preconfigured(tls);
     b = match req.http_version {
         HttpVersion::Auto => b,
         HttpVersion::Http1 => b.http1_only(),
         HttpVersion::Http2 => b.http2_prior_knowledge(),
     };
-    b.build()
+    b.build().map_err(|e| connect_failure(&e))
+}
+
+/// What reqwest would build (the platform's verifier, with the `--cacert` roots added, or none
+/// with `-k`; ALPN for the HTTP version asked for), plus the session cache that marks when a TLS
+/// handshake starts.
+fn tls_config(req: &ValidRequest, marks: &Marks) -> Result<rustls::ClientConfig, rustls::Error> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let verifier: Arc<dyn rustls::client::danger::ServerCertVerifier> = if req.tls.insecure {
+        Arc::new(AcceptAnyCertificate(provider.clone()))
+    } else if req.tls.extra_roots.is_empty() {
+        Arc::new(rustls_platform_verifier::Verifier::new(provider.clone())?)
+    } else {
+        Arc::new(rustls_platform_verifier::Verifier::new_with_extra_roots(
+            req.tls.extra_roots.iter().cloned(),
+            provider.clone(),
+        )?)
+    };
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    tls.alpn_protocols = match req.http_version {
+        HttpVersion::Auto => vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        HttpVersion::Http1 => vec![b"http/1.1".to_vec()],
+        HttpVersion::Http2 => vec![b"h2".to_vec()],
+    };
+    tls.resumption =
+        rustls::client::Resumption::store(Arc::new(TlsStartMarker::new(marks.clone())));
+    Ok(tls)
+}
+
+/// `-k`: any certificate is taken (signatures are still checked, so the handshake is real).
+#[derive(Debug)]
+struct AcceptAnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AcceptAnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &rustls::pki_types::CertificateDer<'_>,
+        _: &[rustls::pki_types::CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls::pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
 }
 
 /// The error and its sources, each said once.

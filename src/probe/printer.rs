@@ -4,8 +4,9 @@
 use super::figures::{Delivery, Figures};
 use super::findings::{Finding, Severity};
 use super::outcome::Outcome;
+use super::phases::Phases;
 use super::redact::redact_url;
-use super::result::RunResult;
+use super::result::{RunResult, host_of};
 use super::timeline::TEN_MIB;
 use crate::units::{fmt_bytes, fmt_rate};
 
@@ -127,6 +128,51 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     let mut lines = Vec::new();
     let mut push = |label, text: String, tone| lines.push(Line { label, text, tone });
     push("url", redact_url(&r.request.url), Tone::Info);
+    for h in &r.hops {
+        push(
+            "redirect",
+            format!(
+                "{} → {} ({})",
+                h.status,
+                h.next
+                    .as_ref()
+                    .map_or_else(|| h.location.clone(), redact_url),
+                span(h.headers_ns - h.sent_ns)
+            ),
+            Tone::Info,
+        );
+    }
+    if let Some(m) = &r.response {
+        if r.redirect_not_followed() {
+            let to = m
+                .url
+                .join(m.header("location").unwrap_or_default())
+                .map_or_else(|_| "an unusable Location".to_string(), |u| redact_url(&u));
+            push(
+                "redirect",
+                format!(
+                    "{} → {to}: not followed ({})",
+                    m.status,
+                    if r.request.max_redirects == 0 {
+                        "following redirects is off".to_string()
+                    } else {
+                        format!(
+                            "the limit of {} redirects was reached",
+                            r.request.max_redirects
+                        )
+                    }
+                ),
+                Tone::Warn,
+            );
+        }
+        if !r.hops.is_empty() {
+            push(
+                "served by",
+                format!("{} (not {})", m.served_by(), host_of(&r.request.url)),
+                Tone::Warn,
+            );
+        }
+    }
     push("outcome", r.outcome.describe(), tone);
     if let Outcome::ConnectError(c) = &r.outcome {
         push("error", c.error.clone(), Tone::Info);
@@ -183,6 +229,9 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
         ),
         Tone::Info,
     );
+    if let Some(p) = r.phases() {
+        push("phases", phases_bar(&p), Tone::Info);
+    }
     let body_read = r.response.as_ref().is_some_and(|m| m.is_success());
     if r.bytes > 0 {
         let s = &f.summary;
@@ -299,6 +348,45 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
         tone,
         lines,
         findings: findings.to_vec(),
+    }
+}
+
+/// httpstat's breakdown on one line: `[DNS 0.4 ms | TCP 0.1 ms | TLS 2.0 ms | server 30.1 ms |
+/// first byte 0.2 ms | body 15.70 s]`.
+pub fn phases_bar(p: &Phases) -> String {
+    let mut parts = Vec::new();
+    if p.redirects_ns > 0 {
+        parts.push(format!("redirects {}", span(p.redirects_ns)));
+    }
+    if p.new_connection {
+        parts.push(format!("DNS {}", span(p.dns_ns)));
+        match p.tls_ns {
+            Some(0) => parts.push(format!("TCP {}", span(p.connect_ns))),
+            Some(tls) => {
+                parts.push(format!("TCP {}", span(p.connect_ns)));
+                parts.push(format!("TLS {}", span(tls)));
+            }
+            None => parts.push(format!("TCP+TLS {} (not told apart)", span(p.connect_ns))),
+        }
+    } else {
+        parts.push("reused connection".to_string());
+    }
+    parts.push(format!("server {}", span(p.wait_ns)));
+    if let Some(fb) = p.first_byte_ns {
+        parts.push(format!("first byte {}", span(fb)));
+    }
+    if let Some(b) = p.body_ns {
+        parts.push(format!("body {}", span(b)));
+    }
+    format!("[{}]", parts.join(" | "))
+}
+
+/// Milliseconds with one decimal below a second, seconds with two above.
+fn span(ns: u64) -> String {
+    if ns >= 1_000_000_000 {
+        format!("{:.2} s", ns as f64 / 1e9)
+    } else {
+        format!("{:.1} ms", ns as f64 / 1e6)
     }
 }
 

@@ -5,6 +5,7 @@ use super::expect::{DigestSource, LengthSource};
 use super::figures::{Delivery, Figures, Summary};
 use super::findings::Finding;
 use super::outcome::OutcomeKind;
+use super::phases::Phases;
 use super::redact::{HeaderPair, redact_headers, redact_url};
 use super::result::{RunResult, WireVersion};
 use super::timeline::{Arrival, Split};
@@ -34,6 +35,53 @@ pub struct RequestInfo {
     pub overall_limit_s: Option<f64>,
     pub expect_sha256: Option<String>,
     pub tls: TlsInfo,
+    pub max_redirects: u32,
+}
+
+/// A redirect met on the way (URLs with credential-like parts redacted).
+#[derive(Debug, Clone, Serialize)]
+pub struct RedirectInfo {
+    pub status: u16,
+    pub url: String,
+    pub location: String,
+    /// From the run's start to sending this request, and to its headers.
+    pub sent_ms: f64,
+    pub headers_ms: f64,
+}
+
+/// Where the time went, in milliseconds (see [`Phases`]).
+#[derive(Debug, Clone, Serialize)]
+pub struct PhasesInfo {
+    pub redirects_ms: f64,
+    /// 0 for an IP literal or a reused connection.
+    pub dns_ms: f64,
+    /// TCP connect; TCP and TLS together when `tls_ms` is null.
+    pub connect_ms: f64,
+    /// null when the TLS handshake could not be told apart from the connect.
+    pub tls_ms: Option<f64>,
+    /// Connection ready → all headers: the request going out and the server answering.
+    pub wait_ms: f64,
+    /// Headers → first body byte.
+    pub first_byte_ms: Option<f64>,
+    /// First body byte → last.
+    pub body_ms: Option<f64>,
+    pub new_connection: bool,
+}
+
+impl PhasesInfo {
+    pub fn of(p: &Phases) -> PhasesInfo {
+        let ms = |ns: u64| ns as f64 / 1e6;
+        PhasesInfo {
+            redirects_ms: ms(p.redirects_ns),
+            dns_ms: ms(p.dns_ns),
+            connect_ms: ms(p.connect_ns),
+            tls_ms: p.tls_ns.map(ms),
+            wait_ms: ms(p.wait_ns),
+            first_byte_ms: p.first_byte_ns.map(ms),
+            body_ms: p.body_ns.map(ms),
+            new_connection: p.new_connection,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -72,6 +120,13 @@ pub struct Report {
     pub started_at: String,
     pub request: RequestInfo,
     pub response: Option<ResponseInfo>,
+    /// Every redirect met before the response, in order.
+    pub redirects: Vec<RedirectInfo>,
+    /// The URL that answered (after redirects), redacted, and its host: who served the body.
+    pub final_url: Option<String>,
+    pub served_by: Option<String>,
+    /// Redirects, DNS, connect, TLS, wait, first byte, body.
+    pub phases: Option<PhasesInfo>,
     pub outcome: OutcomeKind,
     pub outcome_detail: String,
     pub http_error_body_preview: Option<String>,
@@ -136,7 +191,25 @@ impl Report {
                     verify_certificates: !req.tls.insecure,
                     cacert: req.tls.cacert.as_ref().map(|p| p.display().to_string()),
                 },
+                max_redirects: req.max_redirects,
             },
+            redirects: r
+                .hops
+                .iter()
+                .map(|h| RedirectInfo {
+                    status: h.status,
+                    url: redact_url(&h.url),
+                    location: h
+                        .next
+                        .as_ref()
+                        .map_or_else(|| "<not an http(s) URL>".to_string(), redact_url),
+                    sent_ms: h.sent_ns as f64 / 1e6,
+                    headers_ms: h.headers_ns as f64 / 1e6,
+                })
+                .collect(),
+            final_url: r.response.as_ref().map(|m| redact_url(&m.url)),
+            served_by: r.response.as_ref().map(|m| m.served_by()),
+            phases: r.phases().as_ref().map(PhasesInfo::of),
             response: r.response.as_ref().map(|m| ResponseInfo {
                 status: m.status,
                 http_version: m.version,

@@ -52,6 +52,8 @@ pub struct ProbeRequest {
     pub cacert: Option<PathBuf>,
     /// Skip certificate verification (reports say so).
     pub insecure: bool,
+    /// Redirects followed at most (0: none; a 3xx is then the answer).
+    pub max_redirects: u32,
 }
 
 impl ProbeRequest {
@@ -70,9 +72,13 @@ impl ProbeRequest {
             redact: Vec::new(),
             cacert: None,
             insecure: false,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
         }
     }
 }
+
+/// Redirects followed unless told otherwise (reqwest's default; curl -L follows 50).
+pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
 
 /// The value an [`InputError`] is about, so a view can point at its own control for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,7 +164,7 @@ pub fn parse_header_line(line: &str) -> Result<(String, String), InputError> {
 #[derive(Debug, Clone, Default)]
 pub struct TlsTrust {
     /// Extra roots from a PEM file, besides the system's.
-    pub extra_roots: Vec<reqwest::Certificate>,
+    pub extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
     pub cacert: Option<PathBuf>,
     /// Certificates are not verified at all.
     pub insecure: bool,
@@ -183,6 +189,7 @@ pub struct ValidRequest {
     pub csv_report: Option<PathBuf>,
     pub redact: Vec<String>,
     pub tls: TlsTrust,
+    pub max_redirects: u32,
 }
 
 impl ProbeRequest {
@@ -263,6 +270,7 @@ impl ProbeRequest {
             csv_report: self.csv_report.clone(),
             redact: self.redact.clone(),
             tls,
+            max_redirects: self.max_redirects,
         })
     }
 }
@@ -275,10 +283,15 @@ fn seconds(what: &'static str, s: f64) -> Result<Duration, InputError> {
         .ok_or_else(|| InputError::Seconds(what, s.to_string()))
 }
 
-fn read_ca_file(path: &Path) -> Result<Vec<reqwest::Certificate>, InputError> {
+fn read_ca_file(
+    path: &Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, InputError> {
+    use rustls::pki_types::{CertificateDer, pem::PemObject};
     let err = |why: String| InputError::CaCert(path.to_path_buf(), why);
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
-    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| err(e.to_string()))?;
+    let certs = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
     if certs.is_empty() {
         return Err(err("no PEM certificate in it".to_string()));
     }

@@ -3,6 +3,7 @@
 
 use super::expect::{ExpectedDigest, ExpectedLength};
 use super::outcome::Outcome;
+use super::phases::Phases;
 use super::request::ValidRequest;
 use super::timeline::Arrival;
 use serde::Serialize;
@@ -45,9 +46,37 @@ impl WireVersion {
     }
 }
 
+/// `host` or `host:port` (when the port is not the scheme's).
+pub fn host_of(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
+/// A redirect the run met: followed, or the last one when the limit was reached.
+#[derive(Debug, Clone)]
+pub struct Hop {
+    pub url: reqwest::Url,
+    pub status: u16,
+    /// The `Location` as sent.
+    pub location: String,
+    /// Where it points, resolved against `url`; None when it is not an http(s) URL.
+    pub next: Option<reqwest::Url>,
+    /// Nanoseconds from the run's start to sending this request, and to its headers.
+    pub sent_ns: u64,
+    pub headers_ns: u64,
+    pub phases: Phases,
+}
+
 /// What the response said, as soon as its headers were in.
 #[derive(Debug, Clone)]
 pub struct ResponseMeta {
+    /// The URL that answered (after redirects).
+    pub url: reqwest::Url,
+    /// Where the time to these headers went (redirects, DNS, connect, TLS, wait).
+    pub phases: Phases,
     pub status: u16,
     pub version: WireVersion,
     /// All response headers, unredacted (views show them with secrets masked; reports redact).
@@ -61,6 +90,11 @@ pub struct ResponseMeta {
 impl ResponseMeta {
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
+    }
+
+    /// The host (and port, when not the scheme's) that sent this response.
+    pub fn served_by(&self) -> String {
+        host_of(&self.url)
     }
 
     /// The value of the first header called `name` (case-insensitive).
@@ -90,6 +124,8 @@ pub struct RunResult {
     /// Wall-clock time the request was sent.
     pub started_at: SystemTime,
     pub response: Option<ResponseMeta>,
+    /// The redirects met before `response`, in order.
+    pub hops: Vec<Hop>,
     /// The first 4 KiB of an error response's body.
     pub error_preview: Option<String>,
     /// Every read of the body, in order.
@@ -135,6 +171,23 @@ impl RunResult {
             .as_ref()
             .filter(|r| r.is_success())
             .and_then(|r| r.length)
+    }
+
+    /// Where the time went, from the request to the last byte; None without a response.
+    pub fn phases(&self) -> Option<Phases> {
+        let r = self.response.as_ref()?;
+        Some(r.phases.with_body(
+            r.headers_ns,
+            self.timeline.first().map(|a| a.t_offset_ns),
+            self.timeline.last().map(|a| a.t_offset_ns),
+        ))
+    }
+
+    /// A redirect was not followed because the limit was reached (the response is that 3xx).
+    pub fn redirect_not_followed(&self) -> bool {
+        self.response
+            .as_ref()
+            .is_some_and(|r| (300..400).contains(&r.status) && r.header("location").is_some())
     }
 
     pub fn duration_s(&self) -> f64 {

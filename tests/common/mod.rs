@@ -240,6 +240,11 @@ pub struct Nginx {
 }
 
 pub fn nginx_tls(www: &Path, tls_dir: &Path) -> Nginx {
+    nginx_tls_with(www, tls_dir, "")
+}
+
+/// [`nginx_tls`] with more directives in its `server` block (`location`s that redirect...).
+pub fn nginx_tls_with(www: &Path, tls_dir: &Path, server_extra: &str) -> Nginx {
     let run = tempfile::Builder::new()
         .prefix("nginx-")
         .tempdir_in(tls_dir)
@@ -257,7 +262,7 @@ pub fn nginx_tls(www: &Path, tls_dir: &Path) -> Nginx {
              client_body_temp_path {run}/b;\n proxy_temp_path {run}/p;\n fastcgi_temp_path {run}/f;\n\
              uwsgi_temp_path {run}/u;\n scgi_temp_path {run}/s;\n\
              server {{\n  listen 127.0.0.1:{port} ssl http2;\n  root {www};\n\
-              ssl_certificate {tls}/server.pem;\n  ssl_certificate_key {tls}/server.key;\n }}\n}}\n",
+              ssl_certificate {tls}/server.pem;\n  ssl_certificate_key {tls}/server.key;\n {server_extra}\n }}\n}}\n",
             run = run.display(),
             www = www.display(),
             tls = tls_dir.display(),
