@@ -135,6 +135,8 @@ pub enum Setting {
     StreamTimeout,
     Stage,
     ApiKey,
+    Iam,
+    IamRegion,
 }
 
 impl Setting {
@@ -161,6 +163,8 @@ impl Setting {
             Setting::StreamTimeout => "STREAM integration timeout",
             Setting::Stage => "stage",
             Setting::ApiKey => "API key",
+            Setting::Iam => "IAM test credentials",
+            Setting::IamRegion => "IAM region",
         }
     }
 }

@@ -95,6 +95,10 @@ pub struct GatewaySettings {
     pub api_key: Option<String>,
     /// A usage plan's quota: requests after this many get 429 `Limit Exceeded`.
     pub usage_quota: Option<u64>,
+    /// `AuthorizationType: AWS_IAM`: requests must carry a SigV4 signature by these (test)
+    /// credentials for this region. Never shown.
+    #[serde(skip)]
+    pub iam: Option<super::iam::IamConfig>,
 }
 
 impl Default for GatewaySettings {
@@ -115,6 +119,7 @@ impl Default for GatewaySettings {
             stage: None,
             api_key: None,
             usage_quota: None,
+            iam: None,
         }
     }
 }
@@ -164,6 +169,25 @@ impl GatewaySettings {
         }
         if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
             return Err(ConfigError::Invalid(Setting::ApiKey, "is empty".into()));
+        }
+        if let Some(iam) = &self.iam {
+            let word = |w: &str| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !word(&iam.access_key_id) || iam.secret_access_key.is_empty() {
+                return Err(ConfigError::Invalid(
+                    Setting::Iam,
+                    "write it as ACCESS_KEY_ID:SECRET_ACCESS_KEY".into(),
+                ));
+            }
+            if !word(&iam.region) {
+                return Err(ConfigError::Invalid(
+                    Setting::IamRegion,
+                    format!("{:?} is not an AWS region name", iam.region),
+                ));
+            }
         }
         let stream_max_duration = seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?;
         Ok(GatewayConfig {
@@ -228,17 +252,19 @@ impl GatewayConfig {
             && s.stage.is_none()
             && s.api_key.is_none()
             && s.usage_quota.is_none()
+            && s.iam.is_none()
     }
 
     /// What API Gateway answers before the integration runs: a path outside the stage, a missing
     /// API key, a spent quota. Otherwise the request with the stage taken off its path.
     fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
         let s = &self.settings;
+        let original_uri = req.uri().clone();
         let refuse = |status, message: &str, kind: &'static str| {
             let mut r = (
                 status,
                 [(header::CONTENT_TYPE, "application/json")],
-                format!("{{\"message\":\"{message}\"}}"),
+                serde_json::json!({ "message": message }).to_string(),
             )
                 .into_response();
             r.headers_mut()
@@ -268,6 +294,20 @@ impl GatewayConfig {
             if let Ok(uri) = axum::http::Uri::from_parts(parts) {
                 *req.uri_mut() = uri;
             }
+        }
+        if let Some(iam) = &s.iam
+            && let Err(no) = super::iam::check(
+                iam,
+                &original_uri,
+                req.headers(),
+                std::time::SystemTime::now(),
+            )
+        {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                &no.message,
+                no.error_type,
+            )));
         }
         if let Some(key) = &s.api_key {
             let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());

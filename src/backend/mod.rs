@@ -5,6 +5,7 @@ pub mod config;
 pub mod conn;
 pub mod download;
 pub mod gateway;
+pub mod iam;
 #[cfg(feature = "lambda")]
 pub mod lambda;
 pub mod lambda_service;

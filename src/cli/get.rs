@@ -64,6 +64,14 @@ pub struct GetArgs {
     /// Also redact this header's value in reports (repeatable; Authorization, x-api-key and cookies always are)
     #[arg(long, value_name = "NAME")]
     pub redact: Vec<String>,
+    /// Sign with AWS SigV4 (API Gateway IAM auth): REGION, REGION:SERVICE or curl's
+    /// aws:amz:REGION:SERVICE; bare: the region in the URL or AWS_REGION, service execute-api.
+    /// Credentials from the AWS chain (environment, profile, SSO, role)
+    #[arg(long, value_name = "REGION", num_args = 0..=1, default_missing_value = "")]
+    pub aws_sigv4: Option<String>,
+    /// AWS profile for --aws-sigv4's credentials
+    #[arg(long, value_name = "NAME")]
+    pub aws_profile: Option<String>,
     /// Follow at most N redirects (each is timed and shown; 0 follows none)
     #[arg(
         long,
@@ -106,6 +114,8 @@ impl GetArgs {
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
+            aws_sigv4: self.aws_sigv4.clone(),
+            aws_profile: self.aws_profile.clone(),
             max_redirects: if self.no_location { 0 } else { self.max_redirs },
             ..ProbeRequest::new(self.url.clone(), self.output.clone())
         })

@@ -67,6 +67,7 @@ impl From<InputError> for UsageError {
             Field::IdleTimeout => Some("--idle-timeout"),
             Field::MaxTime => Some("--max-time"),
             Field::CaCert => Some("--cacert"),
+            Field::Auth => Some("--aws-sigv4"),
         };
         UsageError(match flag {
             Some(f) => format!("{e} ({f})"),
@@ -99,6 +100,8 @@ impl From<ConfigError> for UsageError {
             Setting::StreamTimeout => "--stream-timeout-ms",
             Setting::Stage => "--stage",
             Setting::ApiKey => "--api-key",
+            Setting::Iam => "--iam",
+            Setting::IamRegion => "--iam-region",
         };
         UsageError(format!("{e} ({flag})"))
     }

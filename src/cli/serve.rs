@@ -48,6 +48,23 @@ pub struct ServeArgs {
     /// Require this x-api-key value (403 Forbidden without it), as a method with ApiKeyRequired
     #[arg(long, value_name = "KEY")]
     pub api_key: Option<String>,
+    /// Require AWS SigV4 signatures by these test credentials, as a method with AWS_IAM
+    /// authorization (403 with API Gateway's message for a missing, wrong or stale signature)
+    #[arg(
+        long,
+        value_name = "ACCESS_KEY_ID:SECRET",
+        env = "STREAMSCOPE_IAM",
+        hide_env_values = true
+    )]
+    pub iam: Option<String>,
+    /// The region signatures must be scoped to
+    #[arg(
+        long,
+        value_name = "REGION",
+        default_value = "us-east-1",
+        requires = "iam"
+    )]
+    pub iam_region: String,
     /// A usage plan's quota: requests after this many get 429 Limit Exceeded
     #[arg(long, value_name = "N")]
     pub usage_quota: Option<u64>,
@@ -160,6 +177,14 @@ impl ServeArgs {
                 stage: self.stage.clone(),
                 api_key: self.api_key.clone(),
                 usage_quota: self.usage_quota,
+                iam: self.iam.as_ref().map(|text| {
+                    let (id, secret) = text.split_once(':').unwrap_or((text.as_str(), ""));
+                    crate::backend::iam::IamConfig {
+                        access_key_id: id.trim().to_string(),
+                        secret_access_key: secret.trim().to_string(),
+                        region: self.iam_region.trim().to_string(),
+                    }
+                }),
             },
             s3: self
                 .s3_bucket

@@ -7,11 +7,12 @@
 //! channel hop, and arrivals go to the writer and to the event channel in batches, flushed when the
 //! next read would wait or a batch is full. One idle timer and one deadline serve the whole run.
 
+use super::auth::Signer;
 use super::classify::{BodyEnd, BodyFacts, TAIL_KEEP, classify};
 use super::event::{EventSender, ProbeEvent};
 use super::expect::{expected_digest, expected_length};
 use super::net::{self, error_chain};
-use super::outcome::{IoFailure, Outcome};
+use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome};
 use super::phases::{Marks, Phases};
 use super::redact::is_secret_header;
 use super::result::{Hop, OutputState, ResponseMeta, RunResult, WireVersion};
@@ -37,9 +38,14 @@ const BATCH_ARRIVALS: usize = 256;
 /// every way a run can end is an [`Outcome`] in the result. Events go to `events` as they happen; a
 /// dropped receiver only stops the events.
 pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
-    // Built before the clock starts: setting up TLS roots is not part of the request.
+    // Built before the clock starts: setting up TLS roots and finding credentials are not part
+    // of the request.
     let marks = Marks::default();
     let client = net::build_client(&req, &marks);
+    let signer = match &req.sigv4 {
+        Some(spec) => Some(Signer::load(spec, &req.url).await),
+        None => None,
+    };
     let t0 = Instant::now();
     let started_at = SystemTime::now();
     // A failed send means the receiver is gone (the UI closed); the run goes on regardless.
@@ -57,11 +63,22 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
         events,
         marks,
         hops: Vec::new(),
+        signer: None,
     };
     let client = match client {
         Ok(c) => c,
         Err(e) => return run.without_response(Outcome::ConnectError(e)),
     };
+    match signer {
+        Some(Ok(s)) => run.signer = Some(s),
+        Some(Err(error)) => {
+            return run.without_response(Outcome::ConnectError(ConnectFailure {
+                cause: ConnectCause::Credentials,
+                error,
+            }));
+        }
+        None => {}
+    }
     let sent = match run.send(&client).await {
         Ok(sent) => sent,
         Err(outcome) => return run.without_response(outcome),
@@ -116,6 +133,8 @@ struct Run {
     /// What the client's hooks saw (lookups, connections, TLS handshakes).
     marks: Marks,
     hops: Vec<Hop>,
+    /// Signs requests to the URL's origin.
+    signer: Option<Signer>,
 }
 
 impl Run {
@@ -128,8 +147,17 @@ impl Run {
     async fn send(&mut self, client: &reqwest::Client) -> Result<Sent, Outcome> {
         let mut url = self.req.url.clone();
         loop {
+            let headers = match self.headers_for(&url) {
+                Ok(h) => h,
+                Err(error) => {
+                    return Err(Outcome::ConnectError(ConnectFailure {
+                        cause: ConnectCause::Credentials,
+                        error,
+                    }));
+                }
+            };
             let sent = Instant::now();
-            let request = client.get(url.clone()).headers(self.headers_for(&url));
+            let request = client.get(url.clone()).headers(headers);
             let resp = match self.waits.wait(request.send(), self.t0).await {
                 Waited::Ready(Ok(resp)) => resp,
                 Waited::Ready(Err(e)) => {
@@ -186,11 +214,16 @@ impl Run {
         }
     }
 
-    /// The headers for a request to `url`: the user's, without the secret ones once a redirect
-    /// leaves the origin they were meant for (as curl and browsers do).
-    fn headers_for(&self, url: &reqwest::Url) -> reqwest::header::HeaderMap {
+    /// The headers for a request to `url`: the user's, signed when SigV4 is on; without the
+    /// secret ones and unsigned once a redirect leaves the origin they were meant for (as curl
+    /// and browsers do).
+    fn headers_for(&self, url: &reqwest::Url) -> Result<reqwest::header::HeaderMap, String> {
         let mut h = self.req.headers.clone();
-        if url.origin() != self.req.url.origin() {
+        let same_origin = url.origin() == self.req.url.origin();
+        if same_origin && let Some(signer) = &self.signer {
+            signer.sign(url, &mut h, SystemTime::now())?;
+        }
+        if !same_origin {
             let secret: Vec<_> = h
                 .keys()
                 .filter(|n| is_secret_header(n.as_str(), &self.req.redact))
@@ -200,7 +233,7 @@ impl Run {
                 h.remove(n);
             }
         }
-        h
+        Ok(h)
     }
 
     fn meta_of(&self, sent: &Sent) -> ResponseMeta {

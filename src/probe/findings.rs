@@ -89,6 +89,8 @@ pub struct Facts<'a> {
     pub response_headers: &'a [(String, String)],
     /// Names of the request headers sent (never their values).
     pub request_header_names: Vec<String>,
+    /// The request was signed with AWS SigV4.
+    pub signed: bool,
     pub bytes: u64,
     pub duration_s: f64,
     pub headers_s: Option<f64>,
@@ -118,6 +120,7 @@ impl<'a> Facts<'a> {
                 .iter()
                 .map(|(n, _)| n.to_ascii_lowercase())
                 .collect(),
+            signed: r.request.sigv4.is_some(),
             bytes: r.bytes,
             duration_s: r.duration_s(),
             headers_s: meta.map(|m| m.headers_ns as f64 / 1e9),
@@ -207,6 +210,7 @@ pub const RULES: &[(&str, Rule)] = &[
     ("buffered-burst", buffered_burst),
     ("missing-authentication-token", missing_authentication_token),
     ("api-key-refused", api_key_refused),
+    ("iam-signature-refused", iam_signature_refused),
     ("throttled-429", throttled_429),
     ("apigw-throttle-knee", apigw_throttle_knee),
     ("lambda-throttle-knee", lambda_throttle_knee),
@@ -413,9 +417,17 @@ fn missing_authentication_token(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
     (f.status == Some(403) && f.error_body.contains("Missing Authentication Token")).then(|| Finding {
         id: "missing-authentication-token",
         severity: Severity::Error,
-        title: "No such resource or method in the deployed API",
-        evidence: format!("HTTP 403 {}", f.error_body.trim()),
-        fix: "API Gateway answers this for a path or method it does not have (it is not about credentials): check the stage in the URL (…/prod/…), the resource path and method, and that the API was deployed after its last change.",
+        title: "No such resource or method in the deployed API, or an unsigned request to an IAM one",
+        evidence: format!(
+            "HTTP 403 {}{}",
+            f.error_body.trim(),
+            if f.signed {
+                " to a signed request"
+            } else {
+                " to an unsigned request"
+            }
+        ),
+        fix: "API Gateway answers this for a path or method it does not have: check the stage in the URL (…/prod/…), the resource path and method, and that the API was deployed after its last change. A method with AWS_IAM authorization answers it too when the request is not signed: sign it (--aws-sigv4).",
         doc_url: "https://repost.aws/knowledge-center/api-gateway-authentication-token-errors",
     })
 }
@@ -440,6 +452,30 @@ fn api_key_refused(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
             fix: "Send the key as an x-api-key header (aws apigateway get-api-key --include-value). A key that is sent but refused is disabled, or not in a usage plan for this API stage.",
             doc_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-api-usage-plans.html",
         }
+    })
+}
+
+fn iam_signature_refused(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
+    const KINDS: &[&str] = &[
+        "InvalidSignatureException",
+        "UnrecognizedClientException",
+        "IncompleteSignatureException",
+    ];
+    let kind = f.header("x-amzn-errortype").unwrap_or_default();
+    let refused = f.status == Some(403)
+        && (KINDS.iter().any(|k| kind.starts_with(k))
+            || f.error_body.contains("The request signature we calculated")
+            || f.error_body.contains("Signature expired")
+            || f.error_body
+                .contains("security token included in the request is invalid")
+            || f.error_body.contains("Credential should be scoped"));
+    refused.then(|| Finding {
+        id: "iam-signature-refused",
+        severity: Severity::Error,
+        title: "API Gateway refused the request's SigV4 signature",
+        evidence: format!("HTTP 403 {}{}", f.error_body.trim(), f.cause()),
+        fix: "\"does not match\": the secret key is wrong, or something between signing and sending changed the request (a proxy, the query's order); \"security token … invalid\": the access key is unknown or a temporary one was sent without its session token; \"scoped to a valid region\": sign for the API's region (--aws-sigv4 REGION); \"Signature expired\": this machine's clock is off by more than 5 minutes.",
+        doc_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/permissions.html",
     })
 }
 
@@ -594,6 +630,7 @@ mod tests {
             error_body: "",
             response_headers: &[],
             request_header_names: vec![],
+            signed: false,
             bytes,
             duration_s: last.unwrap_or(0.1) + 0.01,
             headers_s: Some(0.01),
@@ -764,6 +801,28 @@ mod tests {
                     f.error_body = r#"{"message":"Forbidden"}"#;
                 }),
                 vec!["api-key-refused"],
+            ),
+            (
+                "a signature made with the wrong secret",
+                vec![],
+                Box::new(|f| {
+                    f.outcome = OutcomeKind::HttpError;
+                    f.status = Some(403);
+                    f.signed = true;
+                    f.error_body = r#"{"message":"The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details."}"#;
+                }),
+                vec!["iam-signature-refused"],
+            ),
+            (
+                "a stale signature",
+                vec![],
+                Box::new(|f| {
+                    f.outcome = OutcomeKind::HttpError;
+                    f.status = Some(403);
+                    f.signed = true;
+                    f.error_body = r#"{"message":"Signature expired: 20261129T120000Z is now earlier than 20261129T120100Z (20261129T120600Z - 5 min.)"}"#;
+                }),
+                vec!["iam-signature-refused"],
             ),
             (
                 "a quota spent",

@@ -4,6 +4,7 @@
 //! [`RunResult`] at the end, its outcome decided by [`classify`]) → [`figures`] → [`report`],
 //! [`printer`] → views (the CLI, the app).
 
+pub mod auth;
 pub mod classify;
 pub mod engine;
 pub mod event;

@@ -111,6 +111,8 @@ pub enum ConnectCause {
     CertificateExpired,
     /// Another TLS failure (handshake, protocol, other certificate problem).
     Tls,
+    /// No AWS credentials (or region) to sign the request with.
+    Credentials,
     Other,
 }
 
@@ -131,6 +133,9 @@ impl ConnectCause {
                 "certificate expired or not yet valid (check the server's certificate and this machine's clock)"
             }
             ConnectCause::Tls => "the TLS handshake failed",
+            ConnectCause::Credentials => {
+                "no AWS credentials to sign with (environment, profile, SSO or role; see the error)"
+            }
             ConnectCause::Other => "the connection failed",
         }
     }

@@ -36,6 +36,9 @@ pub struct RequestInfo {
     pub expect_sha256: Option<String>,
     pub tls: TlsInfo,
     pub max_redirects: u32,
+    /// SigV4 signing, when on: region (null: from the URL or the AWS configuration), service,
+    /// profile. Never credentials or signatures.
+    pub aws_sigv4: Option<super::auth::SigV4Spec>,
 }
 
 /// A redirect met on the way (URLs with credential-like parts redacted).
@@ -192,6 +195,7 @@ impl Report {
                     cacert: req.tls.cacert.as_ref().map(|p| p.display().to_string()),
                 },
                 max_redirects: req.max_redirects,
+                aws_sigv4: req.sigv4.clone(),
             },
             redirects: r
                 .hops

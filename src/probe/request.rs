@@ -54,6 +54,11 @@ pub struct ProbeRequest {
     pub insecure: bool,
     /// Redirects followed at most (0: none; a 3xx is then the answer).
     pub max_redirects: u32,
+    /// Sign with AWS SigV4: `""` (region from the URL or the AWS configuration), `REGION`,
+    /// `REGION:SERVICE` or curl's `aws:amz:REGION:SERVICE`. None: not signed.
+    pub aws_sigv4: Option<String>,
+    /// The AWS profile for the credentials; None: the default chain.
+    pub aws_profile: Option<String>,
 }
 
 impl ProbeRequest {
@@ -73,6 +78,8 @@ impl ProbeRequest {
             cacert: None,
             insecure: false,
             max_redirects: DEFAULT_MAX_REDIRECTS,
+            aws_sigv4: None,
+            aws_profile: None,
         }
     }
 }
@@ -93,6 +100,7 @@ pub enum Field {
     IdleTimeout,
     MaxTime,
     CaCert,
+    Auth,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -117,6 +125,8 @@ pub enum InputError {
     Seconds(&'static str, String),
     #[error("cannot use CA certificates from {0:?}: {1}")]
     CaCert(PathBuf, String),
+    #[error("AWS SigV4: {0}")]
+    Auth(String),
 }
 
 impl InputError {
@@ -137,6 +147,7 @@ impl InputError {
                 _ => Field::MaxTime,
             },
             InputError::CaCert(..) => Field::CaCert,
+            InputError::Auth(_) => Field::Auth,
         }
     }
 }
@@ -190,6 +201,8 @@ pub struct ValidRequest {
     pub redact: Vec<String>,
     pub tls: TlsTrust,
     pub max_redirects: u32,
+    /// Sign every request to the URL's origin with AWS SigV4.
+    pub sigv4: Option<super::auth::SigV4Spec>,
 }
 
 impl ProbeRequest {
@@ -255,6 +268,18 @@ impl ProbeRequest {
             cacert: self.cacert.clone(),
             insecure: self.insecure,
         };
+        let sigv4 = match &self.aws_sigv4 {
+            Some(spec) => Some(
+                super::auth::SigV4Spec::parse(spec, self.aws_profile.as_deref())
+                    .map_err(InputError::Auth)?,
+            ),
+            None if self.aws_profile.is_some() => {
+                return Err(InputError::Auth(
+                    "a profile is only used to sign: turn SigV4 on".into(),
+                ));
+            }
+            None => None,
+        };
         Ok(ValidRequest {
             url,
             headers,
@@ -271,6 +296,7 @@ impl ProbeRequest {
             redact: self.redact.clone(),
             tls,
             max_redirects: self.max_redirects,
+            sigv4,
         })
     }
 }
