@@ -386,3 +386,35 @@ fn a_buffered_502_shows_its_finding_with_fix_and_link_and_copy_summary_has_it() 
         "{copied}"
     );
 }
+
+#[test]
+fn the_iam_choice_asks_for_region_and_profile_and_remembers_only_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    assert!(h.query_by_label("Region").is_none(), "hidden until chosen");
+    h.get_by_label("AWS IAM (SigV4)").click();
+    h.step();
+    h.step();
+    assert!(h.state().form.sigv4);
+    let region = h.get_by_label("Region");
+    region.focus();
+    region.type_text("eu west");
+    h.step();
+    h.step();
+    h.get_by_label_contains("AWS SigV4: \"eu west\" is not an AWS region name");
+    h.state_mut().form.aws_region = "eu-west-1".into();
+    h.state_mut().form.aws_profile = "dev".into();
+    h.step();
+    let req = h.state().form.to_request();
+    assert_eq!(req.aws_sigv4.as_deref(), Some("eu-west-1"));
+    assert_eq!(req.aws_profile.as_deref(), Some("dev"));
+    let valid = req.validate().unwrap();
+    assert_eq!(valid.sigv4.unwrap().region.as_deref(), Some("eu-west-1"));
+    let saved = serde_json::to_string(&h.state().settings()).unwrap();
+    assert!(saved.contains("\"sigv4\":true"), "{saved}");
+    assert!(saved.contains("\"aws_region\":\"eu-west-1\""), "{saved}");
+    // Back to none: the request is not signed.
+    h.get_by_label("none / API key").click();
+    h.step();
+    assert_eq!(h.state().form.to_request().aws_sigv4, None);
+}

@@ -119,6 +119,11 @@ pub struct Settings {
     pub idle_timeout_s: Option<f64>,
     pub preset: Option<String>,
     pub cacert: Option<PathBuf>,
+    /// Sign with AWS SigV4, for which region and profile (names only: credentials come from the
+    /// AWS chain and are never stored).
+    pub sigv4: bool,
+    pub aws_region: String,
+    pub aws_profile: String,
 }
 
 impl Default for Settings {
@@ -132,6 +137,9 @@ impl Default for Settings {
             idle_timeout_s: None,
             preset: None,
             cacert: None,
+            sigv4: false,
+            aws_region: String::new(),
+            aws_profile: String::new(),
         }
     }
 }
@@ -148,6 +156,12 @@ pub struct RequestForm {
     pub cacert: String,
     /// Skip certificate verification.
     pub insecure: bool,
+    /// Sign with AWS SigV4 (API Gateway IAM authorization).
+    pub sigv4: bool,
+    /// The region to sign for (empty: the URL's, or the AWS configuration's).
+    pub aws_region: String,
+    /// The AWS profile for the credentials (empty: the default chain).
+    pub aws_profile: String,
     pub dest_dir: PathBuf,
     /// A file typed or chosen in the save dialog; when empty, `dest_dir` + a name suggested by
     /// the URL.
@@ -183,6 +197,10 @@ impl RequestForm {
                 .filter(|c| !c.is_empty())
                 .map(PathBuf::from),
             insecure: self.insecure,
+            aws_sigv4: self.sigv4.then(|| self.aws_region.trim().to_string()),
+            aws_profile: Some(self.aws_profile.trim())
+                .filter(|p| self.sigv4 && !p.is_empty())
+                .map(str::to_string),
             ..ProbeRequest::new(self.url.trim(), self.destination())
         }
     }
@@ -383,6 +401,9 @@ impl StreamscopeApp {
                 .map(|p| p.display().to_string())
                 .unwrap_or_default(),
             insecure: false,
+            sigv4: settings.sigv4,
+            aws_region: settings.aws_region.trim().to_string(),
+            aws_profile: settings.aws_profile.trim().to_string(),
             dest_dir: settings
                 .dest_dir
                 .filter(|d| d.is_dir())
@@ -442,6 +463,9 @@ impl StreamscopeApp {
             cacert: Some(self.form.cacert.trim())
                 .filter(|c| !c.is_empty())
                 .map(PathBuf::from),
+            sigv4: self.form.sigv4,
+            aws_region: self.form.aws_region.trim().to_string(),
+            aws_profile: self.form.aws_profile.trim().to_string(),
         }
     }
 

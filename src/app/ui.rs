@@ -186,6 +186,31 @@ impl StreamscopeApp {
                 );
             }
         });
+        ui.horizontal(|ui| {
+            ui.label("Auth");
+            ui.selectable_value(&mut self.form.sigv4, false, "none / API key")
+                .on_hover_text("Open, or an API key sent as an x-api-key header (Headers)");
+            ui.selectable_value(&mut self.form.sigv4, true, "AWS IAM (SigV4)")
+                .on_hover_text(
+                    "Sign each request with AWS SigV4 for execute-api, credentials from the AWS chain (environment, profile, SSO, role)",
+                );
+            if self.form.sigv4 {
+                labelled_field(
+                    ui,
+                    "Region",
+                    egui::TextEdit::singleline(&mut self.form.aws_region)
+                        .hint_text("from the URL or AWS_REGION")
+                        .desired_width(160.0),
+                );
+                labelled_field(
+                    ui,
+                    "Profile",
+                    egui::TextEdit::singleline(&mut self.form.aws_profile)
+                        .hint_text("default chain")
+                        .desired_width(120.0),
+                );
+            }
+        });
         if self.headers_open {
             self.headers_ui(ui);
         }
