@@ -418,3 +418,44 @@ fn the_iam_choice_asks_for_region_and_profile_and_remembers_only_names() {
     h.step();
     assert_eq!(h.state().form.to_request().aws_sigv4, None);
 }
+
+#[test]
+fn resume_continues_a_cancelled_run_to_the_whole_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.expect("the demo is ready at start");
+    h.state_mut().apply_preset(preset("100 MiB, no gateway"));
+    h.state_mut().form.url = format!("http://{}/download?size=12MiB&seed=11&rate=8MiB", demo.off);
+    h.step();
+    h.get_by_label("Start").click();
+    let t0 = Instant::now();
+    while h
+        .state()
+        .selected_run()
+        .is_none_or(|r| r.series.total_bytes < 3 * 1024 * 1024)
+    {
+        assert!(t0.elapsed() < Duration::from_secs(30), "bytes should flow");
+        h.step();
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    h.key_press(egui::Key::Escape);
+    step_until_done(&mut h, Duration::from_secs(10));
+    let dest = dir.path().join("download-12MiB.bin");
+    assert!(!dest.exists());
+    h.get_by_label("Resume").click();
+    h.step();
+    assert!(h.state().is_running(), "the resume started");
+    step_until_done(&mut h, Duration::from_secs(60));
+    let run = h.state().selected_run().unwrap();
+    let r = &run.finished.as_ref().unwrap().result;
+    assert_eq!(r.outcome, Outcome::Complete);
+    assert!(r.resumed_from >= 3 * 1024 * 1024, "{}", r.resumed_from);
+    assert_eq!(r.digest_match(), Some(true));
+    let data = std::fs::read(&dest).unwrap();
+    assert_eq!(data.len(), 12 * 1024 * 1024);
+    assert_eq!(
+        hex::encode(sha2::Sha256::digest(&data)),
+        hex::encode(r.sha256.unwrap())
+    );
+    h.get_by_label_contains("in 1 request(s), verified whole");
+}

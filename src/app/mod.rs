@@ -545,6 +545,30 @@ impl StreamscopeApp {
             return Ok(());
         }
         self.confirm_overwrite = false;
+        self.launch(valid);
+        Ok(())
+    }
+
+    /// Continues run `i`'s `.part` with the same request (`--resume`).
+    pub fn resume(&mut self, i: usize) -> Result<(), String> {
+        if self.active.is_some() {
+            return Err("a download is already running".into());
+        }
+        let f = self
+            .runs
+            .get(i)
+            .and_then(|r| r.finished.as_ref())
+            .ok_or("that run has not finished")?;
+        if !f.result.output.partial_left || !f.result.request.part.exists() {
+            return Err("that run left no .part to resume".into());
+        }
+        let mut valid = f.result.request.clone();
+        valid.resume = true;
+        self.launch(valid);
+        Ok(())
+    }
+
+    fn launch(&mut self, valid: probe::ValidRequest) {
         self.message = None;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
@@ -572,7 +596,6 @@ impl StreamscopeApp {
             cancel,
             record,
         });
-        Ok(())
     }
 
     pub fn cancel(&mut self) {

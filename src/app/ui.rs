@@ -297,6 +297,19 @@ impl StreamscopeApp {
                     if ui.button("Save report...").clicked() {
                         self.open_report_dialog();
                     }
+                    let resumable = self.runs[i]
+                        .finished
+                        .as_ref()
+                        .is_some_and(|f| f.result.output.partial_left);
+                    if resumable
+                        && ui
+                            .add_enabled(self.active.is_none(), egui::Button::new("Resume"))
+                            .on_hover_text("Continue the .part where it stopped (a Range request; the whole file is verified)")
+                            .clicked()
+                        && let Err(e) = self.resume(i)
+                    {
+                        self.message = Some(e);
+                    }
                     if ui.button("Copy summary").clicked()
                         && let Some(f) = self.selected_run().and_then(|r| r.finished.as_ref())
                     {

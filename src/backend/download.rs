@@ -242,6 +242,11 @@ pub async fn download(
     );
     resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    // The bytes are a function of seed and size: that pair is the version of the object.
+    let etag = format!("\"s{:x}-{size:x}\"", knobs.seed);
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        resp_headers.insert(header::ETAG, v);
+    }
     let filename = format!("streamscope-{size}B-seed{}.bin", knobs.seed);
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         resp_headers.insert(header::CONTENT_DISPOSITION, v);
@@ -262,7 +267,13 @@ pub async fn download(
         }
     }
 
-    let (status, start, len) = match parse_range(headers.get(header::RANGE), size) {
+    // If-Range: the range only for this version; another one gets the whole object (RFC 9110).
+    let range = headers.get(header::RANGE).filter(|_| {
+        headers
+            .get(header::IF_RANGE)
+            .is_none_or(|v| v.as_bytes() == etag.as_bytes())
+    });
+    let (status, start, len) = match parse_range(range, size) {
         RangeSpec::Full => (knobs.status, 0, size),
         RangeSpec::Part {
             start,

@@ -72,6 +72,21 @@ pub struct GetArgs {
     /// AWS profile for --aws-sigv4's credentials
     #[arg(long, value_name = "NAME")]
     pub aws_profile: Option<String>,
+    /// Continue FILE.part where it stopped, with a Range request (its bytes are hashed first;
+    /// refused when the server sends the whole object or the object changed). `-C -` as in curl
+    #[arg(
+        short = 'C',
+        long = "resume",
+        value_name = "-",
+        num_args = 0..=1,
+        default_missing_value = "-",
+        value_parser = ["-"],
+        allow_hyphen_values = true
+    )]
+    pub resume: Option<String>,
+    /// Continue a truncated or stalled download up to N times, each from where it stopped
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retry: u32,
     /// Follow at most N redirects (each is timed and shown; 0 follows none)
     #[arg(
         long,
@@ -114,6 +129,8 @@ impl GetArgs {
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
+            resume: self.resume.is_some(),
+            retries: self.retry,
             aws_sigv4: self.aws_sigv4.clone(),
             aws_profile: self.aws_profile.clone(),
             max_redirects: if self.no_location { 0 } else { self.max_redirs },

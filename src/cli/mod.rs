@@ -68,6 +68,7 @@ impl From<InputError> for UsageError {
             Field::MaxTime => Some("--max-time"),
             Field::CaCert => Some("--cacert"),
             Field::Auth => Some("--aws-sigv4"),
+            Field::Ranges => None,
         };
         UsageError(match flag {
             Some(f) => format!("{e} ({f})"),

@@ -15,7 +15,8 @@ use super::net::{self, error_chain};
 use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome};
 use super::phases::{Marks, Phases};
 use super::redact::is_secret_header;
-use super::result::{Hop, OutputState, ResponseMeta, RunResult, WireVersion};
+use super::result::{Attempt, Hop, OutputState, ResponseMeta, RunResult, WireVersion};
+use super::resume;
 use super::sink::{self, SinkSender};
 use super::timeline::Arrival;
 use bytes::Bytes;
@@ -37,14 +38,23 @@ const BATCH_ARRIVALS: usize = 256;
 /// Downloads `req.url` into `req.part`, then (if complete) renames it to `req.output`. Never fails:
 /// every way a run can end is an [`Outcome`] in the result. Events go to `events` as they happen; a
 /// dropped receiver only stops the events.
+///
+/// With `req.resume`, an existing `.part` is hashed first and continued with a `Range` request;
+/// with `req.retries`, a truncated or stalled attempt is continued the same way. Every attempt
+/// appends to the same file and the same hash, so the final digest covers the whole file.
 pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
-    // Built before the clock starts: setting up TLS roots and finding credentials are not part
-    // of the request.
+    // Built before the clock starts: setting up TLS roots, finding credentials and hashing what a
+    // resumed file already holds are not part of the request.
     let marks = Marks::default();
     let client = net::build_client(&req, &marks);
     let signer = match &req.sigv4 {
         Some(spec) => Some(Signer::load(spec, &req.url).await),
         None => None,
+    };
+    let start = if req.resume {
+        resume::start_from_part(&req).await
+    } else {
+        Ok(Start::fresh())
     };
     let t0 = Instant::now();
     let started_at = SystemTime::now();
@@ -64,62 +74,153 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
         marks,
         hops: Vec::new(),
         signer: None,
+        attempts: Vec::new(),
+        timeline: Vec::new(),
+        resumed_from: 0,
     };
     let client = match client {
         Ok(c) => c,
-        Err(e) => return run.without_response(Outcome::ConnectError(e)),
+        Err(e) => return run.without_response(Outcome::ConnectError(e), None),
     };
     match signer {
         Some(Ok(s)) => run.signer = Some(s),
         Some(Err(error)) => {
-            return run.without_response(Outcome::ConnectError(ConnectFailure {
-                cause: ConnectCause::Credentials,
-                error,
-            }));
+            return run.without_response(
+                Outcome::ConnectError(ConnectFailure {
+                    cause: ConnectCause::Credentials,
+                    error,
+                }),
+                None,
+            );
         }
         None => {}
     }
-    let sent = match run.send(&client).await {
-        Ok(sent) => sent,
-        Err(outcome) => return run.without_response(outcome),
+    let mut start = match start {
+        Ok(s) => s,
+        Err(io) => return run.without_response(Outcome::IoError(io), None),
     };
-    let meta = run.meta_of(&sent);
-    let resp = sent.resp;
-    run.events
-        .send(ProbeEvent::Headers(Box::new(meta.clone())))
-        .ok();
-    if !meta.is_success() {
-        let preview = run.error_preview(resp, &meta).await;
-        return run.http_error(meta, preview);
+    run.resumed_from = start.prefix.bytes;
+    loop {
+        let attempt_started = run.elapsed_ns(Instant::now());
+        let from = start.prefix.bytes;
+        let sent = match run.send(&client, &start).await {
+            Ok(sent) => sent,
+            Err(outcome) => {
+                run.attempt_ended(attempt_started, from, None, &outcome);
+                return run.without_response(outcome, Some(&start));
+            }
+        };
+        let meta = run.meta_of(&sent, &start);
+        let resp = sent.resp;
+        run.events
+            .send(ProbeEvent::Headers(Box::new(meta.clone())))
+            .ok();
+        if let Err(why) = resume::continues(&start, &meta) {
+            let outcome = Outcome::RangeRefused(why);
+            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+            let mut r = run.without_response(outcome, Some(&start));
+            r.response = Some(meta);
+            return r;
+        }
+        if !meta.is_success() {
+            let preview = run.error_preview(resp, &meta).await;
+            let outcome = Outcome::HttpError {
+                status: meta.status,
+            };
+            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+            let mut r = run.without_response(outcome, Some(&start));
+            r.response = Some(meta);
+            r.error_preview = Some(preview);
+            return r;
+        }
+        let validator = start
+            .validator
+            .clone()
+            .unwrap_or_else(|| Validator::of(&meta));
+        let received = run.receive(resp, &meta, start).await;
+        let outcome = classify(BodyFacts {
+            end: received.end,
+            bytes: received.bytes,
+            length: meta.length,
+            digest: meta.digest,
+            actual_sha256: received.sha256,
+            tail: &received.tail,
+        });
+        run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+        let again = matches!(outcome, Outcome::Truncated(_) | Outcome::Stalled { .. })
+            && run.attempts.len() <= run.req.retries as usize;
+        if let (true, Some(hasher)) = (again, received.hasher) {
+            start = Start {
+                prefix: sink::Prefix {
+                    bytes: received.bytes_written,
+                    hasher,
+                },
+                validator: Some(validator),
+            };
+            continue;
+        }
+        let (outcome, output) = commit(
+            &run.req,
+            outcome,
+            received.part_created,
+            received.bytes_written,
+            Some(&validator),
+        );
+        return RunResult {
+            request: run.req,
+            started_at,
+            response: Some(meta),
+            hops: run.hops,
+            error_preview: None,
+            bytes: run.timeline.iter().map(|a| a.bytes as u64).sum(),
+            timeline: run.timeline,
+            sha256: received.sha256,
+            outcome,
+            output,
+            duration_ns: received.ended_ns,
+            attempts: run.attempts,
+            resumed_from: run.resumed_from,
+        };
     }
-    let received = run.receive(resp, &meta).await;
-    let duration_ns = received.ended_ns;
-    let outcome = classify(BodyFacts {
-        end: received.end,
-        bytes: received.bytes,
-        length: meta.length,
-        digest: meta.digest,
-        actual_sha256: received.sha256,
-        tail: &received.tail,
-    });
-    let (outcome, output) = commit(
-        &run.req,
-        outcome,
-        received.part_created,
-        received.bytes_written,
-    );
-    RunResult {
-        request: run.req,
-        started_at,
-        response: Some(meta),
-        hops: run.hops,
-        error_preview: None,
-        timeline: received.timeline,
-        bytes: received.bytes,
-        sha256: received.sha256,
-        outcome,
-        output,
-        duration_ns,
+}
+
+/// Where an attempt starts: what the `.part` already holds, and what the object looked like
+/// when those bytes came.
+pub struct Start {
+    pub prefix: sink::Prefix,
+    pub validator: Option<Validator>,
+}
+
+impl Start {
+    pub fn fresh() -> Start {
+        Start {
+            prefix: sink::Prefix::default(),
+            validator: None,
+        }
+    }
+}
+
+/// What identifies the object's version: its ETag, else its Last-Modified.
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct Validator {
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+}
+
+impl Validator {
+    pub fn of(meta: &ResponseMeta) -> Validator {
+        Validator {
+            etag: meta.header("etag").map(str::to_string),
+            last_modified: meta.header("last-modified").map(str::to_string),
+        }
+    }
+
+    /// The `If-Range` value: a strong ETag, else the date (RFC 9110 13.1.5).
+    pub fn if_range(&self) -> Option<&str> {
+        self.etag
+            .as_deref()
+            .filter(|e| !e.starts_with("W/"))
+            .or(self.last_modified.as_deref())
     }
 }
 
@@ -135,6 +236,11 @@ struct Run {
     hops: Vec<Hop>,
     /// Signs requests to the URL's origin.
     signer: Option<Signer>,
+    attempts: Vec<Attempt>,
+    /// Every arrival of every attempt, in order.
+    timeline: Vec<Arrival>,
+    /// Bytes the `.part` held before the run (a resumed download).
+    resumed_from: u64,
 }
 
 impl Run {
@@ -144,10 +250,10 @@ impl Run {
 
     /// Phase 1: the request goes out, the status line and headers come back; redirects are
     /// followed here, each one timed and kept, up to the request's limit.
-    async fn send(&mut self, client: &reqwest::Client) -> Result<Sent, Outcome> {
+    async fn send(&mut self, client: &reqwest::Client, start: &Start) -> Result<Sent, Outcome> {
         let mut url = self.req.url.clone();
         loop {
-            let headers = match self.headers_for(&url) {
+            let headers = match self.headers_for(&url, start) {
                 Ok(h) => h,
                 Err(error) => {
                     return Err(Outcome::ConnectError(ConnectFailure {
@@ -158,7 +264,7 @@ impl Run {
             };
             let sent = Instant::now();
             let request = client.get(url.clone()).headers(headers);
-            let resp = match self.waits.wait(request.send(), self.t0).await {
+            let resp = match self.waits.wait(request.send(), sent).await {
                 Waited::Ready(Ok(resp)) => resp,
                 Waited::Ready(Err(e)) => {
                     return Err(Outcome::ConnectError(net::connect_failure(&e)));
@@ -217,8 +323,28 @@ impl Run {
     /// The headers for a request to `url`: the user's, signed when SigV4 is on; without the
     /// secret ones and unsigned once a redirect leaves the origin they were meant for (as curl
     /// and browsers do).
-    fn headers_for(&self, url: &reqwest::Url) -> Result<reqwest::header::HeaderMap, String> {
+    fn headers_for(
+        &self,
+        url: &reqwest::Url,
+        start: &Start,
+    ) -> Result<reqwest::header::HeaderMap, String> {
         let mut h = self.req.headers.clone();
+        // A continued download asks for the rest, of the same version of the object.
+        if start.prefix.bytes > 0 {
+            let range = format!("bytes={}-", start.prefix.bytes);
+            h.insert(
+                reqwest::header::RANGE,
+                reqwest::header::HeaderValue::from_str(&range).map_err(|e| e.to_string())?,
+            );
+            if let Some(v) = start
+                .validator
+                .as_ref()
+                .and_then(Validator::if_range)
+                .and_then(|v| reqwest::header::HeaderValue::from_str(v).ok())
+            {
+                h.insert(reqwest::header::IF_RANGE, v);
+            }
+        }
         let same_origin = url.origin() == self.req.url.origin();
         if same_origin && let Some(signer) = &self.signer {
             signer.sign(url, &mut h, SystemTime::now())?;
@@ -236,7 +362,7 @@ impl Run {
         Ok(h)
     }
 
-    fn meta_of(&self, sent: &Sent) -> ResponseMeta {
+    fn meta_of(&self, sent: &Sent, start: &Start) -> ResponseMeta {
         let resp = &sent.resp;
         let headers_ns = self.elapsed_ns(sent.headers_at);
         let status = resp.status().as_u16();
@@ -259,7 +385,8 @@ impl Run {
                 .collect(),
             headers_ns,
             length: expected_length(h),
-            digest: expected_digest(self.req.expect_sha256, h, status),
+            // A 206 that continues our own bytes is checked against the whole object's digest.
+            digest: expected_digest(self.req.expect_sha256, h, status, start.prefix.bytes > 0),
         }
     }
 
@@ -282,7 +409,12 @@ impl Run {
     }
 
     /// Phase 2, for a success status: the body into the `.part` file, every arrival timed.
-    async fn receive(&mut self, resp: reqwest::Response, meta: &ResponseMeta) -> Received {
+    async fn receive(
+        &mut self,
+        resp: reqwest::Response,
+        meta: &ResponseMeta,
+        start: Start,
+    ) -> Received {
         let mut rx = Received {
             end: BodyEnd::Clean,
             bytes: 0,
@@ -290,15 +422,40 @@ impl Run {
             tail_chunks: VecDeque::new(),
             tail: Vec::new(),
             sha256: None,
+            hasher: None,
             part_created: false,
-            bytes_written: 0,
+            bytes_written: start.prefix.bytes,
             ended_ns: 0,
         };
-        let file = match std::fs::File::create(&self.req.part) {
+        let prefix = start.prefix;
+        // A continuation appends after the bytes it was given (cut to exactly those); a fresh
+        // attempt starts the file over.
+        let opened = if prefix.bytes > 0 {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(&self.req.part)
+                .and_then(|mut f| {
+                    use std::io::Seek;
+                    f.set_len(prefix.bytes)?;
+                    f.seek(std::io::SeekFrom::Start(prefix.bytes))?;
+                    Ok(f)
+                })
+        } else {
+            std::fs::File::create(&self.req.part)
+        };
+        let file = match opened {
             Ok(f) => f,
             Err(e) => {
                 rx.end = BodyEnd::WriteFailed(IoFailure {
-                    doing: format!("creating {}", self.req.part.display()),
+                    doing: format!(
+                        "{} {}",
+                        if prefix.bytes > 0 {
+                            "opening"
+                        } else {
+                            "creating"
+                        },
+                        self.req.part.display()
+                    ),
                     error: e.to_string(),
                 });
                 rx.ended_ns = self.elapsed_ns(Instant::now());
@@ -306,7 +463,8 @@ impl Run {
             }
         };
         rx.part_created = true;
-        let (sink_tx, sink) = sink::spawn(file, meta.length.map(|l| l.bytes));
+        let total = meta.length.map(|l| prefix.bytes + l.bytes);
+        let (sink_tx, sink) = sink::spawn_after(file, prefix, total);
         let mut batch = Batch::default();
         let mut last = self.t0 + Duration::from_nanos(meta.headers_ns);
         let mut stream = std::pin::pin!(resp.bytes_stream());
@@ -359,12 +517,14 @@ impl Run {
         drop(sink_tx);
         let sunk = sink.await.unwrap_or_else(|e| sink::Sunk {
             sha256: None,
+            hasher: None,
             bytes_written: 0,
             error: Some(std::io::Error::other(format!(
                 "the writer thread failed: {e}"
             ))),
         });
         rx.sha256 = sunk.sha256;
+        rx.hasher = sunk.hasher;
         rx.bytes_written = sunk.bytes_written;
         rx.end = match sunk.error {
             // A write error wins: the file is not what arrived, whatever the socket did.
@@ -380,32 +540,61 @@ impl Run {
             .iter()
             .flat_map(|b| b.iter().copied())
             .collect();
+        self.timeline.append(&mut rx.timeline);
         rx
     }
 
-    fn without_response(self, outcome: Outcome) -> RunResult {
+    /// The result of a run that ends without (more) body: `start` says what the `.part` holds,
+    /// which stays as it was.
+    fn without_response(self, outcome: Outcome, start: Option<&Start>) -> RunResult {
         let duration_ns = self.elapsed_ns(Instant::now());
+        let kept = start.map_or(0, |s| s.prefix.bytes);
+        if kept > 0 {
+            resume::leave_part(&self.req, start.and_then(|s| s.validator.as_ref()));
+        }
         RunResult {
             request: self.req,
             started_at: self.started_at,
             response: None,
             hops: self.hops,
             error_preview: None,
-            timeline: Vec::new(),
-            bytes: 0,
+            bytes: self.timeline.iter().map(|a| a.bytes as u64).sum(),
+            timeline: self.timeline,
             sha256: None,
             outcome,
-            output: OutputState::default(),
+            output: OutputState {
+                saved: false,
+                partial_left: kept > 0,
+                bytes_written: kept,
+            },
             duration_ns,
+            attempts: self.attempts,
+            resumed_from: self.resumed_from,
         }
     }
 
-    fn http_error(self, meta: ResponseMeta, preview: String) -> RunResult {
-        let status = meta.status;
-        let mut r = self.without_response(Outcome::HttpError { status });
-        r.response = Some(meta);
-        r.error_preview = Some(preview);
-        r
+    /// Records the attempt that started at `started_ns` from byte `from`.
+    fn attempt_ended(
+        &mut self,
+        started_ns: u64,
+        from: u64,
+        status: Option<u16>,
+        outcome: &Outcome,
+    ) {
+        let bytes = self
+            .timeline
+            .iter()
+            .filter(|a| a.t_offset_ns >= started_ns)
+            .map(|a| a.bytes as u64)
+            .sum();
+        self.attempts.push(Attempt {
+            started_ns,
+            ended_ns: self.elapsed_ns(Instant::now()),
+            from_byte: from,
+            bytes,
+            status,
+            outcome: outcome.kind(),
+        });
     }
 }
 
@@ -428,8 +617,11 @@ struct Received {
     /// receiving), and the same bytes made contiguous at the end.
     tail_chunks: VecDeque<Bytes>,
     tail: Vec<u8>,
+    /// SHA-256 of the whole file, and the state to go on from.
     sha256: Option<[u8; 32]>,
+    hasher: Option<sha2::Sha256>,
     part_created: bool,
+    /// Bytes the file holds.
     bytes_written: u64,
     /// When reading stopped, from the request.
     ended_ns: u64,
@@ -487,6 +679,7 @@ fn commit(
     outcome: Outcome,
     part_created: bool,
     bytes_written: u64,
+    validator: Option<&Validator>,
 ) -> (Outcome, OutputState) {
     let mut out = OutputState {
         saved: false,
@@ -494,8 +687,12 @@ fn commit(
         bytes_written,
     };
     if !outcome.is_complete() {
+        if part_created {
+            resume::leave_part(req, validator);
+        }
         return (outcome, out);
     }
+    resume::forget_part(req);
     if let Err(e) = std::fs::rename(&req.part, &req.output) {
         return (
             Outcome::IoError(IoFailure {

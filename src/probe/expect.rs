@@ -69,13 +69,21 @@ pub fn expected_digest(
     user: Option<[u8; 32]>,
     headers: &HeaderMap,
     status: u16,
+    continues_file: bool,
 ) -> Option<ExpectedDigest> {
     let found = |sha256, source| Some(ExpectedDigest { sha256, source });
     if let Some(d) = user {
         return found(d, DigestSource::User);
     }
     if status == 206 {
-        return None;
+        // A range of the object is not the object: only when it completes a file that holds the
+        // rest does the representation's digest (RFC 9530 Repr-Digest) apply. S3's checksum
+        // headers describe the bytes sent, so they do not.
+        return headers
+            .get("repr-digest")
+            .and_then(|v| parse_repr_digest(v.as_bytes()))
+            .filter(|_| continues_file)
+            .and_then(|d| found(d, DigestSource::ReprDigest));
     }
     if let Some(d) = headers
         .get("repr-digest")
@@ -153,7 +161,7 @@ mod tests {
         );
         let src = |d: Option<ExpectedDigest>| d.map(|d| (d.sha256[0], d.source));
         assert_eq!(
-            src(expected_digest(None, &h, 200)),
+            src(expected_digest(None, &h, 200, false)),
             Some((2, DigestSource::AmzChecksumSha256))
         );
         h.insert(
@@ -163,21 +171,26 @@ mod tests {
                 .unwrap(),
         );
         assert_eq!(
-            src(expected_digest(None, &h, 200)),
+            src(expected_digest(None, &h, 200, false)),
             Some((3, DigestSource::ReprDigest))
         );
         assert_eq!(
-            src(expected_digest(Some([1u8; 32]), &h, 200)),
+            src(expected_digest(Some([1u8; 32]), &h, 200, false)),
             Some((1, DigestSource::User))
         );
-        assert_eq!(expected_digest(None, &h, 206), None);
+        assert_eq!(expected_digest(None, &h, 206, false), None, "a range alone");
+        assert_eq!(
+            src(expected_digest(None, &h, 206, true)),
+            Some((3, DigestSource::ReprDigest)),
+            "a range that completes the file"
+        );
         let mut c = HeaderMap::new();
         c.insert(
             "x-amz-checksum-sha256",
             B64.encode([2u8; 32]).parse().unwrap(),
         );
         c.insert("x-amz-checksum-type", "COMPOSITE".parse().unwrap());
-        assert_eq!(expected_digest(None, &c, 200), None);
+        assert_eq!(expected_digest(None, &c, 200, false), None);
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod redact;
 pub mod report;
 pub mod request;
 pub mod result;
+pub mod resume;
 pub mod sink;
 pub mod timeline;
 

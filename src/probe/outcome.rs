@@ -18,6 +18,7 @@ pub enum OutcomeKind {
     Cancelled,
     ConnectError,
     IoError,
+    RangeRefused,
 }
 
 impl OutcomeKind {
@@ -33,6 +34,7 @@ impl OutcomeKind {
             OutcomeKind::Cancelled => "cancelled",
             OutcomeKind::ConnectError => "connect_error",
             OutcomeKind::IoError => "io_error",
+            OutcomeKind::RangeRefused => "range_refused",
         }
     }
 }
@@ -72,6 +74,9 @@ pub enum Outcome {
     ConnectError(ConnectFailure),
     /// Local I/O: disk full, unwritable path, failed rename.
     IoError(IoFailure),
+    /// The server's answer cannot continue or assemble this download: the whole object (200)
+    /// to a range request, another range, a changed ETag, 416. The `.part` is left as it was.
+    RangeRefused(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +173,7 @@ impl Outcome {
             Outcome::Cancelled => OutcomeKind::Cancelled,
             Outcome::ConnectError(_) => OutcomeKind::ConnectError,
             Outcome::IoError(_) => OutcomeKind::IoError,
+            Outcome::RangeRefused(_) => OutcomeKind::RangeRefused,
         }
     }
 
@@ -210,6 +216,7 @@ impl Outcome {
             Outcome::Cancelled => "cancelled".to_string(),
             Outcome::ConnectError(f) => format!("connection failed: {}", f.cause.explain()),
             Outcome::IoError(f) => format!("I/O error {}: {}", f.doing, f.error),
+            Outcome::RangeRefused(why) => format!("refused to continue: {why}"),
         }
     }
 }

@@ -83,6 +83,19 @@ fn rate(v: Option<f64>) -> String {
 
 fn headline(r: &RunResult, digest_match: Option<bool>) -> (String, Tone) {
     match &r.outcome {
+        Outcome::Complete if r.resumed_from > 0 || r.attempts.len() > 1 => (
+            format!(
+                "Complete: {} in {} request(s){}",
+                fmt_bytes(r.output.bytes_written),
+                r.attempts.len(),
+                if digest_match == Some(true) {
+                    ", verified whole"
+                } else {
+                    ""
+                }
+            ),
+            Tone::Good,
+        ),
         Outcome::Complete => (
             format!(
                 "Complete: {} arrived{}",
@@ -118,6 +131,10 @@ fn headline(r: &RunResult, digest_match: Option<bool>) -> (String, Tone) {
         ),
         Outcome::ConnectError(_) => ("Could not connect".into(), Tone::Bad),
         Outcome::IoError(_) => ("Could not save the file".into(), Tone::Bad),
+        Outcome::RangeRefused(_) => (
+            "Not continued: the server's answer does not fit".into(),
+            Tone::Bad,
+        ),
     }
 }
 
@@ -174,6 +191,34 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
         }
     }
     push("outcome", r.outcome.describe(), tone);
+    if r.resumed_from > 0 {
+        push(
+            "resumed",
+            format!(
+                "from byte {} of the .part (hashed before the request; the digest covers the whole file)",
+                r.resumed_from
+            ),
+            Tone::Info,
+        );
+    }
+    if r.attempts.len() > 1 {
+        let list: Vec<String> = r
+            .attempts
+            .iter()
+            .map(|a| {
+                format!(
+                    "{} from byte {} at {:.2} s: {} B, {}",
+                    a.status
+                        .map_or_else(|| "no response".to_string(), |s| s.to_string()),
+                    a.from_byte,
+                    a.started_ns as f64 / 1e9,
+                    a.bytes,
+                    a.outcome
+                )
+            })
+            .collect();
+        push("attempts", list.join("; "), Tone::Info);
+    }
     if let Outcome::ConnectError(c) = &r.outcome {
         push("error", c.error.clone(), Tone::Info);
     }

@@ -52,6 +52,16 @@ pub struct RedirectInfo {
     pub headers_ms: f64,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct AttemptInfo {
+    pub started_ms: f64,
+    pub ended_ms: f64,
+    pub from_byte: u64,
+    pub bytes: u64,
+    pub status: Option<u16>,
+    pub outcome: OutcomeKind,
+}
+
 /// Where the time went, in milliseconds (see [`Phases`]).
 #[derive(Debug, Clone, Serialize)]
 pub struct PhasesInfo {
@@ -130,6 +140,11 @@ pub struct Report {
     pub served_by: Option<String>,
     /// Redirects, DNS, connect, TLS, wait, first byte, body.
     pub phases: Option<PhasesInfo>,
+    /// Every request of the run: one, unless resumed or retried (`started_ms`, `ended_ms`,
+    /// `from_byte`, `bytes`, `status`, `outcome`).
+    pub attempts: Vec<AttemptInfo>,
+    /// Bytes the `.part` already held when the run started (`--resume`); `sha256` covers them.
+    pub resumed_from_bytes: u64,
     pub outcome: OutcomeKind,
     pub outcome_detail: String,
     pub http_error_body_preview: Option<String>,
@@ -214,6 +229,19 @@ impl Report {
             final_url: r.response.as_ref().map(|m| redact_url(&m.url)),
             served_by: r.response.as_ref().map(|m| m.served_by()),
             phases: r.phases().as_ref().map(PhasesInfo::of),
+            attempts: r
+                .attempts
+                .iter()
+                .map(|a| AttemptInfo {
+                    started_ms: a.started_ns as f64 / 1e6,
+                    ended_ms: a.ended_ns as f64 / 1e6,
+                    from_byte: a.from_byte,
+                    bytes: a.bytes,
+                    status: a.status,
+                    outcome: a.outcome,
+                })
+                .collect(),
+            resumed_from_bytes: r.resumed_from,
             response: r.response.as_ref().map(|m| ResponseInfo {
                 status: m.status,
                 http_version: m.version,

@@ -59,6 +59,10 @@ pub struct ProbeRequest {
     pub aws_sigv4: Option<String>,
     /// The AWS profile for the credentials; None: the default chain.
     pub aws_profile: Option<String>,
+    /// Continue an existing `<output>.part` with a Range request.
+    pub resume: bool,
+    /// Continue a truncated or stalled attempt this many times at most.
+    pub retries: u32,
 }
 
 impl ProbeRequest {
@@ -80,9 +84,14 @@ impl ProbeRequest {
             max_redirects: DEFAULT_MAX_REDIRECTS,
             aws_sigv4: None,
             aws_profile: None,
+            resume: false,
+            retries: 0,
         }
     }
 }
+
+/// Retries allowed at most (each is a new request for the rest).
+pub const MAX_RETRIES: u32 = 100;
 
 /// Redirects followed unless told otherwise (reqwest's default; curl -L follows 50).
 pub const DEFAULT_MAX_REDIRECTS: u32 = 10;
@@ -101,6 +110,8 @@ pub enum Field {
     MaxTime,
     CaCert,
     Auth,
+    /// Resume, retries, segments: how the body is fetched in parts.
+    Ranges,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -127,6 +138,8 @@ pub enum InputError {
     CaCert(PathBuf, String),
     #[error("AWS SigV4: {0}")]
     Auth(String),
+    #[error("{0}")]
+    Ranges(String),
 }
 
 impl InputError {
@@ -148,6 +161,7 @@ impl InputError {
             },
             InputError::CaCert(..) => Field::CaCert,
             InputError::Auth(_) => Field::Auth,
+            InputError::Ranges(_) => Field::Ranges,
         }
     }
 }
@@ -203,6 +217,8 @@ pub struct ValidRequest {
     pub max_redirects: u32,
     /// Sign every request to the URL's origin with AWS SigV4.
     pub sigv4: Option<super::auth::SigV4Spec>,
+    pub resume: bool,
+    pub retries: u32,
 }
 
 impl ProbeRequest {
@@ -280,6 +296,20 @@ impl ProbeRequest {
             }
             None => None,
         };
+        let asks_range = header_list
+            .iter()
+            .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("range"));
+        if asks_range && (self.resume || self.retries > 0) {
+            return Err(InputError::Ranges(
+                "a Range header cannot be combined with resuming or retrying, which ask for their own ranges".into(),
+            ));
+        }
+        if self.retries > MAX_RETRIES {
+            return Err(InputError::Ranges(format!(
+                "at most {MAX_RETRIES} retries, got {}",
+                self.retries
+            )));
+        }
         Ok(ValidRequest {
             url,
             headers,
@@ -297,6 +327,8 @@ impl ProbeRequest {
             tls,
             max_redirects: self.max_redirects,
             sigv4,
+            resume: self.resume,
+            retries: self.retries,
         })
     }
 }

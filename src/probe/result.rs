@@ -55,6 +55,20 @@ pub fn host_of(url: &reqwest::Url) -> String {
     }
 }
 
+/// One request of a run (a retry or a resume makes more), as a segment of its timeline.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Attempt {
+    /// From the run's start to this attempt's request, and to its end.
+    pub started_ns: u64,
+    pub ended_ns: u64,
+    /// The byte of the file it asked for first (0: the whole object).
+    pub from_byte: u64,
+    /// Body bytes it received.
+    pub bytes: u64,
+    pub status: Option<u16>,
+    pub outcome: super::outcome::OutcomeKind,
+}
+
 /// A redirect the run met: followed, or the last one when the limit was reached.
 #[derive(Debug, Clone)]
 pub struct Hop {
@@ -130,15 +144,19 @@ pub struct RunResult {
     pub error_preview: Option<String>,
     /// Every read of the body, in order.
     pub timeline: Vec<Arrival>,
-    /// Body bytes received.
+    /// Body bytes received, over every attempt.
     pub bytes: u64,
-    /// SHA-256 of the body bytes received; None when no body was read (an error status, no
-    /// response) or when they could not all be hashed.
+    /// SHA-256 of the file (a resumed one's earlier bytes included); None when no body was read
+    /// (an error status, no response) or when they could not all be hashed.
     pub sha256: Option<[u8; 32]>,
     pub outcome: Outcome,
     pub output: OutputState,
     /// Nanoseconds from sending the request to the end of the run (last byte, error or cancel).
     pub duration_ns: u64,
+    /// Every request made, in order (one unless resumed or retried).
+    pub attempts: Vec<Attempt>,
+    /// Bytes the `.part` held before the run (a resumed download), not in `bytes`.
+    pub resumed_from: u64,
 }
 
 impl RunResult {

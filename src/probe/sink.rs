@@ -23,11 +23,43 @@ const WRITEBACK_EVERY: u64 = 16 * 1024 * 1024;
 
 /// What the writer did.
 pub struct Sunk {
-    /// SHA-256 of every byte it was given; None when it stopped early.
+    /// SHA-256 of the file: the prefix it started after and every byte it was given; None when it
+    /// stopped early.
     pub sha256: Option<[u8; 32]>,
+    /// The hash state behind `sha256`, to go on from (a retry appends to the same file).
+    pub hasher: Option<Sha256>,
     /// Bytes in the file (after a failure: what the file really holds).
     pub bytes_written: u64,
     pub error: Option<std::io::Error>,
+}
+
+/// What the file already holds when the writer starts: its length and the hash of those bytes.
+#[derive(Clone, Default)]
+pub struct Prefix {
+    pub bytes: u64,
+    pub hasher: Sha256,
+}
+
+impl Prefix {
+    /// Hashes the first bytes of `file` (all of it), in 1 MiB reads.
+    pub fn of_file(file: &mut std::fs::File) -> std::io::Result<Prefix> {
+        use std::io::Read;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 1024 * 1024];
+        let mut bytes = 0u64;
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    hasher.update(&buf[..n]);
+                    bytes += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(Prefix { bytes, hasher })
+    }
 }
 
 pub type SinkSender = tokio::sync::mpsc::Sender<Vec<Bytes>>;
@@ -109,16 +141,28 @@ pub fn spawn<T: Target>(
     target: T,
     expected_len: Option<u64>,
 ) -> (SinkSender, tokio::task::JoinHandle<Sunk>) {
+    spawn_after(target, Prefix::default(), expected_len)
+}
+
+/// [`spawn`] for a target that already holds `prefix` (positioned after it): the hash goes on
+/// from the prefix's, and `expected_total` counts it.
+pub fn spawn_after<T: Target>(
+    target: T,
+    prefix: Prefix,
+    expected_total: Option<u64>,
+) -> (SinkSender, tokio::task::JoinHandle<Sunk>) {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<Bytes>>(QUEUE);
     let handle = tokio::task::spawn_blocking(move || {
-        let reserved = expected_len.filter(|l| *l > 0);
+        let reserved = expected_total.filter(|l| *l > prefix.bytes);
         if let Some(len) = reserved {
             target.reserve(len);
         }
-        let mut hasher = Sha256::new();
+        let mut hasher = prefix.hasher;
         let mut out = target;
-        let mut writeback = Writeback::default();
-        let mut accepted = 0u64;
+        let mut writeback = Writeback {
+            started_up_to: prefix.bytes,
+        };
+        let mut accepted = prefix.bytes;
         let result = (|| {
             while let Some(batch) = rx.blocking_recv() {
                 for group in groups(&batch) {
@@ -136,7 +180,8 @@ pub fn spawn<T: Target>(
         })();
         match result {
             Ok(()) => Sunk {
-                sha256: Some(hasher.finalize().into()),
+                sha256: Some(hasher.clone().finalize().into()),
+                hasher: Some(hasher),
                 bytes_written: accepted,
                 error: None,
             },
@@ -148,6 +193,7 @@ pub fn spawn<T: Target>(
                 }
                 Sunk {
                     sha256: None,
+                    hasher: None,
                     bytes_written,
                     error: Some(e),
                 }

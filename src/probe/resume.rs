@@ -1,0 +1,244 @@
+//! Continuing a download: what a `.part` already holds (hashed before the clock starts, so the
+//! final digest covers the whole file), what the object looked like when those bytes came (kept
+//! beside the `.part` as `FILE.part.resume`, JSON: the ETag and Last-Modified, never a URL or a
+//! header value), and whether a response continues it ([`continues`], a pure function with a
+//! table test).
+
+use super::engine::{Start, Validator};
+use super::outcome::IoFailure;
+use super::request::ValidRequest;
+use super::result::ResponseMeta;
+use super::sink::Prefix;
+use std::path::PathBuf;
+
+/// `FILE.part.resume`.
+pub fn sidecar(req: &ValidRequest) -> PathBuf {
+    let mut p = req.part.clone().into_os_string();
+    p.push(".resume");
+    PathBuf::from(p)
+}
+
+/// What an existing `.part` holds: its bytes hashed, and the validator saved with it. No
+/// `.part`: a fresh start (as curl's `-C -` starts from zero).
+pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
+    let part = req.part.clone();
+    let hashed = tokio::task::spawn_blocking(move || {
+        let mut f = match std::fs::File::open(&part) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        Prefix::of_file(&mut f).map(Some)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
+    let prefix = hashed.map_err(|e| IoFailure {
+        doing: format!("reading {} to resume", req.part.display()),
+        error: e.to_string(),
+    })?;
+    let Some(prefix) = prefix else {
+        return Ok(Start::fresh());
+    };
+    let validator = std::fs::read(sidecar(req))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Validator>(&b).ok());
+    Ok(Start { prefix, validator })
+}
+
+/// Keeps what identifies the object beside a `.part` left behind (best effort: without it a
+/// resume still works, only unchecked against a changed object).
+pub fn leave_part(req: &ValidRequest, validator: Option<&Validator>) {
+    match validator.filter(|v| v.etag.is_some() || v.last_modified.is_some()) {
+        Some(v) => {
+            let written = serde_json::to_vec(v)
+                .map_err(std::io::Error::other)
+                .and_then(|json| std::fs::write(sidecar(req), json));
+            if written.is_err() {
+                // A full disk: no half-written note beside the .part.
+                std::fs::remove_file(sidecar(req)).ok();
+            }
+        }
+        None => {
+            std::fs::remove_file(sidecar(req)).ok();
+        }
+    }
+}
+
+/// The download is saved: nothing to resume.
+pub fn forget_part(req: &ValidRequest) {
+    std::fs::remove_file(sidecar(req)).ok();
+}
+
+/// `bytes START-END/TOTAL` → START.
+fn range_start(content_range: &str) -> Option<u64> {
+    let rest = content_range.trim().strip_prefix("bytes ")?;
+    rest.split('-').next()?.trim().parse().ok()
+}
+
+/// Whether `meta` continues the file `start` describes: nothing to check for a fresh start;
+/// otherwise a 206 from the first missing byte, of the same version of the object. An error
+/// status is for the caller to report as such.
+pub fn continues(start: &Start, meta: &ResponseMeta) -> Result<(), String> {
+    let have = start.prefix.bytes;
+    if have == 0 {
+        return Ok(());
+    }
+    match meta.status {
+        206 => {}
+        200 => {
+            return Err(format!(
+                "the server sent the whole object (200) instead of the rest from byte {have}: it ignores Range, or the object changed (If-Range)"
+            ));
+        }
+        416 => {
+            return Err(format!(
+                "the server has nothing from byte {have} on (416): the .part is as long as the object or longer"
+            ));
+        }
+        s if (200..300).contains(&s) => {
+            return Err(format!("the server answered {s} to a range request"));
+        }
+        _ => return Ok(()),
+    }
+    let from = meta.header("content-range").and_then(range_start);
+    if from != Some(have) {
+        return Err(format!(
+            "the server sent {} instead of bytes {have}-",
+            meta.header("content-range")
+                .map_or_else(|| "no Content-Range".to_string(), |r| format!("'{r}'")),
+        ));
+    }
+    if let Some(was) = &start.validator {
+        let now = Validator::of(meta);
+        let changed =
+            |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
+        if changed(&was.etag, &now.etag) {
+            return Err(format!(
+                "the object changed: ETag {}, was {}",
+                now.etag.unwrap_or_default(),
+                was.etag.clone().unwrap_or_default()
+            ));
+        }
+        if was.etag.is_none() && changed(&was.last_modified, &now.last_modified) {
+            return Err(format!(
+                "the object changed: Last-Modified {}, was {}",
+                now.last_modified.unwrap_or_default(),
+                was.last_modified.clone().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::probe::phases::Phases;
+    use crate::probe::result::WireVersion;
+
+    fn meta(status: u16, headers: &[(&str, &str)]) -> ResponseMeta {
+        ResponseMeta {
+            url: reqwest::Url::parse("http://127.0.0.1/x").unwrap(),
+            phases: Phases::default(),
+            status,
+            version: WireVersion::Http11,
+            headers: headers
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            headers_ns: 0,
+            length: None,
+            digest: None,
+        }
+    }
+
+    fn start(bytes: u64, etag: Option<&str>) -> Start {
+        Start {
+            prefix: Prefix {
+                bytes,
+                hasher: Default::default(),
+            },
+            validator: etag.map(|e| Validator {
+                etag: Some(e.to_string()),
+                last_modified: None,
+            }),
+        }
+    }
+
+    #[test]
+    fn continuation_table() {
+        let rows: Vec<(&str, Start, ResponseMeta, bool)> = vec![
+            (
+                "a fresh start takes anything",
+                start(0, None),
+                meta(200, &[]),
+                true,
+            ),
+            (
+                "the rest, same ETag",
+                start(100, Some("\"a\"")),
+                meta(
+                    206,
+                    &[("content-range", "bytes 100-199/200"), ("etag", "\"a\"")],
+                ),
+                true,
+            ),
+            (
+                "the rest, no validator kept",
+                start(100, None),
+                meta(206, &[("content-range", "bytes 100-199/200")]),
+                true,
+            ),
+            ("the whole object", start(100, None), meta(200, &[]), false),
+            ("nothing left", start(100, None), meta(416, &[]), false),
+            (
+                "another range",
+                start(100, None),
+                meta(206, &[("content-range", "bytes 0-199/200")]),
+                false,
+            ),
+            (
+                "a 206 without Content-Range",
+                start(100, None),
+                meta(206, &[]),
+                false,
+            ),
+            (
+                "a changed ETag",
+                start(100, Some("\"a\"")),
+                meta(
+                    206,
+                    &[("content-range", "bytes 100-199/200"), ("etag", "\"b\"")],
+                ),
+                false,
+            ),
+            (
+                "an error is reported as one",
+                start(100, None),
+                meta(503, &[]),
+                true,
+            ),
+            ("a 204", start(100, None), meta(204, &[]), false),
+        ];
+        for (what, s, m, ok) in rows {
+            assert_eq!(
+                continues(&s, &m).is_ok(),
+                ok,
+                "{what}: {:?}",
+                continues(&s, &m)
+            );
+        }
+    }
+
+    #[test]
+    fn if_range_prefers_a_strong_etag() {
+        let v = |e: Option<&str>, d: Option<&str>| Validator {
+            etag: e.map(str::to_string),
+            last_modified: d.map(str::to_string),
+        };
+        let date = "Sun, 29 Nov 2026 12:00:00 GMT";
+        assert_eq!(v(Some("\"x\""), Some(date)).if_range(), Some("\"x\""));
+        assert_eq!(v(Some("W/\"x\""), Some(date)).if_range(), Some(date));
+        assert_eq!(v(None, None).if_range(), None);
+    }
+}
