@@ -38,6 +38,8 @@ pub struct Knobs {
     pub digest: bool,
     pub status: StatusCode,
     pub fail_after: Option<u64>,
+    /// Drop the connection before the object's byte at this offset (whatever the range).
+    pub fail_at: Option<u64>,
     pub stall_after: Option<u64>,
     pub stall_ms: u64,
     pub lambda_error_after: Option<u64>,
@@ -53,6 +55,7 @@ pub const KNOWN_KNOBS: &[&str] = &[
     "digest",
     "status",
     "fail_after",
+    "fail_at",
     "stall_after",
     "stall_ms",
     "lambda_error_after",
@@ -65,6 +68,7 @@ pub const FAULT_KNOBS: &[&str] = &[
     "delay_ms",
     "status",
     "fail_after",
+    "fail_at",
     "stall_after",
     "stall_ms",
     "lambda_error_after",
@@ -146,6 +150,7 @@ impl Knobs {
             digest: flag_of("digest", true)?,
             status,
             fail_after: size_of("fail_after")?,
+            fail_at: size_of("fail_at")?,
             stall_after: size_of("stall_after")?,
             stall_ms: num_of("stall_ms", MAX_WAIT_MS)?.unwrap_or(60_000),
             lambda_error_after: size_of("lambda_error_after")?,
@@ -304,6 +309,13 @@ pub async fn download(
     // gateway streams without a length anyway.
     if knobs.content_length && knobs.lambda_error_after.is_none() && !no_body {
         resp_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    }
+    let mut knobs = knobs;
+    if let Some(at) = knobs.fail_at
+        && (start..start + len).contains(&at)
+    {
+        let rel = at - start;
+        knobs.fail_after = Some(knobs.fail_after.map_or(rel, |f| f.min(rel)));
     }
     let body = if no_body {
         Body::empty()

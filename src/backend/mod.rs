@@ -123,6 +123,7 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> R
             "digest": "1: send Repr-Digest: sha-256=:<base64>: before the body (default); 0: none",
             "status": "response status; non-2xx answers with a small JSON body",
             "fail_after": "drop the connection after this many body bytes",
+            "fail_at": "drop the connection before the object's byte at this offset (whatever the range)",
             "stall_after": "pause once after this many body bytes, for stall_ms (default 60000)",
             "lambda_error_after": "after this many bytes, end the body with the Lambda Rust runtime's stream-error text",
         },

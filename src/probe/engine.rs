@@ -100,6 +100,9 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
         Err(io) => return run.without_response(Outcome::IoError(io), None),
     };
     run.resumed_from = start.prefix.bytes;
+    if let Some(n) = run.req.segments {
+        return super::segments::download(run, &client, n).await;
+    }
     loop {
         let attempt_started = run.elapsed_ns(Instant::now());
         let from = start.prefix.bytes;
@@ -156,6 +159,7 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
                     hasher,
                 },
                 validator: Some(validator),
+                until: None,
             };
             continue;
         }
@@ -180,6 +184,7 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
             duration_ns: received.ended_ns,
             attempts: run.attempts,
             resumed_from: run.resumed_from,
+            segments: Vec::new(),
         };
     }
 }
@@ -189,6 +194,8 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
 pub struct Start {
     pub prefix: sink::Prefix,
     pub validator: Option<Validator>,
+    /// Ask only up to this byte (inclusive): a segment of a parallel download.
+    pub until: Option<u64>,
 }
 
 impl Start {
@@ -196,7 +203,13 @@ impl Start {
         Start {
             prefix: sink::Prefix::default(),
             validator: None,
+            until: None,
         }
+    }
+
+    /// The request asks for a range (the rest of a file, or a segment).
+    pub fn asks_range(&self) -> bool {
+        self.prefix.bytes > 0 || self.until.is_some()
     }
 }
 
@@ -224,33 +237,42 @@ impl Validator {
     }
 }
 
-struct Run {
-    req: ValidRequest,
-    started_at: SystemTime,
+pub(super) struct Run {
+    pub(super) req: ValidRequest,
+    pub(super) started_at: SystemTime,
     /// The instant the request was sent: every offset in the run counts from here.
-    t0: Instant,
+    pub(super) t0: Instant,
     waits: Waits,
-    events: EventSender,
+    pub(super) events: EventSender,
     /// What the client's hooks saw (lookups, connections, TLS handshakes).
-    marks: Marks,
-    hops: Vec<Hop>,
+    pub(super) marks: Marks,
+    pub(super) hops: Vec<Hop>,
     /// Signs requests to the URL's origin.
-    signer: Option<Signer>,
-    attempts: Vec<Attempt>,
+    pub(super) signer: Option<Signer>,
+    pub(super) attempts: Vec<Attempt>,
     /// Every arrival of every attempt, in order.
-    timeline: Vec<Arrival>,
+    pub(super) timeline: Vec<Arrival>,
     /// Bytes the `.part` held before the run (a resumed download).
-    resumed_from: u64,
+    pub(super) resumed_from: u64,
 }
 
 impl Run {
-    fn elapsed_ns(&self, at: Instant) -> u64 {
+    /// The user's cancel.
+    pub(super) fn waits_cancel(&self) -> CancellationToken {
+        self.waits.cancel.clone()
+    }
+
+    pub(super) fn elapsed_ns(&self, at: Instant) -> u64 {
         at.saturating_duration_since(self.t0).as_nanos() as u64
     }
 
     /// Phase 1: the request goes out, the status line and headers come back; redirects are
     /// followed here, each one timed and kept, up to the request's limit.
-    async fn send(&mut self, client: &reqwest::Client, start: &Start) -> Result<Sent, Outcome> {
+    pub(super) async fn send(
+        &mut self,
+        client: &reqwest::Client,
+        start: &Start,
+    ) -> Result<Sent, Outcome> {
         let mut url = self.req.url.clone();
         loop {
             let headers = match self.headers_for(&url, start) {
@@ -323,15 +345,19 @@ impl Run {
     /// The headers for a request to `url`: the user's, signed when SigV4 is on; without the
     /// secret ones and unsigned once a redirect leaves the origin they were meant for (as curl
     /// and browsers do).
-    fn headers_for(
+    pub(super) fn headers_for(
         &self,
         url: &reqwest::Url,
         start: &Start,
     ) -> Result<reqwest::header::HeaderMap, String> {
         let mut h = self.req.headers.clone();
         // A continued download asks for the rest, of the same version of the object.
-        if start.prefix.bytes > 0 {
-            let range = format!("bytes={}-", start.prefix.bytes);
+        if start.asks_range() {
+            let range = format!(
+                "bytes={}-{}",
+                start.prefix.bytes,
+                start.until.map_or_else(String::new, |u| u.to_string())
+            );
             h.insert(
                 reqwest::header::RANGE,
                 reqwest::header::HeaderValue::from_str(&range).map_err(|e| e.to_string())?,
@@ -362,7 +388,7 @@ impl Run {
         Ok(h)
     }
 
-    fn meta_of(&self, sent: &Sent, start: &Start) -> ResponseMeta {
+    pub(super) fn meta_of(&self, sent: &Sent, start: &Start) -> ResponseMeta {
         let resp = &sent.resp;
         let headers_ns = self.elapsed_ns(sent.headers_at);
         let status = resp.status().as_u16();
@@ -386,12 +412,16 @@ impl Run {
             headers_ns,
             length: expected_length(h),
             // A 206 that continues our own bytes is checked against the whole object's digest.
-            digest: expected_digest(self.req.expect_sha256, h, status, start.prefix.bytes > 0),
+            digest: expected_digest(self.req.expect_sha256, h, status, start.asks_range()),
         }
     }
 
     /// Phase 2, for an error status: at most 4 KiB of the body, to show what the server said.
-    async fn error_preview(&mut self, resp: reqwest::Response, meta: &ResponseMeta) -> String {
+    pub(super) async fn error_preview(
+        &mut self,
+        resp: reqwest::Response,
+        meta: &ResponseMeta,
+    ) -> String {
         let mut last = self.t0 + Duration::from_nanos(meta.headers_ns);
         let mut stream = std::pin::pin!(resp.bytes_stream());
         let mut preview = Vec::new();
@@ -546,7 +576,7 @@ impl Run {
 
     /// The result of a run that ends without (more) body: `start` says what the `.part` holds,
     /// which stays as it was.
-    fn without_response(self, outcome: Outcome, start: Option<&Start>) -> RunResult {
+    pub(super) fn without_response(self, outcome: Outcome, start: Option<&Start>) -> RunResult {
         let duration_ns = self.elapsed_ns(Instant::now());
         let kept = start.map_or(0, |s| s.prefix.bytes);
         if kept > 0 {
@@ -570,6 +600,7 @@ impl Run {
             duration_ns,
             attempts: self.attempts,
             resumed_from: self.resumed_from,
+            segments: Vec::new(),
         }
     }
 
@@ -599,13 +630,13 @@ impl Run {
 }
 
 /// The response phase 1 ended with.
-struct Sent {
-    resp: reqwest::Response,
-    phases: Phases,
+pub(super) struct Sent {
+    pub(super) resp: reqwest::Response,
+    pub(super) phases: Phases,
     /// When its request was sent, and its headers were in.
-    sent: Instant,
-    headers_at: Instant,
-    url: reqwest::Url,
+    pub(super) sent: Instant,
+    pub(super) headers_at: Instant,
+    pub(super) url: reqwest::Url,
 }
 
 /// What phase 2 found.
@@ -674,7 +705,7 @@ impl Batch {
 
 /// Phase 4: a complete download is renamed to its final name and made durable; anything else
 /// stays `.part`.
-fn commit(
+pub(super) fn commit(
     req: &ValidRequest,
     outcome: Outcome,
     part_created: bool,

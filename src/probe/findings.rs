@@ -91,6 +91,9 @@ pub struct Facts<'a> {
     pub request_header_names: Vec<String>,
     /// The request was signed with AWS SigV4.
     pub signed: bool,
+    /// The body came as parallel ranges: the timeline interleaves several responses, so rules
+    /// about one response's shape (knees, bursts, cuts at a limit) do not apply.
+    pub segmented: bool,
     pub bytes: u64,
     pub duration_s: f64,
     pub headers_s: Option<f64>,
@@ -121,6 +124,7 @@ impl<'a> Facts<'a> {
                 .map(|(n, _)| n.to_ascii_lowercase())
                 .collect(),
             signed: r.request.sigv4.is_some(),
+            segmented: !r.segments.is_empty(),
             bytes: r.bytes,
             duration_s: r.duration_s(),
             headers_s: meta.map(|m| m.headers_ns as f64 / 1e9),
@@ -225,10 +229,25 @@ pub fn findings(r: &RunResult, f: &Figures, limits: &Limits) -> Vec<Finding> {
     evaluate(&Facts::of(r, f), limits)
 }
 
+/// Rules about the shape of one response's timeline, which a parallel download's interleaved
+/// timeline does not have.
+const ONE_RESPONSE_SHAPE: &[&str] = &[
+    "stream-cut-at-default-timeout",
+    "stream-cut-at-max-duration",
+    "stream-cut-after-silence",
+    "function-default-timeout",
+    "lambda-stream-size-cap",
+    "buffered-burst",
+    "apigw-throttle-knee",
+    "lambda-throttle-knee",
+    "late-first-byte",
+];
+
 /// Every rule over `facts`.
 pub fn evaluate(facts: &Facts<'_>, limits: &Limits) -> Vec<Finding> {
     let mut out: Vec<Finding> = RULES
         .iter()
+        .filter(|(id, _)| !(facts.segmented && ONE_RESPONSE_SHAPE.contains(id)))
         .filter_map(|(_, rule)| rule(facts, limits))
         .collect();
     out.sort_by_key(|f| f.severity);
@@ -631,6 +650,7 @@ mod tests {
             response_headers: &[],
             request_header_names: vec![],
             signed: false,
+            segmented: false,
             bytes,
             duration_s: last.unwrap_or(0.1) + 0.01,
             headers_s: Some(0.01),
@@ -717,6 +737,16 @@ mod tests {
                     f.duration_s = 29.1;
                 }),
                 vec!["stream-cut-at-default-timeout"],
+            ),
+            (
+                "parallel ranges whose interleaved timeline ends near 29 s are no cut",
+                slow.clone(),
+                Box::new(|f| {
+                    f.outcome = OutcomeKind::Truncated;
+                    f.duration_s = 29.1;
+                    f.segmented = true;
+                }),
+                vec![],
             ),
             (
                 "a stream cut at 15 min",

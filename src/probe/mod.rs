@@ -20,6 +20,7 @@ pub mod report;
 pub mod request;
 pub mod result;
 pub mod resume;
+pub mod segments;
 pub mod sink;
 pub mod timeline;
 

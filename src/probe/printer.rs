@@ -346,8 +346,34 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
         };
         push("delivery", text, tone);
     }
+    if !r.segments.is_empty() {
+        let n = r.segments.len();
+        let size = r.segments[0].to - r.segments[0].from + 1;
+        let slowest = r
+            .segments
+            .iter()
+            .map(|s| s.ended_ns.saturating_sub(s.started_ns))
+            .max()
+            .unwrap_or(0);
+        let retried: u32 = r.segments.iter().map(|s| s.requests - 1).sum();
+        push(
+            "segments",
+            format!(
+                "{n} ranges of up to {}, {} at a time; slowest {:.2} s{}",
+                fmt_bytes(size),
+                r.request.segments.unwrap_or(1),
+                slowest as f64 / 1e9,
+                if retried > 0 {
+                    format!(", {retried} retried")
+                } else {
+                    String::new()
+                }
+            ),
+            Tone::Info,
+        );
+    }
     let sp = &f.split_10mib;
-    if sp.crossed_at_s.is_some() {
+    if sp.crossed_at_s.is_some() && r.segments.is_empty() {
         push(
             "10 MB knee",
             format!(

@@ -145,6 +145,9 @@ pub struct Report {
     pub attempts: Vec<AttemptInfo>,
     /// Bytes the `.part` already held when the run started (`--resume`); `sha256` covers them.
     pub resumed_from_bytes: u64,
+    /// A parallel download's ranges, in order: `index`, `from`, `to` (inclusive), `started_ns`,
+    /// `headers_ns`, `ended_ns` (from the run's start), `bytes`, `requests`, `status`, `outcome`.
+    pub segments: Vec<super::segments::Segment>,
     pub outcome: OutcomeKind,
     pub outcome_detail: String,
     pub http_error_body_preview: Option<String>,
@@ -242,6 +245,7 @@ impl Report {
                 })
                 .collect(),
             resumed_from_bytes: r.resumed_from,
+            segments: r.segments.clone(),
             response: r.response.as_ref().map(|m| ResponseInfo {
                 status: m.status,
                 http_version: m.version,

@@ -63,6 +63,10 @@ pub struct ProbeRequest {
     pub resume: bool,
     /// Continue a truncated or stalled attempt this many times at most.
     pub retries: u32,
+    /// Download as parallel ranges, this many at a time.
+    pub segments: Option<u32>,
+    /// Bytes per range (6 MiB: Lambda's uncapped window).
+    pub segment_bytes: u64,
 }
 
 impl ProbeRequest {
@@ -86,9 +90,14 @@ impl ProbeRequest {
             aws_profile: None,
             resume: false,
             retries: 0,
+            segments: None,
+            segment_bytes: super::segments::DEFAULT_SEGMENT_BYTES,
         }
     }
 }
+
+/// Parallel ranges allowed at most at a time.
+pub const MAX_SEGMENTS: u32 = 64;
 
 /// Retries allowed at most (each is a new request for the rest).
 pub const MAX_RETRIES: u32 = 100;
@@ -219,6 +228,8 @@ pub struct ValidRequest {
     pub sigv4: Option<super::auth::SigV4Spec>,
     pub resume: bool,
     pub retries: u32,
+    pub segments: Option<u32>,
+    pub segment_bytes: u64,
 }
 
 impl ProbeRequest {
@@ -304,6 +315,23 @@ impl ProbeRequest {
                 "a Range header cannot be combined with resuming or retrying, which ask for their own ranges".into(),
             ));
         }
+        if let Some(n) = self.segments {
+            if !(1..=MAX_SEGMENTS).contains(&n) {
+                return Err(InputError::Ranges(format!(
+                    "segments: 1 to {MAX_SEGMENTS} at a time, got {n}"
+                )));
+            }
+            if self.segment_bytes == 0 {
+                return Err(InputError::Ranges(
+                    "the segment size must be positive".into(),
+                ));
+            }
+            if self.resume || asks_range {
+                return Err(InputError::Ranges(
+                    "parallel segments cannot be combined with resuming or a Range header".into(),
+                ));
+            }
+        }
         if self.retries > MAX_RETRIES {
             return Err(InputError::Ranges(format!(
                 "at most {MAX_RETRIES} retries, got {}",
@@ -329,6 +357,8 @@ impl ProbeRequest {
             sigv4,
             resume: self.resume,
             retries: self.retries,
+            segments: self.segments,
+            segment_bytes: self.segment_bytes,
         })
     }
 }

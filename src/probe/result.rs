@@ -157,6 +157,8 @@ pub struct RunResult {
     pub attempts: Vec<Attempt>,
     /// Bytes the `.part` held before the run (a resumed download), not in `bytes`.
     pub resumed_from: u64,
+    /// The ranges of a parallel download, in order (empty for one stream).
+    pub segments: Vec<super::segments::Segment>,
 }
 
 impl RunResult {

@@ -42,7 +42,11 @@ pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
     let validator = std::fs::read(sidecar(req))
         .ok()
         .and_then(|b| serde_json::from_slice::<Validator>(&b).ok());
-    Ok(Start { prefix, validator })
+    Ok(Start {
+        prefix,
+        validator,
+        until: None,
+    })
 }
 
 /// Keeps what identifies the object beside a `.part` left behind (best effort: without it a
@@ -162,6 +166,7 @@ mod tests {
                 etag: Some(e.to_string()),
                 last_modified: None,
             }),
+            until: None,
         }
     }
 
