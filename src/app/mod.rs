@@ -162,6 +162,8 @@ pub struct RequestForm {
     pub aws_region: String,
     /// The AWS profile for the credentials (empty: the default chain).
     pub aws_profile: String,
+    /// Parallel ranges at a time (0: one stream).
+    pub segments: u32,
     pub dest_dir: PathBuf,
     /// A file typed or chosen in the save dialog; when empty, `dest_dir` + a name suggested by
     /// the URL.
@@ -197,6 +199,7 @@ impl RequestForm {
                 .filter(|c| !c.is_empty())
                 .map(PathBuf::from),
             insecure: self.insecure,
+            segments: (self.segments > 0).then_some(self.segments),
             aws_sigv4: self.sigv4.then(|| self.aws_region.trim().to_string()),
             aws_profile: Some(self.aws_profile.trim())
                 .filter(|p| self.sigv4 && !p.is_empty())
@@ -404,6 +407,7 @@ impl StreamscopeApp {
             sigv4: settings.sigv4,
             aws_region: settings.aws_region.trim().to_string(),
             aws_profile: settings.aws_profile.trim().to_string(),
+            segments: 0,
             dest_dir: settings
                 .dest_dir
                 .filter(|d| d.is_dir())

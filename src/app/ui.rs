@@ -16,6 +16,7 @@ const BAD: Color32 = Color32::from_rgb(235, 90, 80);
 const THROUGHPUT: Color32 = Color32::from_rgb(255, 176, 46);
 const OVERLAY: Color32 = Color32::from_rgb(120, 160, 255);
 const ARRIVAL: Color32 = Color32::from_rgb(64, 196, 180);
+const RANGE: Color32 = Color32::from_rgb(190, 140, 255);
 
 fn tone_color(t: Tone, ui: &egui::Ui) -> Color32 {
     match t {
@@ -187,6 +188,13 @@ impl StreamscopeApp {
             }
         });
         ui.horizontal(|ui| {
+            let l = ui.label("Parallel ranges");
+            ui.add(egui::DragValue::new(&mut self.form.segments).range(0..=64))
+                .labelled_by(l.id)
+                .on_hover_text(
+                    "0: one stream. N: the object as 6 MiB ranges, N at a time (each range its own response, with its own unthrottled 10 MB / 6 MB); the whole file is verified",
+                );
+            ui.separator();
             ui.label("Auth");
             ui.selectable_value(&mut self.form.sigv4, false, "none / API key")
                 .on_hover_text("Open, or an API key sent as an x-api-key header (Headers)");
@@ -413,6 +421,7 @@ impl StreamscopeApp {
             return;
         };
         let overlay = self.compare.and_then(|i| self.runs.get(i));
+        let finished = run.finished.as_ref().map(|f| &f.result);
         let h = (ui.available_height() - 24.0) / 3.0;
         let s = &run.series;
         // The last 40 windows (10 s) set the scale: O(1) per frame whatever the run's length.
@@ -448,20 +457,51 @@ impl StreamscopeApp {
                     );
                 }
                 p.hline(HLine::new("2 MB/s throttle", 2.0).color(WARN.gamma_multiply(0.7)));
-                if let Some(t) = s.crossed_6mib_s {
+                // Byte marks are about one response: not drawn for interleaved ranges.
+                let one_stream = finished.is_none_or(|r| r.segments.is_empty());
+                if let Some(t) = s.crossed_6mib_s.filter(|_| one_stream) {
                     p.vline(VLine::new("6 MiB (Lambda)", t).color(Color32::GRAY));
                 }
-                if let Some(t) = s.crossed_10mib_s {
+                if let Some(t) = s.crossed_10mib_s.filter(|_| one_stream) {
                     p.vline(VLine::new("10 MiB (API Gateway)", t).color(Color32::LIGHT_GRAY));
                 }
+                // Each retry or resume request, where it started.
+                for a in finished.iter().flat_map(|r| r.attempts.iter().skip(1)) {
+                    p.vline(
+                        VLine::new("retry (new request)", a.started_ns as f64 / 1e9).color(WARN),
+                    );
+                }
             });
-        time_plot("cumulative", "MB received", h, x_end).show(ui, |p| {
-            p.line(
-                Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
-                    .color(GOOD)
-                    .width(1.5),
-            );
-        });
+        time_plot("cumulative", "MB received", h, x_end)
+            .legend(Legend::default())
+            .show(ui, |p| {
+                p.line(
+                    Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
+                        .color(GOOD)
+                        .width(1.5),
+                );
+                // A parallel download: each range as a bar at its place in the file, from its
+                // request to its last byte.
+                for seg in finished.iter().flat_map(|r| r.segments.iter()) {
+                    let y = (seg.from + seg.to + 1) as f64 / 2.0 / 1e6;
+                    let color = if seg.outcome == crate::probe::OutcomeKind::Complete {
+                        RANGE
+                    } else {
+                        BAD
+                    };
+                    p.line(
+                        Line::new(
+                            "ranges (by file offset)",
+                            PlotPoints::from(vec![
+                                [seg.started_ns as f64 / 1e9, y],
+                                [seg.ended_ns as f64 / 1e9, y],
+                            ]),
+                        )
+                        .color(color)
+                        .width(3.0),
+                    );
+                }
+            });
         time_plot("arrivals", "arrival size (KiB)", h, x_end)
             .legend(Legend::default())
             .show(ui, |p| {
