@@ -419,3 +419,26 @@ fn a_function_that_dies_after_sending_cuts_the_stream_and_one_that_fails_first_i
             .contains("Internal server error")
     );
 }
+
+#[test]
+fn parallel_ranges_through_each_runtime_are_verified_whole() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=30MiB&seed=12&length=0", up.base);
+    for b in ALL {
+        // The real limits: each 6 MiB range stays inside Lambda's uncapped window.
+        let (s, path) = host(b, &upstream, &["--gateway", "stream", "--lambda-limits"]);
+        let (o, r) = fetch(&s, path, &["--segments", "5"]);
+        assert!(o.status.success(), "{b:?}: {}\n{r}", stderr(&o));
+        assert_eq!(r["outcome"], "complete", "{b:?}");
+        assert_eq!(r["segments"].as_array().unwrap().len(), 5, "{b:?}");
+        assert_eq!(
+            r["expected_sha256_source"], "repr-digest",
+            "{b:?}: the object's digest came with the first 206"
+        );
+        assert_eq!(r["digest_match"], true, "{b:?}");
+        // Each range was a 206 of the version the first one named (ETag and If-Range passed on).
+        for seg in r["segments"].as_array().unwrap() {
+            assert_eq!(seg["status"], 206, "{b:?}: {seg}");
+        }
+    }
+}

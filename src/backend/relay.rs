@@ -29,8 +29,11 @@ pub async fn relay(State(state): State<AppState>, headers: HeaderMap) -> Respons
         );
     };
     let mut req = state.http.get(url);
-    if let Some(r) = headers.get(header::RANGE) {
-        req = req.header(header::RANGE, r.clone());
+    // A range, of one version of the object (If-Range), is the upstream's to answer.
+    for name in [header::RANGE, header::IF_RANGE] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v.clone());
+        }
     }
     let up = match req.send().await {
         Ok(r) => r,

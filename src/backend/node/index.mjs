@@ -46,10 +46,15 @@ export const handler = awslambda.streamifyResponse(async (event, responseStream)
     responseStream.end(JSON.stringify({ message: 'UPSTREAM_URL is not set' }));
     return;
   }
-  const range = header(event, 'range');
+  // A range, of one version of the object (If-Range), is the upstream's to answer.
+  const ask = {};
+  for (const name of ['range', 'if-range']) {
+    const value = header(event, name);
+    if (value) ask[name] = value;
+  }
   // Ask the upstream first: its status and headers become ours (the article answered 200 before
   // asking, so a missing object came back as "200 Upstream error: 404").
-  const upstream = await get(UPSTREAM_URL, range ? { range } : {});
+  const upstream = await get(UPSTREAM_URL, ask);
   const headers = {};
   for (const name of PASS) {
     if (upstream.headers[name] !== undefined) headers[name] = upstream.headers[name];

@@ -42,9 +42,8 @@ def healthz():
 def relay(_anything=None):
     if not UPSTREAM_URL:
         return {"message": "UPSTREAM_URL is not set"}, 500
-    headers = {}
-    if "Range" in request.headers:
-        headers["Range"] = request.headers["Range"]
+    # A range, of one version of the object (If-Range), is the upstream's to answer.
+    headers = {h: request.headers[h] for h in ("Range", "If-Range") if h in request.headers}
     # Ask the upstream first: its status and headers become ours.
     upstream = requests.get(UPSTREAM_URL, headers=headers, stream=True, timeout=(10, 60))
     out = {name: upstream.headers[name] for name in PASS if name in upstream.headers}
