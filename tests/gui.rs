@@ -1,5 +1,7 @@
 //! The real App, driven headlessly by egui_kittest: widgets found by their labels, clicked, read.
 
+mod common;
+
 use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use sha2::Digest;
@@ -458,4 +460,43 @@ fn resume_continues_a_cancelled_run_to_the_whole_file() {
         hex::encode(r.sha256.unwrap())
     );
     h.get_by_label_contains("in 1 request(s), verified whole");
+}
+
+#[test]
+fn save_chart_draws_the_selected_run_and_the_overlay_into_a_png() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let png = dir.path().join("charts.png");
+    h.state_mut().dialogs = Dialogs::Answers([Some(png.clone())].into());
+    let demo = h.state().demo.unwrap();
+    for seed in [1, 2] {
+        h.state_mut().form.url = format!(
+            "http://{}/download?size=4MiB&seed={seed}&rate=8MiB",
+            demo.off
+        );
+        h.state_mut().form.dest_path = dir
+            .path()
+            .join(format!("x{seed}.bin"))
+            .display()
+            .to_string();
+        h.step();
+        h.get_by_label("Start").click();
+        step_until_done(&mut h, Duration::from_secs(30));
+    }
+    // The second run selected, the first overlaid.
+    h.state_mut().compare = Some(0);
+    h.step();
+    h.get_by_label("Save chart as PNG...").click();
+    h.step();
+    step_while(&mut h, Duration::from_secs(20), "the picture", |app| {
+        !app.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("saved "))
+    });
+    let p = common::Picture::read(&png);
+    assert_eq!((p.width, p.height), (1400, 1000));
+    let main = p.count([230, 140, 20]);
+    let overlay = p.count([50, 110, 220]);
+    assert!(main > 1000, "the selected run is drawn: {main} px");
+    assert!(overlay > 300, "the overlaid run is drawn: {overlay} px");
 }

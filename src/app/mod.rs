@@ -5,6 +5,7 @@
 //! while the window is hidden.
 
 pub mod demo;
+pub mod picture;
 pub mod series;
 mod ui;
 
@@ -330,6 +331,13 @@ pub enum Dialogs {
 
 type Dialog = Promise<Option<PathBuf>>;
 
+/// What a save dialog is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SaveWhat {
+    Report,
+    Chart,
+}
+
 pub struct StreamscopeApp {
     rt: tokio::runtime::Runtime,
     pub form: RequestForm,
@@ -346,7 +354,7 @@ pub struct StreamscopeApp {
     pub compare: Option<usize>,
     pub dialogs: Dialogs,
     save_to_dialog: Option<Dialog>,
-    report_dialog: Option<(usize, Dialog)>,
+    report_dialog: Option<(usize, SaveWhat, Dialog)>,
     report_write: Option<Promise<Result<String, String>>>,
     /// Start was pressed on an existing file: waiting for "Replace".
     pub confirm_overwrite: bool,
@@ -681,7 +689,13 @@ impl StreamscopeApp {
         }));
     }
 
-    fn ask_for_file(&mut self, title: &str, dir: &Path, name: &str, json_only: bool) -> Dialog {
+    fn ask_for_file(
+        &mut self,
+        title: &str,
+        dir: &Path,
+        name: &str,
+        filter: Option<(&str, &str)>,
+    ) -> Dialog {
         match &mut self.dialogs {
             Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
             Dialogs::Native => {
@@ -689,8 +703,8 @@ impl StreamscopeApp {
                     .set_title(title)
                     .set_directory(dir)
                     .set_file_name(name);
-                if json_only {
-                    dialog = dialog.add_filter("JSON report", &["json"]);
+                if let Some((what, ext)) = filter {
+                    dialog = dialog.add_filter(what, &[ext]);
                 }
                 let _guard = self.rt.enter();
                 Promise::spawn_async(async move {
@@ -707,7 +721,7 @@ impl StreamscopeApp {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         let dir = self.form.dest_dir.clone();
-        self.save_to_dialog = Some(self.ask_for_file("Save the download to", &dir, &name, false));
+        self.save_to_dialog = Some(self.ask_for_file("Save the download to", &dir, &name, None));
     }
 
     fn open_report_dialog(&mut self) {
@@ -725,9 +739,65 @@ impl StreamscopeApp {
             "Save the report (JSON, with the arrivals CSV beside it)",
             &dir,
             &name,
-            true,
+            Some(("JSON report", "json")),
         );
-        self.report_dialog = Some((index, dialog));
+        self.report_dialog = Some((index, SaveWhat::Report, dialog));
+    }
+
+    pub(crate) fn open_chart_dialog(&mut self) {
+        let Some(index) = self.selected.filter(|i| *i < self.runs.len()) else {
+            return;
+        };
+        let run = &self.runs[index];
+        let name = format!("streamscope-run{}.png", run.id);
+        let dir = run
+            .dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.form.dest_dir.clone());
+        let dialog = self.ask_for_file(
+            "Save the charts as a picture (PNG)",
+            &dir,
+            &name,
+            Some(("PNG image", "png")),
+        );
+        self.report_dialog = Some((index, SaveWhat::Chart, dialog));
+    }
+
+    /// Draws run `record`'s charts (with the overlaid run, when one is) into `png`.
+    fn write_chart(&mut self, record: usize, png: PathBuf) {
+        let chart_of = |r: &RunRecord| {
+            r.finished.as_ref().map(|f| {
+                let (arrivals, _) = probe::report::report_arrivals(&f.result.timeline, usize::MAX);
+                picture::ChartRun::from_arrivals(
+                    format!("run #{}", r.id),
+                    &arrivals,
+                    f.result.duration_ns,
+                    f.result.segments.clone(),
+                    f.result.attempts.clone(),
+                )
+            })
+        };
+        let Some(main) = self.runs.get(record).and_then(chart_of) else {
+            self.message = Some("no finished run selected".into());
+            return;
+        };
+        let mut runs = vec![main];
+        runs.extend(
+            self.compare
+                .filter(|&i| i != record)
+                .and_then(|i| self.runs.get(i))
+                .and_then(chart_of),
+        );
+        let title = match self.runs[record].finished.as_ref() {
+            Some(f) => format!("{} · {}", self.runs[record].url, f.summary.headline),
+            None => self.runs[record].url.clone(),
+        };
+        let _guard = self.rt.enter();
+        self.report_write = Some(Promise::spawn_blocking(move || {
+            picture::render_png(&png, &title, &runs)?;
+            Ok(format!("saved {}", png.display()))
+        }));
     }
 
     /// Picks up answers from the dialogs (`None` when the user cancelled or no dialog could open:
@@ -746,11 +816,14 @@ impl StreamscopeApp {
                 Err(p) => self.save_to_dialog = Some(p),
             }
         }
-        if let Some((record, p)) = self.report_dialog.take() {
+        if let Some((record, what, p)) = self.report_dialog.take() {
             match p.try_take() {
-                Ok(Some(path)) => self.write_report(record, path),
+                Ok(Some(path)) => match what {
+                    SaveWhat::Report => self.write_report(record, path),
+                    SaveWhat::Chart => self.write_chart(record, path),
+                },
                 Ok(None) => {}
-                Err(p) => self.report_dialog = Some((record, p)),
+                Err(p) => self.report_dialog = Some((record, what, p)),
             }
         }
         if let Some(p) = self.report_write.take() {

@@ -305,6 +305,13 @@ impl StreamscopeApp {
                     if ui.button("Save report...").clicked() {
                         self.open_report_dialog();
                     }
+                    if ui
+                        .button("Save chart as PNG...")
+                        .on_hover_text("The three charts of this run (and the overlaid run, when one is)")
+                        .clicked()
+                    {
+                        self.open_chart_dialog();
+                    }
                     let resumable = self.runs[i]
                         .finished
                         .as_ref()

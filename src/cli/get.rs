@@ -105,6 +105,9 @@ pub struct GetArgs {
     /// Do not follow redirects: a 3xx is the answer (same as --max-redirs 0)
     #[arg(long, conflicts_with = "max_redirs")]
     pub no_location: bool,
+    /// Draw the charts (throughput, bytes, arrivals) into this PNG file
+    #[arg(long, value_name = "FILE.png")]
+    pub png: Option<PathBuf>,
     /// No progress line and no summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -153,6 +156,10 @@ fn parse_segment_size(text: &str) -> Result<u64, String> {
 }
 
 pub async fn get(args: GetArgs) -> ExitCode {
+    if let Some(Err(e)) = args.png.as_deref().map(super::report::check_png_path) {
+        eprintln!("streamscope: {e} (--png)");
+        return ExitCode::from(2);
+    }
     let valid = match args
         .to_request()
         .and_then(|r| r.validate().map_err(UsageError::from))
@@ -185,6 +192,12 @@ pub async fn get(args: GetArgs) -> ExitCode {
     };
     if let Err((path, e)) = probe::report::write_requested(&result, &figures, &findings) {
         eprintln!("streamscope: cannot write {}: {e}", path.display());
+        code = ExitCode::from(1);
+    }
+    if let Some(png) = &args.png
+        && let Err(e) = super::report::png_of_result(&result, &figures, png)
+    {
+        eprintln!("streamscope: {e}");
         code = ExitCode::from(1);
     }
     if !args.quiet {

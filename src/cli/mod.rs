@@ -4,6 +4,7 @@
 
 mod get;
 mod lint;
+mod report;
 mod serve;
 
 pub use get::GetArgs;
@@ -35,6 +36,8 @@ pub enum Command {
     /// Check CloudFormation/SAM, OpenAPI and Terraform files for response-streaming mistakes
     /// (exit 0 clean, 1 with errors, 2 when a path cannot be read or is not a template).
     Lint(lint::LintArgs),
+    /// Draw a saved JSON report's charts into a PNG file.
+    Report(report::ReportArgs),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
 }
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
         Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(*args))),
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
         Some(Command::Lint(args)) => lint::lint(args),
+        Some(Command::Report(args)) => report::report(args),
         None => open_gui(GuiArgs::default()),
         Some(Command::Gui(args)) => open_gui(args),
     }

@@ -182,6 +182,32 @@ pub struct Report {
     pub delivery: Delivery,
     /// Why, in AWS's terms: `{id, severity, title, evidence, fix, doc_url}`, most severe first.
     pub findings: Vec<Finding>,
+    /// Every arrival as `[t_offset_ns, bytes]`, so charts can be drawn again from the report
+    /// (`streamscope report --png`); neighbours are merged, keeping times and totals, when there
+    /// are more than [`MAX_REPORT_ARRIVALS`] (then `timeline_merged` is true). (`arrivals` is
+    /// their count.)
+    pub timeline: Vec<[u64; 2]>,
+    pub timeline_merged: bool,
+}
+
+/// Arrivals a report keeps one by one.
+pub const MAX_REPORT_ARRIVALS: usize = 200_000;
+
+/// `timeline` as `[t, bytes]` pairs, pairs of neighbours merged (at the later time) until there
+/// are at most `max`.
+pub fn report_arrivals(timeline: &[Arrival], max: usize) -> (Vec<[u64; 2]>, bool) {
+    let mut out: Vec<[u64; 2]> = timeline
+        .iter()
+        .map(|a| [a.t_offset_ns, a.bytes as u64])
+        .collect();
+    let merged = out.len() > max;
+    while out.len() > max.max(1) {
+        out = out
+            .chunks(2)
+            .map(|c| [c[c.len() - 1][0], c.iter().map(|a| a[1]).sum()])
+            .collect();
+    }
+    (out, merged)
 }
 
 impl Report {
@@ -291,6 +317,8 @@ impl Report {
                 .collect(),
             delivery: f.delivery,
             findings: findings.to_vec(),
+            timeline: report_arrivals(&r.timeline, MAX_REPORT_ARRIVALS).0,
+            timeline_merged: r.timeline.len() > MAX_REPORT_ARRIVALS,
         }
     }
 
@@ -382,6 +410,27 @@ mod tests {
     fn dates_format() {
         let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_123);
         assert_eq!(rfc3339_utc(t), "2025-11-24T16:00:00.123Z");
+    }
+
+    #[test]
+    fn report_arrivals_merge_keeping_totals() {
+        let tl: Vec<Arrival> = (0..10)
+            .map(|i| Arrival {
+                t_offset_ns: i * 10,
+                bytes: 5,
+            })
+            .collect();
+        let (all, merged) = report_arrivals(&tl, 10);
+        assert_eq!((all.len(), merged), (10, false));
+        let (few, merged) = report_arrivals(&tl, 4);
+        assert!(merged);
+        assert!(few.len() <= 4, "{few:?}");
+        assert_eq!(few.iter().map(|a| a[1]).sum::<u64>(), 50);
+        assert_eq!(
+            few.last().unwrap()[0],
+            90,
+            "the last arrival's time is kept"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const DEFAULT_SEGMENT_BYTES: u64 = 6 * 1024 * 1024;
 const WRITE_BYTES: usize = 1024 * 1024;
 
 /// One range of a parallel download, as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Segment {
     pub index: usize,
     /// Its bytes, inclusive.

@@ -349,3 +349,40 @@ s.serve_forever()
         base: format!("http://127.0.0.1:{port}"),
     }
 }
+
+/// A PNG's size and pixels (RGB), to check what a picture shows.
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    pub rgb: Vec<[u8; 3]>,
+}
+
+impl Picture {
+    pub fn read(path: &Path) -> Picture {
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        let step = info.color_type.samples();
+        let rgb = buf[..info.buffer_size()]
+            .chunks(step)
+            .map(|p| [p[0], p[1], p[2]])
+            .collect();
+        Picture {
+            width: info.width,
+            height: info.height,
+            rgb,
+        }
+    }
+
+    /// Pixels of exactly this colour.
+    pub fn count(&self, c: [u8; 3]) -> usize {
+        self.rgb.iter().filter(|p| **p == c).count()
+    }
+
+    /// The rows from `y` down.
+    pub fn below(&self, y: u32) -> &[[u8; 3]] {
+        &self.rgb[(y * self.width) as usize..]
+    }
+}

@@ -1,0 +1,160 @@
+//! `streamscope report REPORT.json --png FILE`: a saved report's charts drawn again (a CI job can
+//! attach the picture), and the PNG of a run that just ended (`get --png`).
+
+use crate::probe::figures::Figures;
+use crate::probe::outcome::OutcomeKind;
+use crate::probe::redact::redact_url;
+use crate::probe::result::{Attempt, RunResult};
+use crate::probe::segments::Segment;
+use clap::Args;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// A JSON report written by `streamscope get --json` (or the app's Save report)
+    #[arg(value_name = "REPORT.json")]
+    pub report: PathBuf,
+    /// Draw its charts into this PNG file
+    #[arg(long, value_name = "FILE.png")]
+    pub png: PathBuf,
+}
+
+/// What a report must hold to be drawn.
+#[derive(Debug, serde::Deserialize)]
+struct Saved {
+    schema_version: u32,
+    request: SavedRequest,
+    outcome: OutcomeKind,
+    duration_ms: f64,
+    #[serde(default)]
+    timeline: Vec<[u64; 2]>,
+    #[serde(default)]
+    segments: Vec<Segment>,
+    #[serde(default)]
+    attempts: Vec<SavedAttempt>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SavedRequest {
+    url: String,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct SavedAttempt {
+    started_ms: f64,
+    ended_ms: f64,
+    from_byte: u64,
+    bytes: u64,
+    status: Option<u16>,
+    outcome: OutcomeKind,
+}
+
+pub fn report(args: ReportArgs) -> ExitCode {
+    match draw_report(&args.report, &args.png) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn draw_report(report: &Path, png: &Path) -> Result<(), String> {
+    let text =
+        std::fs::read(report).map_err(|e| format!("cannot read {}: {e}", report.display()))?;
+    let saved: Saved = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{} is not a streamscope report: {}",
+            report.display(),
+            e.to_string().lines().next().unwrap_or_default()
+        )
+    })?;
+    if saved.schema_version != crate::probe::report::SCHEMA_VERSION {
+        return Err(format!(
+            "{}: schema_version {} (this streamscope reads {})",
+            report.display(),
+            saved.schema_version,
+            crate::probe::report::SCHEMA_VERSION
+        ));
+    }
+    if saved.timeline.is_empty() && saved.outcome == OutcomeKind::Complete {
+        return Err(format!(
+            "{} has no arrivals to draw (written by an older streamscope?)",
+            report.display()
+        ));
+    }
+    check_png_path(png)?;
+    let ns = |ms: f64| (ms * 1e6).max(0.0) as u64;
+    let attempts = saved
+        .attempts
+        .iter()
+        .map(|a| Attempt {
+            started_ns: ns(a.started_ms),
+            ended_ns: ns(a.ended_ms),
+            from_byte: a.from_byte,
+            bytes: a.bytes,
+            status: a.status,
+            outcome: a.outcome,
+        })
+        .collect();
+    draw(
+        png,
+        &format!("{} · {}", saved.request.url, saved.outcome),
+        &saved.timeline,
+        ns(saved.duration_ms),
+        saved.segments,
+        attempts,
+    )
+}
+
+/// The PNG of a run that just ended.
+pub fn png_of_result(r: &RunResult, f: &Figures, png: &Path) -> Result<(), String> {
+    let summary = crate::probe::printer::summary(r, f, &[]);
+    let (arrivals, _) = crate::probe::report::report_arrivals(&r.timeline, usize::MAX);
+    draw(
+        png,
+        &format!("{} · {}", redact_url(&r.request.url), summary.headline),
+        &arrivals,
+        r.duration_ns,
+        r.segments.clone(),
+        r.attempts.clone(),
+    )
+}
+
+/// The PNG's directory must exist before anything is downloaded.
+pub fn check_png_path(png: &Path) -> Result<(), String> {
+    match png.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(dir) if !dir.is_dir() => Err(format!(
+            "directory {} for the PNG does not exist",
+            dir.display()
+        )),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(feature = "gui")]
+fn draw(
+    png: &Path,
+    title: &str,
+    arrivals: &[[u64; 2]],
+    end_ns: u64,
+    segments: Vec<Segment>,
+    attempts: Vec<Attempt>,
+) -> Result<(), String> {
+    use crate::app::picture::{ChartRun, render_png};
+    let run = ChartRun::from_arrivals("this run", arrivals, end_ns, segments, attempts);
+    render_png(png, title, &[run])
+}
+
+#[cfg(not(feature = "gui"))]
+fn draw(
+    _: &Path,
+    _: &str,
+    _: &[[u64; 2]],
+    _: u64,
+    _: Vec<Segment>,
+    _: Vec<Attempt>,
+) -> Result<(), String> {
+    Err("this streamscope was built without charts (the gui feature)".into())
+}
