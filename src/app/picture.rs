@@ -168,7 +168,8 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
             GAP.stroke_width(1),
         ))?;
     }
-    legend(&mut c, SeriesLabelPosition::UpperRight)?;
+    // Low rates are rare at the bottom of a log axis: the legend goes there.
+    legend(&mut c, SeriesLabelPosition::LowerRight)?;
 
     // Bytes received, and a parallel download's ranges at their place in the file.
     let mb_max = runs

@@ -2,6 +2,7 @@
 //! the mapping of the library's errors back to flag names. No figures, no wording of results: the
 //! summary comes from [`crate::probe::printer`].
 
+mod compare;
 mod get;
 mod lint;
 mod report;
@@ -36,6 +37,9 @@ pub enum Command {
     /// Check CloudFormation/SAM, OpenAPI and Terraform files for response-streaming mistakes
     /// (exit 0 clean, 1 with errors, 2 when a path cannot be read or is not a template).
     Lint(lint::LintArgs),
+    /// Download each target of a TOML file in turn and compare them in one table (and one JSON,
+    /// one PNG).
+    Compare(compare::CompareArgs),
     /// Draw a saved JSON report's charts into a PNG file.
     Report(report::ReportArgs),
     /// Open the desktop app (what running with no command does).
@@ -121,6 +125,9 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
         Some(Command::Lint(args)) => lint::lint(args),
         Some(Command::Report(args)) => report::report(args),
+        Some(Command::Compare(args)) => {
+            with_runtime(false, |rt| rt.block_on(compare::compare(args)))
+        }
         None => open_gui(GuiArgs::default()),
         Some(Command::Gui(args)) => open_gui(args),
     }

@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod classify;
+pub mod compare;
 pub mod engine;
 pub mod event;
 pub mod expect;
