@@ -500,3 +500,48 @@ fn save_chart_draws_the_selected_run_and_the_overlay_into_a_png() {
     assert!(main > 1000, "the selected run is drawn: {main} px");
     assert!(overlay > 300, "the overlaid run is drawn: {overlay} px");
 }
+
+#[test]
+fn the_demo_comparison_runs_three_paths_and_saves_one_picture() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let png = dir.path().join("cmp.png");
+    h.state_mut().dialogs = Dialogs::Answers([Some(png.clone())].into());
+    h.get_by_label("Demo: STREAM / BUFFERED / no gateway")
+        .click();
+    h.step();
+    step_while(&mut h, Duration::from_secs(90), "the comparison", |app| {
+        app.batch
+            .as_ref()
+            .is_none_or(|b| !b.queue.is_empty() || app.is_running())
+    });
+    h.step();
+    let rows = h.state().batch_rows();
+    let got: Vec<(&str, &str)> = rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("STREAM", "complete"),
+            ("BUFFERED", "http_error"),
+            ("no gateway", "complete")
+        ]
+    );
+    assert_eq!(rows[0].digest_match, Some(true));
+    h.get_by_label("http_error 502");
+    h.get_by_label("Save comparison (PNG + JSON)...").click();
+    h.step();
+    step_while(&mut h, Duration::from_secs(20), "the picture", |app| {
+        !app.message
+            .as_deref()
+            .is_some_and(|m| m.starts_with("saved "))
+    });
+    let p = common::Picture::read(&png);
+    assert!(p.count([230, 140, 20]) > 1000, "STREAM drawn");
+    assert!(p.count([40, 160, 90]) > 300, "no gateway drawn");
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
+    assert_eq!(v["targets"].as_array().unwrap().len(), 3);
+}

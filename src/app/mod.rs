@@ -265,6 +265,7 @@ pub fn default_dest_dir() -> PathBuf {
 }
 
 /// A finished run as the views show it: the result, its figures, its summary.
+#[derive(Clone)]
 pub struct Finished {
     pub result: RunResult,
     pub figures: Figures,
@@ -331,11 +332,23 @@ pub enum Dialogs {
 
 type Dialog = Promise<Option<PathBuf>>;
 
+/// A comparison in progress or done.
+#[derive(Debug)]
+pub struct Batch {
+    pub title: String,
+    /// Still to run.
+    pub queue: std::collections::VecDeque<(String, probe::ValidRequest)>,
+    /// Started, with their history index.
+    pub runs: Vec<(String, usize)>,
+}
+
 /// What a save dialog is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SaveWhat {
     Report,
     Chart,
+    /// Every run of the comparison, overlaid.
+    Comparison,
 }
 
 pub struct StreamscopeApp {
@@ -355,6 +368,9 @@ pub struct StreamscopeApp {
     pub dialogs: Dialogs,
     save_to_dialog: Option<Dialog>,
     report_dialog: Option<(usize, SaveWhat, Dialog)>,
+    /// A comparison: named runs one after another.
+    pub batch: Option<Batch>,
+    targets_dialog: Option<Dialog>,
     report_write: Option<Promise<Result<String, String>>>,
     /// Start was pressed on an existing file: waiting for "Replace".
     pub confirm_overwrite: bool,
@@ -438,6 +454,8 @@ impl StreamscopeApp {
             dialogs: Dialogs::Native,
             save_to_dialog: None,
             report_dialog: None,
+            batch: None,
+            targets_dialog: None,
             report_write: None,
             confirm_overwrite: false,
             message: None,
@@ -656,9 +674,109 @@ impl StreamscopeApp {
                     figures,
                     summary,
                 });
+                self.next_in_batch();
             }
             Err(promise) => self.active = Some(ActiveRun { promise, ..active }),
         }
+    }
+
+    /// Runs named requests one after another (a comparison): the first now, each next one when
+    /// the one before has ended, whatever its outcome.
+    pub fn start_batch(&mut self, title: String, targets: Vec<(String, probe::ValidRequest)>) {
+        if self.active.is_some() {
+            self.message = Some("a download is already running".into());
+            return;
+        }
+        self.batch = Some(Batch {
+            title,
+            queue: targets.into(),
+            runs: Vec::new(),
+        });
+        self.next_in_batch();
+    }
+
+    fn next_in_batch(&mut self) {
+        let Some(batch) = self.batch.as_mut() else {
+            return;
+        };
+        let Some((name, valid)) = batch.queue.pop_front() else {
+            return;
+        };
+        batch.runs.push((name, self.runs.len()));
+        self.launch(valid);
+    }
+
+    /// The demo's ready comparison: the same object through API Gateway's STREAM and BUFFERED
+    /// emulations and without a gateway.
+    pub fn compare_demo(&mut self) {
+        let Some(demo) = self.demo else {
+            self.message = Some("the local demo is not running".into());
+            return;
+        };
+        let query = "size=24MiB&seed=3";
+        let mut targets = Vec::new();
+        for (name, mode) in [
+            ("STREAM", GatewayMode::Stream),
+            ("BUFFERED", GatewayMode::Buffered),
+            ("no gateway", GatewayMode::Off),
+        ] {
+            let url = format!("http://{}/download?{query}", demo.addr(mode));
+            let out = self
+                .form
+                .dest_dir
+                .join(format!("compare-{}.bin", name.replace(' ', "-")));
+            match ProbeRequest::new(url, out).validate() {
+                Ok(v) => targets.push((name.to_string(), v)),
+                Err(e) => {
+                    self.message = Some(e.to_string());
+                    return;
+                }
+            }
+        }
+        self.start_batch(
+            "demo: STREAM / BUFFERED / no gateway, 24 MiB".into(),
+            targets,
+        );
+    }
+
+    /// Runs the targets of a TOML file (as `streamscope compare` reads them).
+    pub fn compare_file(&mut self, path: &Path) {
+        let targets = match probe::compare::read_targets(path, &self.form.dest_dir) {
+            Ok(t) => t,
+            Err(e) => {
+                self.message = Some(e.to_string());
+                return;
+            }
+        };
+        let mut list = Vec::new();
+        for (i, t) in targets.iter().enumerate() {
+            let out = self.form.dest_dir.join(format!("compare-{}.bin", i + 1));
+            match t
+                .request(&out)
+                .and_then(|r| r.validate().map_err(|e| e.to_string()))
+            {
+                Ok(v) => list.push((t.name.clone(), v)),
+                Err(e) => {
+                    self.message = Some(format!("{}: {e}", t.name));
+                    return;
+                }
+            }
+        }
+        self.start_batch(path.display().to_string(), list);
+    }
+
+    /// The comparison's rows so far, in order.
+    pub fn batch_rows(&self) -> Vec<probe::compare::Row> {
+        let Some(b) = &self.batch else {
+            return Vec::new();
+        };
+        b.runs
+            .iter()
+            .filter_map(|(name, i)| {
+                let f = self.runs.get(*i)?.finished.as_ref()?;
+                Some(probe::compare::Row::of(name, &f.result, &f.figures))
+            })
+            .collect()
     }
 
     pub fn selected_run(&self) -> Option<&RunRecord> {
@@ -764,6 +882,82 @@ impl StreamscopeApp {
         self.report_dialog = Some((index, SaveWhat::Chart, dialog));
     }
 
+    pub(crate) fn open_targets_dialog(&mut self) {
+        let dialog = match &mut self.dialogs {
+            Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
+            Dialogs::Native => {
+                let dialog = rfd::AsyncFileDialog::new()
+                    .set_title("Compare the targets of a TOML file ([[target]] name, url, ...)")
+                    .set_directory(&self.form.dest_dir)
+                    .add_filter("targets", &["toml"]);
+                let _guard = self.rt.enter();
+                Promise::spawn_async(async move {
+                    dialog.pick_file().await.map(|h| h.path().to_path_buf())
+                })
+            }
+        };
+        self.targets_dialog = Some(dialog);
+    }
+
+    pub(crate) fn open_comparison_dialog(&mut self) {
+        let dir = self.form.dest_dir.clone();
+        let dialog = self.ask_for_file(
+            "Save the comparison (PNG, with the JSON beside it)",
+            &dir,
+            "streamscope-comparison.png",
+            Some(("PNG image", "png")),
+        );
+        self.report_dialog = Some((0, SaveWhat::Comparison, dialog));
+    }
+
+    /// The comparison's runs overlaid in a PNG at `png`, their rows and reports in a JSON beside.
+    fn write_comparison(&mut self, png: PathBuf) {
+        let Some(b) = &self.batch else {
+            return;
+        };
+        let done: Vec<(String, Finished)> = b
+            .runs
+            .iter()
+            .filter_map(|(name, i)| Some((name.clone(), self.runs.get(*i)?.finished.clone()?)))
+            .collect();
+        let title = format!("streamscope compare: {}", b.title);
+        let _guard = self.rt.enter();
+        self.report_write = Some(Promise::spawn_blocking(move || {
+            let runs: Vec<picture::ChartRun> = done
+                .iter()
+                .map(|(name, f)| {
+                    let (arrivals, _) =
+                        probe::report::report_arrivals(&f.result.timeline, usize::MAX);
+                    picture::ChartRun::from_arrivals(
+                        format!("{name} ({})", f.result.outcome.kind()),
+                        &arrivals,
+                        f.result.duration_ns,
+                        f.result.segments.clone(),
+                        f.result.attempts.clone(),
+                    )
+                })
+                .collect();
+            picture::render_png(&png, &title, &runs)?;
+            let items: Vec<probe::compare::Compared<'_>> = done
+                .iter()
+                .map(|(name, f)| probe::compare::Compared {
+                    name,
+                    result: &f.result,
+                    figures: &f.figures,
+                    findings: &f.summary.findings,
+                })
+                .collect();
+            let json = png.with_extension("json");
+            std::fs::write(
+                &json,
+                serde_json::to_vec_pretty(&probe::compare::comparison_json(&items))
+                    .unwrap_or_default(),
+            )
+            .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+            Ok(format!("saved {} and {}", png.display(), json.display()))
+        }));
+    }
+
     /// Draws run `record`'s charts (with the overlaid run, when one is) into `png`.
     fn write_chart(&mut self, record: usize, png: PathBuf) {
         let chart_of = |r: &RunRecord| {
@@ -821,9 +1015,17 @@ impl StreamscopeApp {
                 Ok(Some(path)) => match what {
                     SaveWhat::Report => self.write_report(record, path),
                     SaveWhat::Chart => self.write_chart(record, path),
+                    SaveWhat::Comparison => self.write_comparison(path),
                 },
                 Ok(None) => {}
                 Err(p) => self.report_dialog = Some((record, what, p)),
+            }
+        }
+        if let Some(p) = self.targets_dialog.take() {
+            match p.try_take() {
+                Ok(Some(path)) => self.compare_file(&path),
+                Ok(None) => {}
+                Err(p) => self.targets_dialog = Some(p),
             }
         }
         if let Some(p) = self.report_write.take() {
@@ -839,6 +1041,7 @@ impl StreamscopeApp {
         self.is_running()
             || self.save_to_dialog.is_some()
             || self.report_dialog.is_some()
+            || self.targets_dialog.is_some()
             || self.report_write.is_some()
     }
 }

@@ -3,9 +3,9 @@
 use super::demo::PRESETS;
 use super::{HeaderRow, RunRecord, StreamscopeApp};
 use crate::backend::gateway::GatewayMode;
-use crate::probe::HttpVersion;
 use crate::probe::printer::Tone;
 use crate::probe::redact::{REDACTED, is_secret_header};
+use crate::probe::{self, HttpVersion};
 use crate::units::{fmt_bytes, fmt_rate};
 use egui::{Color32, RichText};
 use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points, VLine};
@@ -366,7 +366,74 @@ impl StreamscopeApp {
             ui.label(RichText::new(m).italics());
         }
         ui.separator();
+        self.compare_ui(ui);
+        ui.separator();
         self.history_ui(ui);
+    }
+
+    /// Comparisons: the demo's ready one, a targets file, and the table of the last one.
+    fn compare_ui(&mut self, ui: &mut egui::Ui) {
+        ui.label(RichText::new("Compare").strong());
+        ui.horizontal_wrapped(|ui| {
+            let idle = self.active.is_none();
+            if ui
+                .add_enabled(
+                    idle && self.demo.is_some(),
+                    egui::Button::new("Demo: STREAM / BUFFERED / no gateway"),
+                )
+                .on_hover_text("The same 24 MiB object through each local path, one after another")
+                .clicked()
+            {
+                self.compare_demo();
+            }
+            if ui
+                .add_enabled(idle, egui::Button::new("Targets file..."))
+                .on_hover_text("A TOML file of [[target]] tables (name, url, headers, http, segments, aws_sigv4), as streamscope compare reads it")
+                .clicked()
+            {
+                self.open_targets_dialog();
+            }
+        });
+        let rows = self.batch_rows();
+        let Some(b) = &self.batch else {
+            return;
+        };
+        let total = b.runs.len() + b.queue.len();
+        ui.label(RichText::new(format!("{} ({} of {total} done)", b.title, rows.len())).weak());
+        egui::Grid::new("comparison")
+            .striped(true)
+            .num_columns(probe::compare::HEADER.len())
+            .show(ui, |ui| {
+                for h in probe::compare::HEADER {
+                    ui.label(RichText::new(h).strong());
+                }
+                ui.end_row();
+                for r in &rows {
+                    let tone = if r.outcome == probe::OutcomeKind::Complete {
+                        Tone::Good
+                    } else {
+                        Tone::Bad
+                    };
+                    for (i, c) in r.cells().iter().enumerate() {
+                        if i == 1 {
+                            ui.colored_label(tone_color(tone, ui), c);
+                        } else {
+                            ui.label(c);
+                        }
+                    }
+                    ui.end_row();
+                }
+            });
+        if rows.len() == total
+            && ui
+                .add_enabled(
+                    self.active.is_none(),
+                    egui::Button::new("Save comparison (PNG + JSON)..."),
+                )
+                .clicked()
+        {
+            self.open_comparison_dialog();
+        }
     }
 
     fn history_ui(&mut self, ui: &mut egui::Ui) {

@@ -122,7 +122,7 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
         ExitCode::from(1)
     };
     if let Some(p) = &args.json
-        && let Err(e) = write_json(p, &done, &rows)
+        && let Err(e) = write_json(p, &done)
     {
         eprintln!("streamscope: cannot write {}: {e}", p.display());
         code = ExitCode::from(1);
@@ -143,22 +143,17 @@ fn slug(name: &str) -> String {
         .collect()
 }
 
-fn write_json(path: &Path, done: &[Done], rows: &[Row]) -> std::io::Result<()> {
-    let targets: Vec<serde_json::Value> = done
+fn write_json(path: &Path, done: &[Done]) -> std::io::Result<()> {
+    let items: Vec<compare::Compared<'_>> = done
         .iter()
-        .zip(rows)
-        .map(|(d, row)| {
-            serde_json::json!({
-                "row": row,
-                "report": probe::report::Report::new(&d.result, &d.figures, &d.findings),
-            })
+        .map(|d| compare::Compared {
+            name: &d.target.name,
+            result: &d.result,
+            figures: &d.figures,
+            findings: &d.findings,
         })
         .collect();
-    let v = serde_json::json!({
-        "schema_version": probe::report::SCHEMA_VERSION,
-        "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
-        "targets": targets,
-    });
+    let v = compare::comparison_json(&items);
     std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap_or_default())
 }
 

@@ -209,6 +209,32 @@ pub const HEADER: [&str; 8] = [
     "digest",
 ];
 
+/// One finished target, for the comparison's JSON.
+pub struct Compared<'a> {
+    pub name: &'a str,
+    pub result: &'a RunResult,
+    pub figures: &'a Figures,
+    pub findings: &'a [super::findings::Finding],
+}
+
+/// `{schema_version, tool, targets: [{row, report}]}`: every target's row and its full report.
+pub fn comparison_json(items: &[Compared<'_>]) -> serde_json::Value {
+    let targets: Vec<serde_json::Value> = items
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "row": Row::of(c.name, c.result, c.figures),
+                "report": super::report::Report::new(c.result, c.figures, c.findings),
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "schema_version": super::report::SCHEMA_VERSION,
+        "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
+        "targets": targets,
+    })
+}
+
 /// The rows as a text table with aligned columns.
 pub fn table(rows: &[Row]) -> String {
     let cells: Vec<[String; 8]> = rows.iter().map(Row::cells).collect();
