@@ -8,7 +8,9 @@
 #   pip:   moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM templates)
 #   npm:   src/backend/node's lock file (the real Node runtime interface client, aws-lambda-ric)
 #   venv:  $STREAMSCOPE_TOOLS/venv with src/backend/python/requirements.txt (Flask, gunicorn, requests)
-#   cargo: lambda_web_adapter (the real Lambda Web Adapter) into $STREAMSCOPE_TOOLS/lwa
+#   cargo: lambda_web_adapter (the real Lambda Web Adapter) into $STREAMSCOPE_TOOLS/lwa; cargo-deb
+#   apt, for the package checks (scripts/check-package.sh): lintian, desktop-file-utils, dpkg-dev
+#          (dpkg-shlibdeps), xvfb + xdotool + imagemagick (open the installed app and look)
 # STREAMSCOPE_TOOLS defaults to ~/.cache/streamscope and is reused when present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +24,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 apt_pkgs=()
 for cmd_pkg in curl:curl python3:python3 pip3:python3-pip sha256sum:coreutils nginx:nginx-light \
   unshare:util-linux node:nodejs npm:npm cmake:cmake autoconf:autoconf automake:automake \
-  libtoolize:libtool g++:g++ make:make; do
+  libtoolize:libtool g++:g++ make:make lintian:lintian desktop-file-validate:desktop-file-utils \
+  dpkg-shlibdeps:dpkg-dev Xvfb:xvfb xdotool:xdotool import:imagemagick identify:imagemagick; do
   cmd=${cmd_pkg%%:*}; pkg=${cmd_pkg#*:}
   command -v "$cmd" >/dev/null 2>&1 || apt_pkgs+=("$pkg")
 done
@@ -67,6 +70,12 @@ fi
 if [ ! -x "$TOOLS/lwa/bin/lambda-adapter" ] || [ ! -f "$TOOLS/lwa/.version-$LWA_VERSION" ]; then
   cargo install lambda_web_adapter --version "$LWA_VERSION" --locked --force --root "$TOOLS/lwa"
   touch "$TOOLS/lwa/.version-$LWA_VERSION"
+fi
+
+# Builds the .deb (scripts/package.sh).
+CARGO_DEB_VERSION=3.8.0
+if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+  cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --force
 fi
 
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy

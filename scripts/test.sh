@@ -19,4 +19,7 @@ status=${PIPESTATUS[0]}
 set -e
 # One closing line with the totals over every test binary.
 awk '/^test result:/ { p += $4; f += $6 } END { printf "%d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+# The .deb and .tar.gz as a user meets them: lintian, desktop-file-validate, apt install, the menu
+# entry opening a window under Xvfb, install.sh. Packages the release binary the tests built.
+bash scripts/check-package.sh

@@ -49,7 +49,9 @@ pub fn run(launch: Launch) -> Result<(), AppError> {
         .with_app_id(APP_NAME)
         .with_inner_size([1280.0, 820.0])
         .with_min_inner_size([900.0, 600.0]);
-    match eframe::icon_data::from_png_bytes(include_bytes!("../../assets/icon.png")) {
+    match eframe::icon_data::from_png_bytes(include_bytes!(
+        "../../packaging/icons/streamscope-128.png"
+    )) {
         Ok(icon) => viewport = viewport.with_icon(icon),
         Err(e) => eprintln!("streamscope: icon not loaded: {e}"),
     }

@@ -5,6 +5,7 @@
 mod compare;
 mod get;
 mod lint;
+mod man;
 mod report;
 mod serve;
 
@@ -44,6 +45,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
+    /// Write the man pages (for packaging).
+    #[command(hide = true)]
+    Man(man::ManArgs),
 }
 
 #[derive(Args, Debug, Default)]
@@ -125,6 +129,7 @@ pub fn main() -> ExitCode {
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
         Some(Command::Lint(args)) => lint::lint(args),
         Some(Command::Report(args)) => report::report(args),
+        Some(Command::Man(args)) => man::man(args),
         Some(Command::Compare(args)) => {
             with_runtime(false, |rt| rt.block_on(compare::compare(args)))
         }
