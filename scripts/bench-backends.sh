@@ -22,14 +22,7 @@ tmp=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 
-start() { # name args... ; sets BASE and SPID
-  local name=$1; shift
-  "$BIN" serve --port 0 "$@" >"$tmp/$name.out" 2>"$tmp/$name.log" &
-  SPID=$!; pids+=("$SPID")
-  for _ in $(seq 200); do [ -s "$tmp/$name.out" ] && break; sleep 0.05; done
-  BASE=$(sed -n 's/^listening on //p' "$tmp/$name.out")
-}
-stop() { kill "$SPID" 2>/dev/null; wait "$SPID" 2>/dev/null || true; }
+source scripts/lib/hosts.sh
 
 # CPU seconds (user + system) of every process below PID.
 cpu_below() {
@@ -50,23 +43,6 @@ def below(p):
     return p == root
 print(sum(t for p, t in ticks.items() if p != root and below(p)) / os.sysconf("SC_CLK_TCK"))
 EOF
-}
-
-function_args() { # backend upstream
-  case $1 in
-    rust) echo "--function $PWD/target/release/bootstrap --function-env STREAMSCOPE_UPSTREAM_URL=$2" ;;
-    node) echo "--function ./node_modules/.bin/aws-lambda-ric|index.handler --function-dir $PWD/src/backend/node --function-handler index.handler --function-env UPSTREAM_URL=$2" ;;
-    python) echo "--function ./run.sh --function-extension $TOOLS/lwa/bin/lambda-adapter --function-dir $PWD/src/backend/python --function-handler run.sh --function-env PYTHON=$TOOLS/venv/bin/python --function-env AWS_LWA_INVOKE_MODE=response_stream --function-env AWS_LWA_READINESS_CHECK_PATH=/healthz --function-env PORT={port} --function-env UPSTREAM_URL=$2" ;;
-  esac
-}
-path_of() { [ "$1" = rust ] && echo /relay || echo /file; }
-
-host() { # name backend upstream extra...
-  local name=$1 backend=$2 upstream=$3; shift 3
-  local args=()
-  # Split on spaces, then put back the one space inside the Node command.
-  for a in $(function_args "$backend" "$upstream"); do args+=("${a//|/ }"); done
-  start "$name" "${args[@]}" --function-memory 1024 --function-concurrency 1 "$@"
 }
 
 json() { python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))" "$@"; }

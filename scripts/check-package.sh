@@ -12,12 +12,12 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 fail() { echo "check-package: $*" >&2; exit 1; }
 
 PROFILE=${PROFILE:-release} bash scripts/package.sh
-deb=$(ls target/dist/streamscope_*.deb | head -n 1)
-tgz=$(ls target/dist/streamscope-*-linux-*.tar.gz | head -n 1)
+deb=$(ls target/packages/streamscope_*.deb | head -n 1)
+tgz=$(ls target/packages/streamscope-*-linux-*.tar.gz | head -n 1)
 
 echo "== lintian $deb"
 # Root runs print a notice on stderr; the tags go to stdout.
-lintian --fail-on error "$deb" 2>/dev/null | tee target/dist/lintian.txt || fail "lintian reported an error-level tag"
+lintian --fail-on error "$deb" 2>/dev/null | tee target/packages/lintian.txt || fail "lintian reported an error-level tag"
 echo "== desktop-file-validate"
 desktop-file-validate packaging/streamscope.desktop
 
@@ -74,8 +74,8 @@ for _ in $(seq 1 120); do
 done
 [ "$ok" = yes ] || fail "no window with drawn content within 60 s (last screenshot: $shot_dir/shot.png)"
 geometry=$(DISPLAY=$disp xdotool getwindowgeometry "$win" | sed -n 's/ *Geometry: //p')
-cp "$shot_dir/shot.png" target/dist/installed-app.png
-echo "window '$(DISPLAY=$disp xdotool getwindowname "$win")' $geometry, $colours colours drawn (target/dist/installed-app.png)"
+cp "$shot_dir/shot.png" target/packages/installed-app.png
+echo "window '$(DISPLAY=$disp xdotool getwindowname "$win")' $geometry, $colours colours drawn (target/packages/installed-app.png)"
 kill "$apid" 2>/dev/null || true
 
 echo "== install.sh from $tgz"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds what a user installs without a Rust toolchain, into target/dist/:
+# Builds what a user installs without a Rust toolchain, into target/packages/:
 #   streamscope_VERSION-1_ARCH.deb            (cargo deb: /usr/bin, .desktop, hicolor icons, man pages)
 #   streamscope-VERSION-linux-ARCH.tar.gz     (the same files and install.sh, for other distributions)
 # PROFILE=dist (default: release + thin LTO + strip) or PROFILE=release to package a binary the
@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-dist}
 VERSION=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 ARCH=$(dpkg --print-architecture)
-out=target/dist
+out=target/packages
 mkdir -p "$out"
 
 cargo build --profile "$PROFILE" --locked --bin streamscope

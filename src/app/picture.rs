@@ -123,16 +123,22 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
         .y_label_area_size(70)
         .build_cartesian_2d(0.0..x_end, (RATE_FLOOR..rate_max).log_scale())?;
     mesh(&mut c, "MB/s (250 ms windows, log)")?;
+    // With more than two runs their legend would cover the plateau: the bytes chart below names
+    // them in the same colours, so this one names only the throttle line.
+    let name_runs = runs.len() <= 2;
     for (i, r) in runs.iter().enumerate() {
-        c.draw_series(LineSeries::new(
+        let line = c.draw_series(LineSeries::new(
             r.series
                 .throughput
                 .iter()
                 .map(|p| (p.x, p.y.max(RATE_FLOOR))),
             color(i).stroke_width(2),
-        ))?
-        .label(&r.label)
-        .legend(move |(x, y)| PathElement::new([(x, y), (x + 18, y)], color(i).stroke_width(2)));
+        ))?;
+        if name_runs {
+            line.label(&r.label).legend(move |(x, y)| {
+                PathElement::new([(x, y), (x + 18, y)], color(i).stroke_width(2))
+            });
+        }
     }
     c.draw_series(DashedLineSeries::new(
         [(0.0, 2.0), (x_end, 2.0)],
@@ -277,8 +283,16 @@ where
         .axis_desc_style(("sans-serif", 16))
         .label_style(("sans-serif", 14))
         .light_line_style(RGBColor(240, 240, 240))
+        .x_label_formatter(&|v| tick(*v))
+        .y_label_formatter(&|v| tick(*v))
         .draw()?;
     Ok(())
+}
+
+/// An axis label: whole numbers without ".0", others with no trailing zeros (0.5, 0.25, 0.001).
+fn tick(v: f64) -> String {
+    let s = format!("{v:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
 }
 
 fn legend<'a, 'b: 'a, X, Y>(
@@ -296,4 +310,22 @@ where
         .border_style(RGBColor(180, 180, 180))
         .draw()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ticks_drop_trailing_zeros() {
+        for (v, want) in [
+            (0.0, "0"),
+            (2.0, "2"),
+            (400.0, "400"),
+            (0.1, "0.1"),
+            (0.25, "0.25"),
+            (12.5, "12.5"),
+            (0.001, "0.001"),
+        ] {
+            assert_eq!(super::tick(v), want, "{v}");
+        }
+    }
 }

@@ -525,7 +525,7 @@ fn knee_of(s: &Split, l: &Limits) -> Option<(f64, f64, f64)> {
 fn apigw_throttle_knee(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
     let (at, before, after) = knee(f.timeline, l.apigw_free_bytes, l)?;
     // A knee already at 6 MB is Lambda's (the next rule).
-    if knee(f.timeline, l.lambda_free_bytes, l).is_some() {
+    if lambda_knee(f.timeline, l).is_some() {
         return None;
     }
     // What a 200 MB object costs at these two rates.
@@ -547,8 +547,35 @@ fn apigw_throttle_knee(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
     })
 }
 
+/// Bytes per second between the arrivals that took the total past `lo` and past `hi`.
+fn band_rate(timeline: &[Arrival], lo: u64, hi: u64) -> Option<f64> {
+    let mut cum = 0u64;
+    let mut start: Option<(u64, u64)> = None;
+    for a in timeline {
+        cum += a.bytes as u64;
+        match start {
+            None if cum >= lo => start = Some((cum, a.t_offset_ns)),
+            Some((c0, t0)) if cum >= hi => {
+                let dt = a.t_offset_ns.saturating_sub(t0) as f64 / 1e9;
+                return (dt > 0.0).then(|| (cum - c0) as f64 / dt);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The knee at 6 MB. Still at full speed between 6 and 10 MB means the knee is API Gateway's at
+/// 10 MB, and a long throttled tail only pulled the average after 6 MB down to 2 MB/s.
+fn lambda_knee(timeline: &[Arrival], l: &Limits) -> Option<(f64, f64, f64)> {
+    let found = knee(timeline, l.lambda_free_bytes, l)?;
+    let fast_band = band_rate(timeline, l.lambda_free_bytes, l.apigw_free_bytes)
+        .is_some_and(|r| r > 3.0 * l.throttle_bytes_per_sec);
+    (!fast_band).then_some(found)
+}
+
 fn lambda_throttle_knee(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
-    let (at, before, after) = knee(f.timeline, l.lambda_free_bytes, l)?;
+    let (at, before, after) = lambda_knee(f.timeline, l)?;
     Some(Finding {
         id: "lambda-throttle-knee",
         severity: Severity::Info,
@@ -686,6 +713,9 @@ mod tests {
         // 20 MiB in 64 KiB arrivals: 10 MiB at 320 MB/s, then 2 MB/s.
         let mut knee10 = steady(10, 160, 64 * 1024, 1);
         knee10.extend(steady(200, 160, 64 * 1024, 33));
+        // 150 MiB after the knee: the average after 6 MiB is then ~2 MB/s too.
+        let mut knee10_long = steady(10, 160, 64 * 1024, 1);
+        knee10_long.extend(steady(200, 2400, 64 * 1024, 33));
         let mut knee6 = steady(10, 96, 64 * 1024, 1);
         knee6.extend(steady(140, 100, 64 * 1024, 33));
         let slow = steady(10, 300, 64 * 1024, 100); // 19.7 MB over 30 s
@@ -867,6 +897,12 @@ mod tests {
             (
                 "the 10 MB knee",
                 knee10,
+                Box::new(|_| {}),
+                vec!["apigw-throttle-knee"],
+            ),
+            (
+                "the 10 MB knee before a long throttled tail",
+                knee10_long,
                 Box::new(|_| {}),
                 vec!["apigw-throttle-knee"],
             ),
