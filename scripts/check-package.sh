@@ -3,7 +3,8 @@
 # lintian (no error-level tag), desktop-file-validate, `apt install ./streamscope_*.deb` putting
 # streamscope on PATH, the menu entry's Exec line opening a window under Xvfb (screenshot checked for
 # drawn content), and install.sh from the tarball into a scratch prefix and back out.
-# PROFILE defaults to release here: the binary the tests built, not a second full LTO build.
+# PROFILE defaults to release and FEATURES to lambda here: the very binary the tests built
+# (`cargo test --release --features lambda`), not a second full build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="/usr/sbin:/sbin:$PATH"
@@ -11,7 +12,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 fail() { echo "check-package: $*" >&2; exit 1; }
 
-PROFILE=${PROFILE:-release} bash scripts/package.sh
+PROFILE=${PROFILE:-release} FEATURES=${FEATURES-lambda} bash scripts/package.sh
 deb=$(ls target/packages/streamscope_*.deb | head -n 1)
 tgz=$(ls target/packages/streamscope-*-linux-*.tar.gz | head -n 1)
 
@@ -34,7 +35,7 @@ streamscope --version
 desktop-file-validate /usr/share/applications/streamscope.desktop
 [ -f /usr/share/icons/hicolor/48x48/apps/streamscope.png ] || fail "no 48x48 icon installed"
 # Minimal images may exclude /usr/share/man from installs (dpkg path-exclude): ask the package.
-dpkg-deb -c "$deb" | grep -q 'usr/share/man/man1/streamscope-get.1.gz$' || fail "no man page streamscope-get(1) in the package"
+dpkg-deb -c "$deb" | grep 'usr/share/man/man1/streamscope-get.1.gz$' >/dev/null || fail "no man page streamscope-get(1) in the package"
 
 echo "== the menu entry's Exec line under Xvfb"
 exec_line=$(sed -n 's/^Exec=//p' /usr/share/applications/streamscope.desktop)

@@ -43,7 +43,7 @@ fi
 if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
   # Debian's system Python refuses global pip installs (PEP 668); a user install is enough.
   pip_args=(--quiet)
-  if python3 -m pip install --help 2>/dev/null | grep -q -- --break-system-packages \
+  if python3 -m pip install --help 2>/dev/null | grep -- --break-system-packages >/dev/null \
      && [ -f /usr/lib/python3*/EXTERNALLY-MANAGED ] 2>/dev/null && [ -z "${VIRTUAL_ENV:-}" ] \
      && ! command -v pyenv >/dev/null 2>&1; then
     pip_args+=(--user --break-system-packages)
@@ -74,8 +74,8 @@ fi
 
 # Builds the .deb (scripts/package.sh).
 CARGO_DEB_VERSION=3.8.0
-if ! cargo deb --version 2>/dev/null | grep -qx "cargo-deb $CARGO_DEB_VERSION"; then
+if [ "$(cargo deb --version 2>/dev/null)" != "cargo-deb $CARGO_DEB_VERSION" ]; then
   cargo install cargo-deb --version "$CARGO_DEB_VERSION" --locked --force
 fi
 
-rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt clippy
+rustup component list --installed 2>/dev/null | grep '^rustfmt' >/dev/null || rustup component add rustfmt clippy

@@ -3,7 +3,9 @@
 #   streamscope_VERSION-1_ARCH.deb            (cargo deb: /usr/bin, .desktop, hicolor icons, man pages)
 #   streamscope-VERSION-linux-ARCH.tar.gz     (the same files and install.sh, for other distributions)
 # PROFILE=dist (default: release + thin LTO + strip) or PROFILE=release to package a binary the
-# tests already built (CI does, so packaging does not compile everything a second time).
+# tests already built (CI does, so packaging does not compile everything a second time; with
+# FEATURES=lambda, the tests' feature set: that feature only adds code the `bootstrap` binary uses,
+# but it changes features of shared dependencies, so another set would rebuild much of the tree).
 # Needs cargo-deb (cargo install cargo-deb --locked) and dpkg-dev (dpkg-shlibdeps).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +15,7 @@ ARCH=$(dpkg --print-architecture)
 out=target/packages
 mkdir -p "$out"
 
-cargo build --profile "$PROFILE" --locked --bin streamscope
+cargo build --profile "$PROFILE" --locked --bin streamscope ${FEATURES:+--features "$FEATURES"}
 bin=target/$PROFILE/streamscope
 rm -rf target/man
 "$bin" man target/man >/dev/null

@@ -928,14 +928,9 @@ impl StreamscopeApp {
             let runs: Vec<picture::ChartRun> = done
                 .iter()
                 .map(|(name, f)| {
-                    let (arrivals, _) =
-                        probe::report::report_arrivals(&f.result.timeline, usize::MAX);
-                    picture::ChartRun::from_arrivals(
+                    picture::ChartRun::of_result(
                         format!("{name} ({})", f.result.outcome.kind()),
-                        &arrivals,
-                        f.result.duration_ns,
-                        f.result.segments.clone(),
-                        f.result.attempts.clone(),
+                        &f.result,
                     )
                 })
                 .collect();
@@ -963,16 +958,9 @@ impl StreamscopeApp {
     /// Draws run `record`'s charts (with the overlaid run, when one is) into `png`.
     fn write_chart(&mut self, record: usize, png: PathBuf) {
         let chart_of = |r: &RunRecord| {
-            r.finished.as_ref().map(|f| {
-                let (arrivals, _) = probe::report::report_arrivals(&f.result.timeline, usize::MAX);
-                picture::ChartRun::from_arrivals(
-                    format!("run #{}", r.id),
-                    &arrivals,
-                    f.result.duration_ns,
-                    f.result.segments.clone(),
-                    f.result.attempts.clone(),
-                )
-            })
+            r.finished
+                .as_ref()
+                .map(|f| picture::ChartRun::of_result(format!("run #{}", r.id), &f.result))
         };
         let Some(main) = self.runs.get(record).and_then(chart_of) else {
             self.message = Some("no finished run selected".into());

@@ -5,9 +5,9 @@
 //! Drawn with plotters' bitmap backend and egui's own font, so no system font is needed.
 
 use super::series::LiveSeries;
-use crate::probe::OutcomeKind;
 use crate::probe::result::Attempt;
 use crate::probe::segments::Segment;
+use crate::probe::{OutcomeKind, RunResult};
 use plotters::coord::ranged1d::ValueFormatter;
 use plotters::prelude::*;
 use std::path::Path;
@@ -23,6 +23,18 @@ pub struct ChartRun {
 }
 
 impl ChartRun {
+    /// A finished run, drawn from its result's timeline.
+    pub fn of_result(label: impl Into<String>, r: &RunResult) -> Self {
+        let (arrivals, _) = crate::probe::report::report_arrivals(&r.timeline, usize::MAX);
+        Self::from_arrivals(
+            label,
+            &arrivals,
+            r.duration_ns,
+            r.segments.clone(),
+            r.attempts.clone(),
+        )
+    }
+
     /// A run drawn from its arrivals (`[t_offset_ns, bytes]`), as a report keeps them.
     pub fn from_arrivals(
         label: impl Into<String>,

@@ -163,13 +163,9 @@ fn draw(png: &Path, targets: &Path, done: &[Done]) -> Result<(), String> {
     let runs: Vec<ChartRun> = done
         .iter()
         .map(|d| {
-            let (arrivals, _) = probe::report::report_arrivals(&d.result.timeline, usize::MAX);
-            ChartRun::from_arrivals(
+            ChartRun::of_result(
                 format!("{} ({})", d.target.name, d.result.outcome.kind()),
-                &arrivals,
-                d.result.duration_ns,
-                d.result.segments.clone(),
-                d.result.attempts.clone(),
+                &d.result,
             )
         })
         .collect();
