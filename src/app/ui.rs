@@ -8,7 +8,7 @@ use crate::probe::redact::{REDACTED, is_secret_header};
 use crate::probe::{self, HttpVersion};
 use crate::units::{fmt_bytes, fmt_rate};
 use egui::{Color32, RichText};
-use egui_plot::{HLine, Legend, Line, Plot, PlotPoints, Points, VLine};
+use egui_plot::{Corner, HLine, Legend, Line, Plot, PlotPoints, Points, VLine};
 
 const GOOD: Color32 = Color32::from_rgb(80, 200, 120);
 const WARN: Color32 = Color32::from_rgb(240, 180, 60);
@@ -507,8 +507,10 @@ impl StreamscopeApp {
         let fit = self.fit_recent_rate;
         // From the request to now, or to the end of the longer run.
         let x_end = run.elapsed_s().max(overlay.map_or(0.0, |o| o.elapsed_s()));
+        // Legends low on the right: a plateau runs across the top two thirds of the throughput
+        // chart (its axis fits the last 10 s), and the bytes line ends at the top right.
         time_plot("throughput", "MB/s (250 ms windows)", h, x_end)
-            .legend(Legend::default())
+            .legend(Legend::default().position(Corner::RightBottom))
             .include_y(2.5)
             .show(ui, |p| {
                 if fit {
@@ -547,7 +549,7 @@ impl StreamscopeApp {
                 }
             });
         time_plot("cumulative", "MB received", h, x_end)
-            .legend(Legend::default())
+            .legend(Legend::default().position(Corner::RightBottom))
             .show(ui, |p| {
                 p.line(
                     Line::new("cumulative bytes", PlotPoints::Borrowed(&s.cumulative))
