@@ -845,43 +845,35 @@ impl StreamscopeApp {
     }
 
     fn open_report_dialog(&mut self) {
-        let Some(index) = self.selected.filter(|i| *i < self.runs.len()) else {
-            return;
-        };
-        let run = &self.runs[index];
-        let name = format!("streamscope-run{}.json", run.id);
-        let dir = run
-            .dest
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_else(|| self.form.dest_dir.clone());
-        let dialog = self.ask_for_file(
+        self.open_run_dialog(
+            SaveWhat::Report,
             "Save the report (JSON, with the arrivals CSV beside it)",
-            &dir,
-            &name,
-            Some(("JSON report", "json")),
+            ("JSON report", "json"),
         );
-        self.report_dialog = Some((index, SaveWhat::Report, dialog));
     }
 
     pub(crate) fn open_chart_dialog(&mut self) {
+        self.open_run_dialog(
+            SaveWhat::Chart,
+            "Save the charts as a picture (PNG)",
+            ("PNG image", "png"),
+        );
+    }
+
+    /// Asks where to save something of the selected run, beside its download by default.
+    fn open_run_dialog(&mut self, what: SaveWhat, title: &str, (kind, ext): (&str, &str)) {
         let Some(index) = self.selected.filter(|i| *i < self.runs.len()) else {
             return;
         };
         let run = &self.runs[index];
-        let name = format!("streamscope-run{}.png", run.id);
+        let name = format!("streamscope-run{}.{ext}", run.id);
         let dir = run
             .dest
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.form.dest_dir.clone());
-        let dialog = self.ask_for_file(
-            "Save the charts as a picture (PNG)",
-            &dir,
-            &name,
-            Some(("PNG image", "png")),
-        );
-        self.report_dialog = Some((index, SaveWhat::Chart, dialog));
+        let dialog = self.ask_for_file(title, &dir, &name, Some((kind, ext)));
+        self.report_dialog = Some((index, what, dialog));
     }
 
     pub(crate) fn open_targets_dialog(&mut self) {
