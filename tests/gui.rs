@@ -530,6 +530,11 @@ fn the_demo_comparison_runs_three_paths_and_saves_one_picture() {
         ]
     );
     assert_eq!(rows[0].digest_match, Some(true));
+    // The charts show the first path compared, not the last (BUFFERED would show nothing).
+    assert_eq!(
+        h.state().selected,
+        Some(h.state().batch.as_ref().unwrap().runs[0].1)
+    );
     h.get_by_label("http_error 502");
     h.get_by_label("Save comparison (PNG + JSON)...").click();
     h.step();

@@ -676,7 +676,7 @@ impl StreamscopeApp {
                     figures,
                     summary,
                 });
-                self.next_in_batch();
+                self.next_in_batch(active.record);
             }
             Err(promise) => self.active = Some(ActiveRun { promise, ..active }),
         }
@@ -694,18 +694,34 @@ impl StreamscopeApp {
             queue: targets.into(),
             runs: Vec::new(),
         });
-        self.next_in_batch();
+        self.next_in_batch(usize::MAX);
     }
 
-    fn next_in_batch(&mut self) {
+    /// After run `ended` (or at the start): the comparison's next target, or, when `ended` was its
+    /// last, its first run with a body selected, so the charts show the first path compared rather
+    /// than whichever ran last (often a short burst or an error).
+    fn next_in_batch(&mut self, ended: usize) {
         let Some(batch) = self.batch.as_mut() else {
             return;
         };
-        let Some((name, valid)) = batch.queue.pop_front() else {
+        if let Some((name, valid)) = batch.queue.pop_front() {
+            batch.runs.push((name, self.runs.len()));
+            self.launch(valid);
             return;
-        };
-        batch.runs.push((name, self.runs.len()));
-        self.launch(valid);
+        }
+        if batch.runs.last().map(|(_, i)| *i) != Some(ended) {
+            return;
+        }
+        let runs = &self.runs;
+        let first = batch.runs.iter().map(|(_, i)| *i).find(|&i| {
+            runs[i]
+                .finished
+                .as_ref()
+                .is_some_and(|f| f.result.bytes > 0)
+        });
+        if first.is_some() {
+            self.selected = first;
+        }
     }
 
     /// The demo's ready comparison: the same object through API Gateway's STREAM and BUFFERED

@@ -270,6 +270,13 @@ impl StreamscopeApp {
     }
 
     fn figures_ui(&mut self, ui: &mut egui::Ui) {
+        // A comparison's table comes first: it is what was asked for, and a run's verdict with its
+        // findings can be long enough to push it out of view.
+        let comparing = self.batch.is_some();
+        if comparing {
+            self.compare_ui(ui);
+            ui.separator();
+        }
         if let Some(i) = self.selected.filter(|i| *i < self.runs.len()) {
             let running = self.active_record() == Some(i);
             let run = &self.runs[i];
@@ -366,8 +373,10 @@ impl StreamscopeApp {
             ui.label(RichText::new(m).italics());
         }
         ui.separator();
-        self.compare_ui(ui);
-        ui.separator();
+        if !comparing {
+            self.compare_ui(ui);
+            ui.separator();
+        }
         self.history_ui(ui);
     }
 
