@@ -82,16 +82,7 @@ fn failing(url: &str, extra: &[&str], outcome: &str) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let mut args = vec![
-        url,
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "-q",
-    ];
-    args.extend_from_slice(extra);
-    let o = get(&args);
+    let (o, r) = get_report(url, &out, &json, &[&["-q"], extra].concat());
     assert_eq!(
         o.status.code(),
         Some(1),
@@ -104,7 +95,6 @@ fn failing(url: &str, extra: &[&str], outcome: &str) -> serde_json::Value {
         stderr(&o)
     );
     assert!(!out.exists(), "{url}: nothing under the final name");
-    let r = read_json(&json);
     assert_eq!(r["outcome"], outcome, "{url}");
     assert_eq!(r["output"]["saved"], false);
     let part = part_of(&out);

@@ -18,16 +18,7 @@ fn cli_findings(url: &str, extra: &[&str]) -> (serde_json::Value, Vec<serde_json
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let mut args = vec![
-        url,
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = get(&args);
-    let r = read_json(&json);
+    let (o, r) = get_report(url, &out, &json, extra);
     let printed = String::from_utf8_lossy(&o.stdout).into_owned();
     let fs = r["findings"].as_array().unwrap().clone();
     for f in &fs {

@@ -42,18 +42,8 @@ fn fetch(s: &Site, url: &str, extra: &[&str]) -> (std::process::Output, serde_js
     let out = s.dir.path().join("got.bin");
     let json = s.dir.path().join("r.json");
     std::fs::remove_file(&out).ok();
-    let mut args = vec![
-        url,
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "--cacert",
-        s.ca.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = get(&args);
-    (o, read_json(&json))
+    let extra = [&["--cacert", s.ca.to_str().unwrap()], extra].concat();
+    get_report(url, &out, &json, &extra)
 }
 
 fn ms(v: &serde_json::Value) -> f64 {

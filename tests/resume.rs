@@ -23,18 +23,7 @@ impl Dir {
         part_of(&self.out())
     }
     fn get(&self, url: &str, extra: &[&str]) -> (std::process::Output, serde_json::Value) {
-        let json = self.dir.path().join("r.json");
-        let out = self.out();
-        let mut args = vec![
-            url,
-            "-o",
-            out.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let o = get(&args);
-        (o, read_json(&json))
+        get_report(url, &self.out(), &self.dir.path().join("r.json"), extra)
     }
 }
 

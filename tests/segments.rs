@@ -14,18 +14,7 @@ fn fetch(
     dir: &std::path::Path,
     extra: &[&str],
 ) -> (std::process::Output, serde_json::Value) {
-    let out = dir.join("obj.bin");
-    let json = dir.join("r.json");
-    let mut args = vec![
-        url,
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = get(&args);
-    (o, read_json(&json))
+    get_report(url, &dir.join("obj.bin"), &dir.join("r.json"), extra)
 }
 
 #[test]

@@ -35,16 +35,7 @@ fn run(site: &Site, host: &str, extra: &[&str]) -> (std::process::Output, serde_
     let json = site.dir.path().join("r.json");
     std::fs::remove_file(&out).ok();
     let url = format!("https://{host}:{}/blob.bin", site.nginx.port);
-    let mut args = vec![
-        url.as_str(),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    let o = get(&args);
-    (o, read_json(&json))
+    get_report(&url, &out, &json, extra)
 }
 
 #[test]

@@ -147,6 +147,25 @@ pub fn get(args: &[&str]) -> Output {
         .expect("run streamscope get")
 }
 
+/// `streamscope get URL -o OUT --json JSON EXTRA...`: how it ended, and the report it wrote.
+pub fn get_report(
+    url: &str,
+    out: &Path,
+    json: &Path,
+    extra: &[&str],
+) -> (Output, serde_json::Value) {
+    let mut args = vec![
+        url,
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let o = get(&args);
+    (o, read_json(json))
+}
+
 pub fn sha256sum(path: &Path) -> String {
     let out = Command::new("sha256sum")
         .arg(path)
