@@ -98,16 +98,10 @@ fn cancel_mid_run_leaves_nothing_under_the_final_name() {
         .apply_preset(preset("200 MiB throttled like API Gateway"));
     h.step();
     h.get_by_label("Start").click();
-    let t0 = Instant::now();
-    while h
-        .state()
-        .selected_run()
-        .is_none_or(|r| r.series.total_bytes < 12 * 1024 * 1024)
-    {
-        assert!(t0.elapsed() < Duration::from_secs(30), "bytes should flow");
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_while(&mut h, Duration::from_secs(30), "bytes to flow", |app| {
+        app.selected_run()
+            .is_none_or(|r| r.series.total_bytes < 12 * 1024 * 1024)
+    });
     h.key_press(egui::Key::Escape);
     step_until_done(&mut h, Duration::from_secs(10));
     let run = h.state().selected_run().unwrap();
@@ -430,16 +424,10 @@ fn resume_continues_a_cancelled_run_to_the_whole_file() {
     h.state_mut().form.url = format!("http://{}/download?size=12MiB&seed=11&rate=8MiB", demo.off);
     h.step();
     h.get_by_label("Start").click();
-    let t0 = Instant::now();
-    while h
-        .state()
-        .selected_run()
-        .is_none_or(|r| r.series.total_bytes < 3 * 1024 * 1024)
-    {
-        assert!(t0.elapsed() < Duration::from_secs(30), "bytes should flow");
-        h.step();
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    step_while(&mut h, Duration::from_secs(30), "bytes to flow", |app| {
+        app.selected_run()
+            .is_none_or(|r| r.series.total_bytes < 3 * 1024 * 1024)
+    });
     h.key_press(egui::Key::Escape);
     step_until_done(&mut h, Duration::from_secs(10));
     let dest = dir.path().join("download-12MiB.bin");
