@@ -953,12 +953,8 @@ impl StreamscopeApp {
                 })
                 .collect();
             let json = png.with_extension("json");
-            std::fs::write(
-                &json,
-                serde_json::to_vec_pretty(&probe::compare::comparison_json(&items))
-                    .unwrap_or_default(),
-            )
-            .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+            probe::compare::write_comparison_json(&json, &items)
+                .map_err(|e| format!("cannot write {}: {e}", json.display()))?;
             Ok(format!("saved {} and {}", png.display(), json.display()))
         }));
     }

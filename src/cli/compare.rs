@@ -153,8 +153,7 @@ fn write_json(path: &Path, done: &[Done]) -> std::io::Result<()> {
             findings: &d.findings,
         })
         .collect();
-    let v = compare::comparison_json(&items);
-    std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap_or_default())
+    compare::write_comparison_json(path, &items)
 }
 
 #[cfg(feature = "gui")]

@@ -217,8 +217,12 @@ pub struct Compared<'a> {
     pub findings: &'a [super::findings::Finding],
 }
 
-/// `{schema_version, tool, targets: [{row, report}]}`: every target's row and its full report.
-pub fn comparison_json(items: &[Compared<'_>]) -> serde_json::Value {
+/// Writes `{schema_version, tool, targets: [{row, report}]}` to `path`: every target's row and its
+/// full report (secrets redacted, as in any report).
+pub fn write_comparison_json(
+    path: &std::path::Path,
+    items: &[Compared<'_>],
+) -> std::io::Result<()> {
     let targets: Vec<serde_json::Value> = items
         .iter()
         .map(|c| {
@@ -228,11 +232,12 @@ pub fn comparison_json(items: &[Compared<'_>]) -> serde_json::Value {
             })
         })
         .collect();
-    serde_json::json!({
+    let v = serde_json::json!({
         "schema_version": super::report::SCHEMA_VERSION,
         "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
         "targets": targets,
-    })
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap_or_default())
 }
 
 /// The rows as a text table with aligned columns.
