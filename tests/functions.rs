@@ -442,3 +442,125 @@ fn parallel_ranges_through_each_runtime_are_verified_whole() {
         }
     }
 }
+
+/// The processes descended from `pid` (children, grandchildren...), read from /proc: (pid, pgid,
+/// command line).
+fn descendants(pid: u32) -> Vec<(i32, i32, String)> {
+    let mut all = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((_, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let (ppid, pgrp) = (f[1].parse::<i32>().unwrap(), f[2].parse::<i32>().unwrap());
+        let cmd = std::fs::read(format!("/proc/{p}/cmdline"))
+            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+            .unwrap_or_default();
+        all.push((p, ppid, pgrp, cmd));
+    }
+    let mut found = vec![pid as i32];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(all.iter().filter(|a| a.1 == parent).map(|a| a.0));
+        i += 1;
+    }
+    all.into_iter()
+        .filter(|a| a.0 != pid as i32 && found.contains(&a.0))
+        .map(|a| (a.0, a.2, a.3))
+        .collect()
+}
+
+/// Processes in the process groups `pgids`, zombies excepted (a zombie has stopped running; its
+/// parent reaps it).
+fn alive_in(pgids: &[i32]) -> Vec<String> {
+    let mut left = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some((head, after)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let f: Vec<&str> = after.split_whitespace().collect();
+        if f[0] != "Z" && pgids.contains(&f[2].parse::<i32>().unwrap()) {
+            left.push(format!("{p} {head})"));
+        }
+    }
+    left
+}
+
+/// `serve --function` hosting the Python backend (the Web Adapter, gunicorn and its worker), with
+/// an environment warmed by one download; then `end` ends serve. No process of the function's
+/// groups may remain.
+fn no_function_process_outlives_serve(end: impl FnOnce(&mut std::process::Child)) {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=1MiB", up.base);
+    let (mut s, path) = host(Backend::Python, &upstream, &[]);
+    let (_, r) = fetch(&s, path, &[]);
+    assert_eq!(r["outcome"], "complete", "{r}");
+    let procs = descendants(s.child.id());
+    let mut pgids: Vec<i32> = procs.iter().map(|p| p.1).collect();
+    pgids.sort_unstable();
+    pgids.dedup();
+    assert!(
+        procs.len() >= 3 && procs.iter().any(|p| p.2.contains("gunicorn")),
+        "the adapter, gunicorn and its worker run: {procs:?}"
+    );
+    end(&mut s.child);
+    s.child.wait().unwrap();
+    // The kernel's parent-death signal and gunicorn's own parent check take a moment: poll.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut left = alive_in(&pgids);
+    while !left.is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = alive_in(&pgids);
+    }
+    assert!(left.is_empty(), "outlived serve: {left:?} (of {procs:?})");
+}
+
+#[test]
+fn a_sigkilled_serve_leaves_no_function_process() {
+    no_function_process_outlives_serve(|c| c.kill().unwrap());
+}
+
+#[test]
+fn a_terminated_serve_ends_its_functions_gracefully() {
+    no_function_process_outlives_serve(|c| {
+        // SAFETY: kill has no memory preconditions.
+        assert_eq!(unsafe { libc::kill(c.id() as i32, libc::SIGTERM) }, 0);
+    });
+}
+
+/// A function that cannot start answers 502 every time, and each failed start gives back what it
+/// took: its Runtime API socket and task (counted as serve's open descriptors).
+#[test]
+fn a_failed_start_releases_its_socket() {
+    let s = serve(&["--function", "/nonexistent/bootstrap"]);
+    let fds = || {
+        std::fs::read_dir(format!("/proc/{}/fd", s.child.id()))
+            .unwrap()
+            .count()
+    };
+    let (_, r) = fetch(&s, "/", &[]);
+    assert_eq!(r["response"]["status"], 502, "{r}");
+    let after_one = fds();
+    for _ in 0..20 {
+        let (_, r) = fetch(&s, "/", &[]);
+        assert_eq!(r["response"]["status"], 502, "{r}");
+    }
+    let after_many = fds();
+    assert!(
+        after_many <= after_one + 2,
+        "20 failed starts left descriptors open: {after_one} -> {after_many}"
+    );
+}

@@ -36,14 +36,11 @@ pub fn router() -> Router {
     router_with(BackendConfig::default())
 }
 
-/// What `config` serves: a hosted function (the local Lambda service) or the Router, behind the
-/// gateway emulation either way.
-pub fn app_for(config: BackendConfig) -> Router {
-    match config.function.clone() {
-        Some(f) => lambda_service::front::router(
-            Arc::new(lambda_service::LambdaService::new(f)),
-            config.gateway,
-        ),
+/// What `config` serves: its hosted function (the local Lambda service, `service`) or the
+/// Router, behind the gateway emulation either way.
+fn app_for(config: BackendConfig, service: Option<Arc<lambda_service::LambdaService>>) -> Router {
+    match service {
+        Some(s) => lambda_service::front::router(s, config.gateway),
         None => router_with(config),
     }
 }
@@ -156,9 +153,22 @@ pub async fn serve_on(
     config: BackendConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app_for(config).into_make_service_with_connect_info::<conn::ConnWatch>();
+    let service = config
+        .function
+        .clone()
+        .map(|f| Arc::new(lambda_service::LambdaService::new(f)));
+    let app =
+        app_for(config, service.clone()).into_make_service_with_connect_info::<conn::ConnWatch>();
+    let stopping = async move {
+        shutdown.await;
+        // The function's processes end first (SIGTERM, then SIGKILL): the streams they were
+        // serving are cut, their connections close, and serving can end.
+        if let Some(s) = service {
+            s.shutdown().await;
+        }
+    };
     axum::serve(conn::WatchedListener(listener), app)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(stopping)
         .await
 }
 

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{Notify, oneshot};
+use tokio_util::sync::CancellationToken;
 
 const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 /// How many body chunks may wait between the function and the client: enough to keep both busy,
@@ -42,6 +43,14 @@ struct Active {
     head: Option<oneshot::Sender<Reply>>,
     body: Option<tokio::sync::mpsc::Sender<Result<Bytes, StreamCut>>>,
     on_done: Option<Box<dyn FnOnce(bool) + Send>>,
+    /// Cancelled when the invocation ends, however it ends: its timeout watcher stops with it.
+    ended: CancellationToken,
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.ended.cancel();
+    }
 }
 
 /// A registered extension and the events it asked for.
@@ -76,6 +85,9 @@ pub struct Shared {
     pub max_rss: AtomicU64,
     /// Process groups to kill when the environment stops.
     pub pgids: Mutex<Vec<i32>>,
+    /// Cancelled when init is over: the runtime asked for its first event, or the environment
+    /// stopped. The init-timeout watcher waits for it instead of sleeping the whole timeout.
+    pub init_ended: CancellationToken,
 }
 
 impl Shared {
@@ -97,6 +109,7 @@ impl Shared {
             extension_event: Notify::new(),
             max_rss: AtomicU64::new(0),
             pgids: Mutex::default(),
+            init_ended: CancellationToken::new(),
         }
     }
 
@@ -142,11 +155,32 @@ impl Shared {
     /// Stops the environment for `reason`: its processes are killed and its invocations told.
     pub fn stop(&self, reason: InvokeError) {
         lock(&self.stop_reason).get_or_insert(reason);
+        self.signal_groups(libc::SIGKILL);
+        self.died();
+    }
+
+    /// Begins a graceful stop, as Lambda ends an environment: its invocations are told, the
+    /// extensions that subscribed get SHUTDOWN, every process group gets SIGTERM. The caller sends
+    /// SIGKILL ([`Shared::stop`]) once the grace period is over.
+    pub fn terminate(&self, reason: InvokeError) {
+        lock(&self.stop_reason).get_or_insert(reason);
+        self.died();
+        self.signal_groups(libc::SIGTERM);
+    }
+
+    /// Whether any process of the environment's groups is still there (zombies included).
+    pub fn has_processes(&self) -> bool {
+        lock(&self.pgids).iter().any(|pgid| {
+            // SAFETY: signal 0 only checks that the group exists; no memory preconditions.
+            unsafe { libc::kill(-pgid, 0) == 0 }
+        })
+    }
+
+    fn signal_groups(&self, signal: libc::c_int) {
         for pgid in lock(&self.pgids).iter() {
             // SAFETY: kill has no memory preconditions; a group that is gone gives ESRCH.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            unsafe { libc::kill(-pgid, signal) };
         }
-        self.died();
     }
 
     /// A process of the environment exited (or it was stopped): the environment is unusable.
@@ -154,6 +188,7 @@ impl Shared {
         if self.dead.swap(true, Ordering::AcqRel) {
             return;
         }
+        self.init_ended.cancel();
         let reason = self.stop_reason();
         self.fail_active(reason.clone(), false);
         let queued: Vec<Invocation> = lock(&self.queue).drain(..).collect();
@@ -270,6 +305,7 @@ fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
 
 async fn next(State(sh): State<Arc<Shared>>) -> Response {
     sh.first_next.get_or_init(Instant::now);
+    sh.init_ended.cancel();
     // A runtime that asks again while an invocation is open gave it up without an answer.
     let open = lock(&sh.active).as_ref().map(|a| a.request_id.clone());
     if let Some(id) = open {
@@ -300,6 +336,7 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         .saturating_add(timeout)
         .as_millis();
     let request_id = inv.request_id.clone();
+    let ended = CancellationToken::new();
     *lock(&sh.last_request) = Some(request_id.clone());
     *lock(&sh.active) = Some(Active {
         request_id: request_id.clone(),
@@ -307,6 +344,7 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         head: Some(inv.head),
         body: None,
         on_done: Some(inv.on_done),
+        ended: ended.clone(),
     });
     eprintln!("START RequestId: {request_id} Version: $LATEST");
     {
@@ -323,13 +361,18 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         }
         sh.extension_event.notify_waiters();
     }
-    // The function's own timeout: stop it, as Lambda does, and tell the caller.
+    // The function's own timeout: stop it, as Lambda does, and tell the caller. The watcher
+    // ends with the invocation.
     let watch = sh.clone();
     let id = request_id.clone();
     tokio::spawn(async move {
-        tokio::time::sleep(timeout).await;
-        if watch.is_active(&id) {
-            watch.stop(InvokeError::Timeout(timeout.as_secs_f64()));
+        tokio::select! {
+            _ = ended.cancelled() => {}
+            _ = tokio::time::sleep(timeout) => {
+                if watch.is_active(&id) {
+                    watch.stop(InvokeError::Timeout(timeout.as_secs_f64()));
+                }
+            }
         }
     });
     let mut headers = HeaderMap::new();

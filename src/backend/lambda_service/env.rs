@@ -42,10 +42,15 @@ impl Environment {
     pub async fn start(config: Arc<FunctionConfig>, id: u32) -> std::io::Result<Arc<Environment>> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let api_addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(config.clone(), id));
-        let mut tasks = Vec::new();
+        // Built first, so that an early return below drops it: its tasks (the API server and its
+        // socket among them) are aborted and whatever processes started are killed.
+        let mut env = Environment {
+            shared: Arc::new(Shared::new(config.clone(), id)),
+            tasks: Vec::new(),
+        };
+        let shared = env.shared.clone();
         let app = api::router(shared.clone());
-        tasks.push(
+        env.tasks.push(
             tokio::spawn(async move {
                 // Ends with the environment (aborted on drop); an accept error ends it early, and
                 // the runtime then sees a refused connection and exits.
@@ -87,10 +92,11 @@ impl Environment {
             .into_iter()
             .flatten()
             {
-                tasks.push(tokio::spawn(pump_logs(out, shared.clone())).abort_handle());
+                env.tasks
+                    .push(tokio::spawn(pump_logs(out, shared.clone())).abort_handle());
             }
             let watch = shared.clone();
-            tasks.push(
+            env.tasks.push(
                 tokio::spawn(async move {
                     let status = child.wait().await;
                     let why = match status {
@@ -104,7 +110,7 @@ impl Environment {
             );
         }
         let sampler = shared.clone();
-        tasks.push(
+        env.tasks.push(
             tokio::spawn(async move {
                 while sampler.is_alive() {
                     let pgids = sampler.pgids_snapshot();
@@ -115,7 +121,7 @@ impl Environment {
             })
             .abort_handle(),
         );
-        Ok(Arc::new(Environment { shared, tasks }))
+        Ok(Arc::new(env))
     }
 
     pub fn is_alive(&self) -> bool {
@@ -130,6 +136,18 @@ impl Environment {
     pub fn kill(&self, why: &str) {
         self.shared
             .stop(InvokeError::Exited(format!("stopped: {why}")));
+    }
+
+    /// Ends the environment as Lambda does: SHUTDOWN to its extensions and SIGTERM to its
+    /// processes, then SIGKILL to whatever is left after `grace`.
+    pub async fn shut_down(&self, why: &str, grace: Duration) {
+        self.shared
+            .terminate(InvokeError::Exited(format!("stopped: {why}")));
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.shared.has_processes() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.kill(why);
     }
 
     /// Hands `event` to the runtime and waits for its answer's head. The permit and the place in
@@ -159,12 +177,17 @@ impl Environment {
         if cold {
             // Lambda gives init 10 s by default; a runtime that never asks for events (a web app
             // whose adapter is missing, a wrong handler) fails the request instead of hanging it.
+            // The watcher ends with init.
             let watch = self.shared.clone();
             let limit = watch.config.init_timeout;
             tokio::spawn(async move {
-                tokio::time::sleep(limit).await;
-                if !watch.has_asked_for_events() && watch.is_alive() {
-                    watch.stop(InvokeError::InitTimeout(limit.as_secs_f64()));
+                tokio::select! {
+                    _ = watch.init_ended.cancelled() => {}
+                    _ = tokio::time::sleep(limit) => {
+                        if !watch.has_asked_for_events() && watch.is_alive() {
+                            watch.stop(InvokeError::InitTimeout(limit.as_secs_f64()));
+                        }
+                    }
                 }
             });
         }
@@ -205,6 +228,7 @@ fn spawn(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .process_group(0);
+    die_with_parent(&mut cmd);
     let dir = config.dir.display().to_string();
     let date = crate::probe::report::rfc3339_utc(std::time::SystemTime::now());
     let vars: Vec<(&str, String)> = vec![
@@ -248,6 +272,35 @@ fn spawn(
         };
     }
     cmd.spawn()
+}
+
+/// The process gets SIGKILL when we die, however we die (SIGKILL included): nothing else would end
+/// it then. Linux sends it when the thread that spawned the child ends; environments are started
+/// from the runtime's worker threads, which live as long as the runtime, that is as long as the
+/// service. The process's own children are ended by [`Shared::stop`]'s kill of the whole process
+/// group on every other way out; after a SIGKILL of ours they see their parent die (gunicorn's
+/// workers, for one, exit when their arbiter is gone).
+fn die_with_parent(cmd: &mut tokio::process::Command) {
+    #[cfg(target_os = "linux")]
+    {
+        let parent = std::process::id() as libc::pid_t;
+        // SAFETY: the closure runs between fork and exec and calls only async-signal-safe
+        // functions (prctl, getppid, raise), touching no memory of the parent's.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                // We died between fork and prctl: the signal will never come.
+                if libc::getppid() != parent {
+                    libc::raise(libc::SIGKILL);
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = cmd;
 }
 
 /// A relative program path with a `/` is the function directory's; a bare name is looked up on

@@ -248,8 +248,13 @@ pub struct LambdaService {
     config: Arc<FunctionConfig>,
     permits: Arc<Semaphore>,
     idle: env::Pool,
+    /// Every environment started, idle or busy, to end them all when the service ends.
+    started: std::sync::Mutex<Vec<std::sync::Weak<env::Environment>>>,
     next_env: std::sync::atomic::AtomicU32,
 }
+
+/// How long an environment's processes have after SIGTERM before SIGKILL, as on Lambda.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl LambdaService {
     pub fn new(config: FunctionConfig) -> Self {
@@ -257,6 +262,7 @@ impl LambdaService {
             permits: Arc::new(Semaphore::new(config.concurrency)),
             config: Arc::new(config),
             idle: Arc::default(),
+            started: Default::default(),
             next_env: Default::default(),
         }
     }
@@ -316,6 +322,11 @@ impl LambdaService {
                 Ok(e) => e,
                 Err(e) => return Reply::Failed(InvokeError::Spawn(e.to_string())),
             };
+            {
+                let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
+                started.retain(|w| w.strong_count() > 0);
+                started.push(Arc::downgrade(&e));
+            }
             match e.invoke(event.clone(), p, self.idle.clone()).await {
                 Reply::Failed(err @ InvokeError::Exited(_)) if e.died_during_init() => {
                     last = Some(err);
@@ -328,15 +339,35 @@ impl LambdaService {
         )
     }
 
-    /// Stops every environment (their processes are killed).
-    pub fn shutdown(&self) {
-        let idle: Vec<_> = self
-            .idle
+    /// The environments still running, idle or busy.
+    fn live(&self) -> Vec<Arc<env::Environment>> {
+        self.started
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .drain(..)
-            .collect();
-        for e in idle {
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect()
+    }
+
+    /// Ends every environment gracefully ([`env::Environment::shut_down`]), all at once, and
+    /// refuses new invocations. Returns when every process is gone or killed.
+    pub async fn shutdown(&self) {
+        self.permits.close();
+        // Held here until their processes are gone: the pool's were their last owners.
+        let live = self.live();
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        futures_util::future::join_all(
+            live.iter()
+                .map(|e| e.shut_down("the service stopped", SHUTDOWN_GRACE)),
+        )
+        .await;
+    }
+}
+
+impl Drop for LambdaService {
+    /// Whatever did not go through [`LambdaService::shutdown`] is killed here.
+    fn drop(&mut self) {
+        for e in self.live() {
             e.kill("the service stopped");
         }
     }
