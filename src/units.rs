@@ -1,4 +1,4 @@
-//! Byte sizes and rates as people type and read them.
+//! Byte sizes, rates and instants as people type and read them.
 
 use thiserror::Error;
 
@@ -106,6 +106,16 @@ pub fn fmt_rate(bytes_per_sec: f64) -> String {
     }
 }
 
+/// UTC RFC 3339 with milliseconds: `2025-11-24T16:00:00.123Z`.
+pub fn rfc3339_utc(t: std::time::SystemTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::from(t)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +154,11 @@ mod tests {
         assert_eq!(fmt_bytes(52_400_000), "52.4 MB");
         assert_eq!(fmt_size_binary(50 * MIB), "50 MiB");
         assert_eq!(fmt_rate(2_000_000.0), "2.00 MB/s");
+    }
+
+    #[test]
+    fn dates_format() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_123);
+        assert_eq!(rfc3339_utc(t), "2025-11-24T16:00:00.123Z");
     }
 }

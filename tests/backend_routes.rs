@@ -6,6 +6,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use http_body_util::BodyExt;
 use streamscope::backend::{self, BackendConfig, BackendSettings, router, router_with};
+use streamscope::emulator::{self, LocalSettings};
 use tower::ServiceExt;
 
 async fn get(
@@ -37,7 +38,11 @@ async fn index_healthz_and_fallback() {
     assert_eq!(s, 200);
     assert_eq!(h[header::CONTENT_TYPE], "application/json");
     let v = json(&b);
-    assert_eq!(v["gateway_emulation"], "off");
+    // The deployed Router knows nothing of an emulation; `serve` names its mode.
+    assert!(v.get("gateway_emulation").is_none(), "{v}");
+    let local = emulator::router(LocalSettings::default().build().await.unwrap());
+    let (_, _, local) = get(local, "/", None).await;
+    assert_eq!(json(&local)["gateway_emulation"], "off");
     for route in [
         "GET /download",
         "GET /s3/{key}",
@@ -131,7 +136,7 @@ async fn relay_to(url: &str) -> BackendConfig {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relay_streams_the_configured_upstream_only() {
-    let upstream = backend::spawn_local().await.unwrap();
+    let upstream = emulator::spawn_local().await.unwrap();
     let url = format!("http://{upstream}/download?size=3MiB&seed=4&length=0");
     let config = relay_to(&url).await;
     let (s, h, b) = get(router_with(config.clone()), "/relay", None).await;
@@ -181,14 +186,14 @@ async fn relay_streams_the_configured_upstream_only() {
 
 #[tokio::test]
 async fn gateway_emulation_is_reported_on_the_index() {
-    use streamscope::backend::gateway::{GatewayMode, GatewaySettings};
-    let config = BackendSettings {
+    use streamscope::emulator::gateway::{GatewayMode, GatewaySettings};
+    let config = LocalSettings {
         gateway: GatewaySettings::with_mode(GatewayMode::Buffered),
-        ..BackendSettings::default()
+        ..LocalSettings::default()
     }
     .build()
     .await
     .unwrap();
-    let (_, _, b) = get(router_with(config), "/", None).await;
+    let (_, _, b) = get(emulator::router(config), "/", None).await;
     assert_eq!(json(&b)["gateway_emulation"], "buffered");
 }

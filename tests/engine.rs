@@ -1,13 +1,13 @@
 //! The engine in-process against the backend Router on 127.0.0.1: events, cancel, timeline.
 
-use streamscope::backend;
-use streamscope::probe::timeline::split_at;
+use streamscope::emulator;
+use streamscope::probe::analysis::timeline::split_at;
 use streamscope::probe::{self, Figures, Outcome, ProbeEvent, ProbeRequest};
 use tokio_util::sync::CancellationToken;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_arrive_in_order_and_add_up() {
-    let addr = backend::spawn_local().await.unwrap();
+    let addr = emulator::spawn_local().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("a.bin");
     let req = ProbeRequest::new(
@@ -47,7 +47,7 @@ async fn events_arrive_in_order_and_add_up() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_leaves_nothing_under_the_final_name() {
-    let addr = backend::spawn_local().await.unwrap();
+    let addr = emulator::spawn_local().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.bin");
     // 1 MB/s for 20 MB: long enough to cancel mid-body.
@@ -82,7 +82,7 @@ async fn cancel_leaves_nothing_under_the_final_name() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_knob_paces_and_the_split_sees_it() {
-    let addr = backend::spawn_local().await.unwrap();
+    let addr = emulator::spawn_local().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     // 6 MB at 4 MB/s: about 1.5 s, paced from the first byte on.
     let req = ProbeRequest::new(
@@ -111,7 +111,7 @@ async fn rate_knob_paces_and_the_split_sees_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_routes_answer_as_documented() {
-    let addr = backend::spawn_local().await.unwrap();
+    let addr = emulator::spawn_local().await.unwrap();
     let c = reqwest::Client::new();
     let index: serde_json::Value = serde_json::from_slice(
         &c.get(format!("http://{addr}/"))

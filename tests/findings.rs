@@ -5,10 +5,10 @@
 
 mod common;
 use common::*;
-use streamscope::backend::gateway::{GatewayMode, GatewaySettings};
-use streamscope::backend::lambda_service::FunctionSettings;
-use streamscope::backend::{self, BackendConfig};
-use streamscope::probe::findings::{self, Finding, Limits, Severity};
+use streamscope::emulator::gateway::{GatewayMode, GatewaySettings};
+use streamscope::emulator::lambda_service::FunctionSettings;
+use streamscope::emulator::{self, LocalConfig};
+use streamscope::probe::analysis::findings::{self, Finding, Limits, Severity};
 use streamscope::probe::{self, Figures, ProbeRequest};
 
 const MIB: u64 = 1024 * 1024;
@@ -200,10 +200,10 @@ async fn library_findings(
     query: &str,
     limits: &Limits,
 ) -> (probe::RunResult, Vec<Finding>) {
-    let addr = backend::spawn_local_with(BackendConfig {
+    let addr = emulator::spawn_local_with(LocalConfig {
         gateway: gw.validate().unwrap(),
         function: function.map(|f| f.validate().unwrap()),
-        ..BackendConfig::default()
+        ..LocalConfig::default()
     })
     .await
     .unwrap();
@@ -326,9 +326,9 @@ async fn a_function_cut_at_its_timeout_points_at_lambdas_default() {
 /// have no error or warning finding; the presets made to fail name their cause.
 #[test]
 fn healthy_runs_are_quiet_and_the_failing_presets_say_why() {
-    use streamscope::app::demo::PRESETS;
+    use streamscope::demo::PRESETS;
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let demo = streamscope::app::demo::DemoServers::start(&rt).unwrap();
+    let demo = streamscope::demo::DemoServers::start(&rt).unwrap();
     let expected = |name: &str| -> Option<&'static str> {
         match name {
             "50 MiB buffered (over 10 MB)" => Some("integration-failed-502"),

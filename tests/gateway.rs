@@ -2,12 +2,12 @@
 //! Router twice over: in-process, and hosted as a real Lambda function (the `bootstrap` binary
 //! under the local Lambda service) — the same limits must show the same way.
 
-use streamscope::backend::gateway::{GatewayMode, GatewaySettings};
-use streamscope::backend::lambda_service::FunctionSettings;
-use streamscope::backend::{self, BackendConfig};
-use streamscope::probe::expect::LengthSource;
-use streamscope::probe::outcome::OutcomeKind;
-use streamscope::probe::timeline::split_at;
+use streamscope::emulator::gateway::{GatewayMode, GatewaySettings};
+use streamscope::emulator::lambda_service::FunctionSettings;
+use streamscope::emulator::{self, LocalConfig};
+use streamscope::probe::analysis::timeline::split_at;
+use streamscope::probe::fetch::expect::LengthSource;
+use streamscope::probe::fetch::outcome::OutcomeKind;
 use streamscope::probe::{self, Figures, Outcome, ProbeRequest, RunResult};
 
 const MIB: u64 = 1024 * 1024;
@@ -47,10 +47,10 @@ async fn fetch_on(host: Host, gw: GatewaySettings, query: &str) -> (RunResult, t
             .unwrap(),
         ),
     };
-    let addr = backend::spawn_local_with(BackendConfig {
+    let addr = emulator::spawn_local_with(LocalConfig {
         gateway: gw.validate().unwrap(),
         function,
-        ..BackendConfig::default()
+        ..LocalConfig::default()
     })
     .await
     .unwrap();
@@ -214,13 +214,13 @@ async fn delivery_tells_a_buffered_burst_from_a_stream_on(host: Host) {
     assert_eq!(r.outcome, Outcome::Complete);
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "burst", "{:?}", r.timeline.first());
-    let v = probe::printer::summary(&r, &f, &[]);
+    let v = probe::output::printer::summary(&r, &f, &[]);
     let line = v.line("delivery").unwrap();
     assert!(line.text.contains("one burst"), "{}", line.text);
     // The same backend without the gateway streams.
     let (r, _d) = fetch_on(host, GatewaySettings::default(), "size=2MiB&rate=2MiB").await;
     let f = Figures::of(&r);
     assert_eq!(f.delivery.label(), "streamed", "{:?}", r.timeline.first());
-    let v = probe::printer::summary(&r, &f, &[]);
+    let v = probe::output::printer::summary(&r, &f, &[]);
     assert!(v.line("delivery").unwrap().text.starts_with("streamed"));
 }

@@ -6,8 +6,8 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use sha2::Digest;
 use std::time::{Duration, Instant};
-use streamscope::app::demo::PRESETS;
 use streamscope::app::{Dialogs, HeaderRow, Settings, StreamscopeApp};
+use streamscope::demo::PRESETS;
 use streamscope::probe::Outcome;
 
 fn harness(dir: &std::path::Path) -> Harness<'static, StreamscopeApp> {
@@ -537,4 +537,43 @@ fn the_demo_comparison_runs_three_paths_and_saves_one_picture() {
     let v: serde_json::Value =
         serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
     assert_eq!(v["targets"].as_array().unwrap().len(), 3);
+}
+
+/// Parallel ranges deliver their arrivals out of time order; the finished run's charts are
+/// rebuilt from the result's timeline: every byte once, in time order.
+#[test]
+fn parallel_ranges_are_charted_from_the_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.expect("the demo is ready at start");
+    let size = 48 * 1024 * 1024;
+    h.state_mut().form.url = format!("http://{}/download?size=48MiB&seed=9", demo.off);
+    h.state_mut().form.segments = 8;
+    h.step();
+    h.get_by_label("Start").click();
+    step_until_done(&mut h, Duration::from_secs(60));
+    let run = h.state().selected_run().unwrap();
+    let result = &run.finished.as_ref().unwrap().result;
+    assert_eq!(result.outcome, Outcome::Complete);
+    assert_eq!(result.segments.len(), 8, "48 MiB in 6 MiB ranges");
+    assert_eq!(std::fs::metadata(&run.dest).unwrap().len(), size);
+    let s = &run.series;
+    assert_eq!(s.total_bytes, size, "the chart counts every byte once");
+    let last = s.cumulative.last().unwrap();
+    assert_eq!(
+        (last.y * 1e6).round() as u64,
+        size,
+        "the bytes line ends at the file size"
+    );
+    assert!(
+        s.cumulative
+            .windows(2)
+            .all(|w| w[0].x <= w[1].x && w[0].y <= w[1].y),
+        "the bytes line runs forward in time and never down"
+    );
+    // The window draws what "Save chart as PNG" draws.
+    let png = streamscope::chart::ChartRun::of_result("run", result);
+    assert_eq!(s.cumulative, png.series.cumulative);
+    assert_eq!(s.throughput, png.series.throughput);
+    assert_eq!(s.arrival_points, png.series.arrival_points);
 }

@@ -283,7 +283,7 @@ async fn the_bootstrap_binary_streams_prelude_and_body_to_the_runtime_api() {
     assert_eq!(id, "req-0");
     let (_, body) = split_prelude(&second.body);
     assert_eq!(&body[..65536], &expected_body(8, 65536)[..]);
-    let e = streamscope::probe::classify::parse_lambda_tail(&body[65536..])
+    let e = streamscope::probe::fetch::classify::parse_lambda_tail(&body[65536..])
         .expect("the runtime's error text, as the very last bytes");
     assert_eq!(e.error_type, "Runtime.StreamError");
     assert!(e.error_body.contains("fail_after"), "{}", e.error_body);

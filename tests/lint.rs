@@ -249,7 +249,7 @@ fn bad_input_exits_2_with_one_line() {
 fn the_readme_tables_list_every_rule() {
     let readme = std::fs::read_to_string(project("README.md")).unwrap();
     let ids = RULES.iter().map(|r| r.id).chain(
-        streamscope::probe::findings::RULES
+        streamscope::probe::analysis::findings::RULES
             .iter()
             .map(|(id, _)| *id),
     );

@@ -8,7 +8,8 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use streamscope::backend::s3::S3Source;
 use streamscope::backend::{self, BackendConfig};
-use streamscope::probe::expect::DigestSource;
+use streamscope::emulator::{self, LocalConfig};
+use streamscope::probe::fetch::expect::DigestSource;
 use streamscope::probe::{self, Outcome, ProbeRequest};
 
 struct Moto {
@@ -76,9 +77,12 @@ async fn s3_objects_stream_with_digest_ranges_and_errors() {
         bucket: "streamscope-test".into(),
         prefix: "public/".into(),
     };
-    let addr = backend::spawn_local_with(BackendConfig {
-        s3: Some(source),
-        ..BackendConfig::default()
+    let addr = emulator::spawn_local_with(LocalConfig {
+        backend: BackendConfig {
+            s3: Some(source),
+            ..BackendConfig::default()
+        },
+        ..LocalConfig::default()
     })
     .await
     .unwrap();

@@ -1,20 +1,16 @@
-//! The backend's settings, as flags, the Lambda's environment or the app's demo give them, and the
-//! one place they are checked: [`BackendSettings::build`].
+//! The Router's settings, as flags, the Lambda's environment or the app's demo give them, and the
+//! one place they are checked: [`BackendSettings::build`]. [`ConfigError`] names the setting at
+//! fault, for the Router's settings and the emulation's alike.
 
-use super::gateway::{GatewayConfig, GatewaySettings};
-use super::lambda_service::{FunctionConfig, FunctionSettings};
 use super::s3::{S3Settings, S3Source};
 
 /// Settings as given: checked by [`BackendSettings::build`].
 #[derive(Debug, Clone, Default)]
 pub struct BackendSettings {
-    pub gateway: GatewaySettings,
     /// `GET /s3/{key}` streams from this bucket (ignored when the bucket is blank).
     pub s3: Option<S3Settings>,
     /// `GET /relay` streams this URL (fixed: never taken from a request; ignored when blank).
     pub upstream_url: Option<String>,
-    /// A real function to host behind the gateway emulation instead of the Router.
-    pub function: Option<FunctionSettings>,
     pub synthetic: SyntheticLimits,
 }
 
@@ -38,17 +34,17 @@ impl Default for SyntheticLimits {
 /// How one server is set up: every value checked.
 #[derive(Debug, Clone, Default)]
 pub struct BackendConfig {
-    pub gateway: GatewayConfig,
     pub s3: Option<S3Source>,
     pub upstream_url: Option<reqwest::Url>,
-    pub function: Option<FunctionConfig>,
     pub synthetic: SyntheticLimits,
+    /// What the host running the Router says about itself on `GET /` (the local emulation names
+    /// its gateway mode there); nothing on Lambda.
+    pub host_info: serde_json::Map<String, serde_json::Value>,
 }
 
 impl BackendSettings {
     /// Checks every setting, then sets up the S3 client (which reads the AWS configuration chain).
     pub async fn build(&self) -> Result<BackendConfig, ConfigError> {
-        let gateway = self.gateway.validate()?;
         let upstream_url = match self.upstream_url.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(u) => Some(parse_upstream_url(u)?),
@@ -59,7 +55,6 @@ impl BackendSettings {
             }
             _ => None,
         };
-        let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
         if self.synthetic.max_bytes > super::download::MAX_SIZE {
             return Err(ConfigError::Invalid(
                 Setting::SyntheticMax,
@@ -70,11 +65,10 @@ impl BackendSettings {
             ));
         }
         Ok(BackendConfig {
-            gateway,
             s3,
             upstream_url,
-            function,
             synthetic: self.synthetic,
+            host_info: Default::default(),
         })
     }
 }
@@ -172,7 +166,6 @@ impl Setting {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::backend::gateway::GatewayMode;
 
     #[test]
     fn upstreams_are_http_or_https() {
@@ -181,60 +174,5 @@ mod tests {
         assert_eq!(e.setting(), Setting::UpstreamUrl);
         assert!(e.to_string().contains("http or https"), "{e}");
         assert!(parse_upstream_url("not a url").is_err());
-    }
-
-    #[test]
-    fn gateway_settings_are_checked_once() {
-        let ok = GatewaySettings::with_mode(GatewayMode::Stream);
-        assert!(ok.validate().is_ok());
-        let cases = [
-            (
-                GatewaySettings {
-                    stream_bytes_per_sec: 0,
-                    ..ok.clone()
-                },
-                Setting::StreamRate,
-            ),
-            (
-                GatewaySettings {
-                    lambda_bytes_per_sec: 0,
-                    ..ok.clone()
-                },
-                Setting::LambdaRate,
-            ),
-            (
-                GatewaySettings {
-                    stream_idle_timeout_s: f64::NAN,
-                    ..ok.clone()
-                },
-                Setting::StreamIdleTimeout,
-            ),
-            (
-                GatewaySettings {
-                    stream_max_duration_s: -1.0,
-                    ..ok.clone()
-                },
-                Setting::StreamMaxDuration,
-            ),
-            (
-                GatewaySettings {
-                    integration_timeout_ms: 0,
-                    ..ok.clone()
-                },
-                Setting::IntegrationTimeout,
-            ),
-            (
-                GatewaySettings {
-                    buffered_max_bytes: 0,
-                    ..ok.clone()
-                },
-                Setting::BufferedMax,
-            ),
-        ];
-        for (s, setting) in cases {
-            let e = s.validate().unwrap_err();
-            assert_eq!(e.setting(), setting, "{e}");
-            assert!(!e.to_string().contains("--"), "no CLI flag in {e}");
-        }
     }
 }

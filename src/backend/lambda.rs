@@ -77,6 +77,5 @@ pub fn settings_from_env() -> Result<BackendSettings, ConfigError> {
             region: None,
         }),
         upstream_url: var("STREAMSCOPE_UPSTREAM_URL"),
-        ..BackendSettings::default()
     })
 }

@@ -1,14 +1,13 @@
-//! The streaming backend: one axum Router, run locally by `streamscope serve` (and, for AWS, by the
-//! `bootstrap` binary through lambda_http's streaming runner).
+//! What a user deploys: one axum Router (synthetic data, an S3 object, an upstream URL, each
+//! streamed), run on AWS Lambda by the `bootstrap` binary through lambda_http's streaming runner
+//! ([`lambda`]); the article's Node.js and Python backends (`node/`, `python/`) and the SAM
+//! templates beside it. Locally, `streamscope serve` runs the same Router behind the emulated
+//! gateway ([`crate::emulator`]). Nothing here knows about the emulation.
 
 pub mod config;
-pub mod conn;
 pub mod download;
-pub mod gateway;
-pub mod iam;
 #[cfg(feature = "lambda")]
 pub mod lambda;
-pub mod lambda_service;
 pub mod relay;
 pub mod s3;
 pub mod synthetic;
@@ -17,7 +16,6 @@ use axum::Router;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use config::{BackendConfig, BackendSettings, ConfigError, Setting, SyntheticLimits};
@@ -36,18 +34,8 @@ pub fn router() -> Router {
     router_with(BackendConfig::default())
 }
 
-/// What `config` serves: its hosted function (the local Lambda service, `service`) or the
-/// Router, behind the gateway emulation either way.
-fn app_for(config: BackendConfig, service: Option<Arc<lambda_service::LambdaService>>) -> Router {
-    match service {
-        Some(s) => lambda_service::front::router(s, config.gateway),
-        None => router_with(config),
-    }
-}
-
-/// The Router with `config`: its gateway emulation wraps every route.
+/// The Router with `config`.
 pub fn router_with(config: BackendConfig) -> Router {
-    let gw = Arc::new(config.gateway.clone());
     let state = AppState {
         digests: Arc::default(),
         config: Arc::new(config),
@@ -56,7 +44,7 @@ pub fn router_with(config: BackendConfig) -> Router {
             .build()
             .unwrap_or_default(),
     };
-    let routes = Router::new()
+    Router::new()
         .route("/", get(index))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/download", get(download::download))
@@ -68,19 +56,7 @@ pub fn router_with(config: BackendConfig) -> Router {
                 "no such route; GET / lists the routes",
             )
         })
-        .with_state(state);
-    behind_gateway(routes, gw)
-}
-
-/// `inner` behind the gateway emulation. The emulation sees each request before it is routed
-/// (a layer on `inner` itself would run after routing, too late to take a stage off the path).
-pub fn behind_gateway(inner: Router, gateway: Arc<gateway::GatewayConfig>) -> Router {
-    Router::new()
-        .fallback_service(inner)
-        .layer(axum::middleware::from_fn_with_state(
-            gateway,
-            gateway::emulate,
-        ))
+        .with_state(state)
 }
 
 pub fn json_error(status: StatusCode, message: &str) -> Response {
@@ -94,13 +70,9 @@ pub fn json_error(status: StatusCode, message: &str) -> Response {
 }
 
 async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
-    let gw = &state.config.gateway;
-    let body = serde_json::json!({
+    let mut body = serde_json::json!({
         "service": "streamscope backend",
         "version": env!("CARGO_PKG_VERSION"),
-        "gateway_emulation": gw.mode().label(),
-        "lambda_limits": gw.lambda_limits(),
-        "gateway_config": gw.settings(),
         "routes": {
             "GET /": "this description",
             "GET /healthz": "liveness: 200 ok",
@@ -126,68 +98,12 @@ async fn index(axum::extract::State(state): axum::extract::State<AppState>) -> R
         },
         "example": "/download?size=50MiB&rate=2MB&length=0",
     });
+    if let Some(b) = body.as_object_mut() {
+        b.extend(state.config.host_info.clone());
+    }
     (
         [(header::CONTENT_TYPE, "application/json")],
         serde_json::to_string_pretty(&body).unwrap_or_default(),
     )
         .into_response()
-}
-
-/// Binds `addr` and serves (the Router or the hosted function) until `shutdown` resolves. Calls `on_bound` with the bound
-/// address before serving (port 0 picks a free port).
-pub async fn serve(
-    config: BackendConfig,
-    addr: SocketAddr,
-    on_bound: impl FnOnce(SocketAddr),
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    on_bound(listener.local_addr()?);
-    serve_on(listener, config, shutdown).await
-}
-
-/// Serves the Router on `listener` until `shutdown` resolves, every connection watched (see
-/// [`conn`]).
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    config: BackendConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let service = config
-        .function
-        .clone()
-        .map(|f| Arc::new(lambda_service::LambdaService::new(f)));
-    let app =
-        app_for(config, service.clone()).into_make_service_with_connect_info::<conn::ConnWatch>();
-    let stopping = async move {
-        shutdown.await;
-        // The function's processes end first (SIGTERM, then SIGKILL): the streams they were
-        // serving are cut, their connections close, and serving can end.
-        if let Some(s) = service {
-            s.shutdown().await;
-        }
-    };
-    axum::serve(conn::WatchedListener(listener), app)
-        .with_graceful_shutdown(stopping)
-        .await
-}
-
-/// Starts the Router on 127.0.0.1 with a free port on the current tokio runtime; returns its address.
-/// Used by the GUI's local demo and by tests.
-pub async fn spawn_local() -> std::io::Result<SocketAddr> {
-    spawn_local_with(BackendConfig::default()).await
-}
-
-/// [`spawn_local`] with a configuration (the GUI's demo runs one per gateway mode).
-pub async fn spawn_local_with(config: BackendConfig) -> std::io::Result<SocketAddr> {
-    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(async move {
-        // The server runs until the runtime shuts down; an accept error ends it, which the
-        // client then sees as a refused connection.
-        serve_on(listener, config, std::future::pending())
-            .await
-            .ok();
-    });
-    Ok(addr)
 }

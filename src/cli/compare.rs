@@ -1,8 +1,8 @@
 //! `streamscope compare targets.toml`: each target downloaded in turn (a failing one does not
 //! stop the others), then one table, and on request one JSON and one PNG overlaying their charts.
 
-use crate::probe::compare::{self, Row, Target};
-use crate::probe::findings::Limits;
+use crate::probe::analysis::findings::Limits;
+use crate::probe::output::compare::{self, Row, Target};
 use crate::probe::{self, Figures, RunResult};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -31,7 +31,7 @@ struct Done {
     target: Target,
     result: RunResult,
     figures: Figures,
-    findings: Vec<probe::findings::Finding>,
+    findings: Vec<probe::analysis::findings::Finding>,
 }
 
 pub async fn compare(args: CompareArgs) -> ExitCode {
@@ -88,12 +88,12 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
         drop(rx);
         let result = probe::run(valid, tx, cancel.clone()).await;
         let figures = Figures::of(&result);
-        let findings = probe::findings::findings(&result, &figures, &Limits::AWS);
+        let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
         eprintln!("      {}", result.outcome.describe());
         if args.keep.is_none() {
             std::fs::remove_file(&result.request.output).ok();
             std::fs::remove_file(&result.request.part).ok();
-            std::fs::remove_file(probe::resume::sidecar(&result.request)).ok();
+            std::fs::remove_file(probe::fetch::resume::sidecar(&result.request)).ok();
         }
         done.push(Done {
             target,
@@ -156,9 +156,8 @@ fn write_json(path: &Path, done: &[Done]) -> std::io::Result<()> {
     compare::write_comparison_json(path, &items)
 }
 
-#[cfg(feature = "gui")]
 fn draw(png: &Path, targets: &Path, done: &[Done]) -> Result<(), String> {
-    use crate::app::picture::{ChartRun, render_png};
+    use crate::chart::{ChartRun, png::render_png};
     let runs: Vec<ChartRun> = done
         .iter()
         .map(|d| {
@@ -173,9 +172,4 @@ fn draw(png: &Path, targets: &Path, done: &[Done]) -> Result<(), String> {
         &format!("streamscope compare {}", targets.display()),
         &runs,
     )
-}
-
-#[cfg(not(feature = "gui"))]
-fn draw(_: &Path, _: &Path, _: &[Done]) -> Result<(), String> {
-    Err("this streamscope was built without charts (the gui feature)".into())
 }

@@ -1,7 +1,7 @@
 //! `streamscope get`: one download, a live progress line, the summary, the reports.
 
 use super::UsageError;
-use crate::probe::findings::Limits;
+use crate::probe::analysis::findings::Limits;
 use crate::probe::{self, Figures, HttpVersion, ProbeEvent, ProbeRequest, parse_header_line};
 use crate::units::{fmt_bytes, fmt_rate};
 use clap::Args;
@@ -98,7 +98,7 @@ pub struct GetArgs {
     #[arg(
         long,
         value_name = "N",
-        default_value_t = probe::request::DEFAULT_MAX_REDIRECTS,
+        default_value_t = probe::fetch::request::DEFAULT_MAX_REDIRECTS,
         allow_negative_numbers = true
     )]
     pub max_redirs: u32,
@@ -184,13 +184,13 @@ pub async fn get(args: GetArgs) -> ExitCode {
     // The progress task ends when the engine drops its sender; a join error only loses the line.
     progress.await.ok();
     let figures = Figures::of(&result);
-    let findings = probe::findings::findings(&result, &figures, &Limits::AWS);
+    let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
     let mut code = if result.outcome.is_complete() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     };
-    if let Err((path, e)) = probe::report::write_requested(&result, &figures, &findings) {
+    if let Err((path, e)) = probe::output::report::write_requested(&result, &figures, &findings) {
         eprintln!("streamscope: cannot write {}: {e}", path.display());
         code = ExitCode::from(1);
     }
@@ -203,7 +203,7 @@ pub async fn get(args: GetArgs) -> ExitCode {
     if !args.quiet {
         print!(
             "{}",
-            probe::printer::summary(&result, &figures, &findings).text()
+            probe::output::printer::summary(&result, &figures, &findings).text()
         );
     }
     if !result.outcome.is_complete() {

@@ -1,6 +1,6 @@
 //! The command line: argument structs, their mapping to the library's requests and settings, and
 //! the mapping of the library's errors back to flag names. No figures, no wording of results: the
-//! summary comes from [`crate::probe::printer`].
+//! summary comes from [`crate::probe::output::printer`].
 
 mod compare;
 mod get;
@@ -14,7 +14,7 @@ pub use serve::ServeArgs;
 
 use crate::backend::{ConfigError, Setting};
 use crate::probe::InputError;
-use crate::probe::request::Field;
+use crate::probe::fetch::request::Field;
 use clap::{Args, Parser, Subcommand};
 use std::process::ExitCode;
 
@@ -142,10 +142,10 @@ pub fn main() -> ExitCode {
 fn open_gui(args: GuiArgs) -> ExitCode {
     let preset = match args.preset.as_deref() {
         None => None,
-        Some(name) => match crate::app::demo::preset_named(name) {
+        Some(name) => match crate::demo::preset_named(name) {
             Some(i) => Some(i),
             None => {
-                let names: Vec<_> = crate::app::demo::PRESETS
+                let names: Vec<_> = crate::demo::PRESETS
                     .iter()
                     .map(|p| format!("{:?}", p.name))
                     .collect();

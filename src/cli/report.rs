@@ -1,11 +1,11 @@
 //! `streamscope report REPORT.json --png FILE`: a saved report's charts drawn again (a CI job can
 //! attach the picture), and the PNG of a run that just ended (`get --png`).
 
-use crate::probe::figures::Figures;
-use crate::probe::outcome::OutcomeKind;
+use crate::probe::analysis::figures::Figures;
+use crate::probe::fetch::outcome::OutcomeKind;
+use crate::probe::fetch::result::Segment;
+use crate::probe::fetch::result::{Attempt, RunResult};
 use crate::probe::redact::redact_url;
-use crate::probe::result::{Attempt, RunResult};
-use crate::probe::segments::Segment;
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -70,12 +70,12 @@ fn draw_report(report: &Path, png: &Path) -> Result<(), String> {
             e.to_string().lines().next().unwrap_or_default()
         )
     })?;
-    if saved.schema_version != crate::probe::report::SCHEMA_VERSION {
+    if saved.schema_version != crate::probe::output::report::SCHEMA_VERSION {
         return Err(format!(
             "{}: schema_version {} (this streamscope reads {})",
             report.display(),
             saved.schema_version,
-            crate::probe::report::SCHEMA_VERSION
+            crate::probe::output::report::SCHEMA_VERSION
         ));
     }
     if saved.timeline.is_empty() && saved.outcome == OutcomeKind::Complete {
@@ -110,8 +110,8 @@ fn draw_report(report: &Path, png: &Path) -> Result<(), String> {
 
 /// The PNG of a run that just ended.
 pub fn png_of_result(r: &RunResult, f: &Figures, png: &Path) -> Result<(), String> {
-    let summary = crate::probe::printer::summary(r, f, &[]);
-    let (arrivals, _) = crate::probe::report::report_arrivals(&r.timeline, usize::MAX);
+    let summary = crate::probe::output::printer::summary(r, f, &[]);
+    let (arrivals, _) = crate::probe::output::report::report_arrivals(&r.timeline, usize::MAX);
     draw(
         png,
         &format!("{} · {}", redact_url(&r.request.url), summary.headline),
@@ -133,7 +133,6 @@ pub fn check_png_path(png: &Path) -> Result<(), String> {
     }
 }
 
-#[cfg(feature = "gui")]
 fn draw(
     png: &Path,
     title: &str,
@@ -142,19 +141,7 @@ fn draw(
     segments: Vec<Segment>,
     attempts: Vec<Attempt>,
 ) -> Result<(), String> {
-    use crate::app::picture::{ChartRun, render_png};
+    use crate::chart::{ChartRun, png::render_png};
     let run = ChartRun::from_arrivals("this run", arrivals, end_ns, segments, attempts);
     render_png(png, title, &[run])
-}
-
-#[cfg(not(feature = "gui"))]
-fn draw(
-    _: &Path,
-    _: &str,
-    _: &[[u64; 2]],
-    _: u64,
-    _: Vec<Segment>,
-    _: Vec<Attempt>,
-) -> Result<(), String> {
-    Err("this streamscope was built without charts (the gui feature)".into())
 }

@@ -2,8 +2,9 @@
 
 use super::UsageError;
 use crate::backend::BackendSettings;
-use crate::backend::gateway::{GatewayMode, GatewaySettings};
-use crate::backend::lambda_service::FunctionSettings;
+use crate::emulator::LocalSettings;
+use crate::emulator::gateway::{GatewayMode, GatewaySettings};
+use crate::emulator::lambda_service::FunctionSettings;
 use clap::Args;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
@@ -155,8 +156,8 @@ fn size_arg(s: &str) -> Result<u64, String> {
 }
 
 impl ServeArgs {
-    pub fn settings(&self) -> BackendSettings {
-        BackendSettings {
+    pub fn settings(&self) -> LocalSettings {
+        LocalSettings {
             gateway: GatewaySettings {
                 mode: self.gateway,
                 stream_unthrottled_bytes: self.stream_unthrottled,
@@ -179,23 +180,26 @@ impl ServeArgs {
                 usage_quota: self.usage_quota,
                 iam: self.iam.as_ref().map(|text| {
                     let (id, secret) = text.split_once(':').unwrap_or((text.as_str(), ""));
-                    crate::backend::iam::IamConfig {
+                    crate::emulator::iam::IamConfig {
                         access_key_id: id.trim().to_string(),
                         secret_access_key: secret.trim().to_string(),
                         region: self.iam_region.trim().to_string(),
                     }
                 }),
             },
-            s3: self
-                .s3_bucket
-                .clone()
-                .map(|bucket| crate::backend::s3::S3Settings {
-                    bucket: bucket.trim().to_string(),
-                    prefix: self.s3_prefix.clone(),
-                    endpoint: self.s3_endpoint.clone(),
-                    region: self.s3_region.clone(),
-                }),
-            upstream_url: self.upstream_url.clone(),
+            backend: BackendSettings {
+                s3: self
+                    .s3_bucket
+                    .clone()
+                    .map(|bucket| crate::backend::s3::S3Settings {
+                        bucket: bucket.trim().to_string(),
+                        prefix: self.s3_prefix.clone(),
+                        endpoint: self.s3_endpoint.clone(),
+                        region: self.s3_region.clone(),
+                    }),
+                upstream_url: self.upstream_url.clone(),
+                synthetic: Default::default(),
+            },
             function: self.function.clone().map(|command| FunctionSettings {
                 command,
                 extensions: self.function_extension.clone(),
@@ -209,7 +213,6 @@ impl ServeArgs {
                 name: self.function_name.clone(),
                 stage: self.function_stage.clone(),
             }),
-            synthetic: Default::default(),
         }
     }
 }
@@ -248,7 +251,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             }
         );
     }
-    let result = crate::backend::serve(
+    let result = crate::emulator::serve(
         config,
         addr,
         |bound| {

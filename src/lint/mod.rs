@@ -10,7 +10,7 @@ mod openapi;
 mod terraform;
 pub mod tree;
 
-pub use crate::probe::findings::Severity;
+pub use crate::probe::analysis::findings::Severity;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

@@ -1,37 +1,26 @@
-//! The download engine and everything computed from what it returns. No GUI code here.
+//! The download engine and everything computed from its one result value. No GUI code here.
 //!
-//! One way through: [`request`] (validated once) → [`engine`] (events while it runs, one
-//! [`RunResult`] at the end, its outcome decided by [`classify`]) → [`figures`] → [`report`],
-//! [`printer`] → views (the CLI, the app).
+//! Three rooms, and arrows that run one way (views → [`output`] → [`analysis`] → [`fetch`]):
+//! - [`fetch`]: the request (validated once), the engine that runs it (events while it runs, one
+//!   [`RunResult`] at the end, its outcome decided by [`fetch::classify`]), resume, ranges, the
+//!   network and the writer;
+//! - [`analysis`]: pure functions of the result: the timeline's windows, [`Figures`], findings;
+//! - [`output`]: the report (JSON), the printed summary, the comparison of several runs.
+//!
+//! [`redact`] (what counts as a secret, and how URLs and headers are shown without them) is used by
+//! all three.
 
-pub mod auth;
-pub mod classify;
-pub mod compare;
-pub mod engine;
-pub mod event;
-pub mod expect;
-pub mod figures;
-pub mod findings;
-pub mod net;
-pub mod outcome;
-pub mod phases;
-pub mod printer;
+pub mod analysis;
+pub mod fetch;
+pub mod output;
 pub mod redact;
-pub mod report;
-pub mod request;
-pub mod result;
-pub mod resume;
-pub mod segments;
-pub mod sink;
-pub mod timeline;
 
-pub use engine::run;
-pub use event::{EventSender, ProbeEvent};
-pub use figures::Figures;
-pub use outcome::{Outcome, OutcomeKind};
-pub use request::{HttpVersion, InputError, ProbeRequest, ValidRequest, parse_header_line};
-pub use result::{ResponseMeta, RunResult};
-pub use timeline::Arrival;
+pub use analysis::figures::Figures;
+pub use fetch::engine::run;
+pub use fetch::event::{EventSender, ProbeEvent};
+pub use fetch::outcome::{Outcome, OutcomeKind};
+pub use fetch::request::{HttpVersion, InputError, ProbeRequest, ValidRequest, parse_header_line};
+pub use fetch::result::{Arrival, ResponseMeta, RunResult};
 
 /// Validates, runs, and returns the result: the whole engine for callers that want no events.
 pub async fn run_to_end(req: &ProbeRequest) -> Result<RunResult, InputError> {

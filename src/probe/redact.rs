@@ -103,6 +103,15 @@ fn scrub_url(url: &reqwest::Url, keep_placeholders: bool) -> String {
     u.to_string()
 }
 
+/// `host` or `host:port` (when the port is not the scheme's).
+pub fn host_of(url: &reqwest::Url) -> String {
+    let host = url.host_str().unwrap_or_default();
+    match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,644 @@
+//! A local emulation of what API Gateway (REST, Lambda proxy) and Lambda response streaming do to a
+//! response, with the limits of the team's fact sheet (aws-streaming-facts.md). Every number is a
+//! field with its documented default so tests can scale it down.
+//!
+//! - `stream`: the first 10 MB pass unthrottled, then 2 MB/s; the stream is cut after 15 min, or
+//!   when the backend sends nothing for the idle timeout (5 min regional, 30 s edge).
+//! - `buffered`: the whole body is collected first; over 10 MB it fails (502, an assumption: AWS does
+//!   not document the status), and a backend slower than the 29 s integration timeout gets 504
+//!   `Endpoint request timed out`. The client then receives everything in one burst.
+//! - `lambda_limits` (any mode): Lambda's own streaming caps, 6 MB uncapped then 2 MB/s, 200 MB max.
+//!
+//! "MB" is read as MiB (AWS's "6 MB" Lambda payload limit is 6 MiB); rates default to 2 MiB/s. The
+//! fact sheet notes 2,000,000 vs 2,097,152 is unconfirmed: both are flags.
+
+use super::conn::Cutter;
+use crate::backend::{ConfigError, Setting};
+use crate::units::MIB;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use futures_util::StreamExt;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+    clap::ValueEnum,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GatewayMode {
+    /// The backend as Lambda runs it, nothing in front.
+    #[default]
+    Off,
+    /// API Gateway with `responseTransferMode: STREAM`.
+    Stream,
+    /// API Gateway's default `BUFFERED` mode.
+    Buffered,
+}
+
+impl GatewayMode {
+    pub fn label(self) -> &'static str {
+        match self {
+            GatewayMode::Off => "off",
+            GatewayMode::Stream => "stream",
+            GatewayMode::Buffered => "buffered",
+        }
+    }
+}
+
+/// The emulation as given (flags, the app's demo, tests): plain numbers, checked by
+/// [`GatewaySettings::validate`] into a [`GatewayConfig`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GatewaySettings {
+    pub mode: GatewayMode,
+    /// STREAM: bytes of each response sent at full speed (10 MB).
+    pub stream_unthrottled_bytes: u64,
+    /// STREAM: rate after that (2 MB/s).
+    pub stream_bytes_per_sec: u64,
+    /// STREAM: longest a response may stream, seconds (15 min).
+    pub stream_max_duration_s: f64,
+    /// STREAM: longest the backend may send nothing, seconds (5 min regional/private, 30 s
+    /// edge-optimized).
+    pub stream_idle_timeout_s: f64,
+    /// STREAM: the integration's TimeoutInMillis, which bounds the whole stream (900000 when set
+    /// to the maximum; 29000, API Gateway's default, when a template leaves it unset).
+    pub stream_timeout_ms: u64,
+    /// BUFFERED: largest response payload (10 MB).
+    pub buffered_max_bytes: u64,
+    /// BUFFERED: integration timeout for the whole response, milliseconds (29 s).
+    pub integration_timeout_ms: u64,
+    /// Apply Lambda's own streaming limits too.
+    pub lambda_limits: bool,
+    /// Lambda: bytes uncapped (6 MB).
+    pub lambda_unthrottled_bytes: u64,
+    /// Lambda: rate after that (2 MB/s).
+    pub lambda_bytes_per_sec: u64,
+    /// Lambda: largest streamed payload (200 MB).
+    pub lambda_max_bytes: u64,
+    /// The API's stage: paths are `/{stage}/...` and anything else gets API Gateway's 403
+    /// `Missing Authentication Token`. None: paths start at the root.
+    pub stage: Option<String>,
+    /// A required `x-api-key` value: without it, 403 `Forbidden`. Never shown.
+    #[serde(skip)]
+    pub api_key: Option<String>,
+    /// A usage plan's quota: requests after this many get 429 `Limit Exceeded`.
+    pub usage_quota: Option<u64>,
+    /// `AuthorizationType: AWS_IAM`: requests must carry a SigV4 signature by these (test)
+    /// credentials for this region. Never shown.
+    #[serde(skip)]
+    pub iam: Option<super::iam::IamConfig>,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        GatewaySettings {
+            mode: GatewayMode::Off,
+            stream_unthrottled_bytes: 10 * MIB,
+            stream_bytes_per_sec: 2 * MIB,
+            stream_max_duration_s: 15.0 * 60.0,
+            stream_idle_timeout_s: 5.0 * 60.0,
+            stream_timeout_ms: 900_000,
+            buffered_max_bytes: 10 * MIB,
+            integration_timeout_ms: 29_000,
+            lambda_limits: false,
+            lambda_unthrottled_bytes: 6 * MIB,
+            lambda_bytes_per_sec: 2 * MIB,
+            lambda_max_bytes: 200 * MIB,
+            stage: None,
+            api_key: None,
+            usage_quota: None,
+            iam: None,
+        }
+    }
+}
+
+impl GatewaySettings {
+    pub fn with_mode(mode: GatewayMode) -> Self {
+        GatewaySettings {
+            mode,
+            ..GatewaySettings::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<GatewayConfig, ConfigError> {
+        let positive = |setting, v: u64| {
+            if v == 0 {
+                Err(ConfigError::NotPositive(setting))
+            } else {
+                Ok(v)
+            }
+        };
+        let seconds = |setting, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(ConfigError::Seconds(setting, v))
+        };
+        positive(Setting::StreamRate, self.stream_bytes_per_sec)?;
+        positive(Setting::BufferedMax, self.buffered_max_bytes)?;
+        positive(Setting::LambdaRate, self.lambda_bytes_per_sec)?;
+        positive(Setting::LambdaMax, self.lambda_max_bytes)?;
+        let integration_timeout = Duration::from_millis(positive(
+            Setting::IntegrationTimeout,
+            self.integration_timeout_ms,
+        )?);
+        let stream_timeout =
+            Duration::from_millis(positive(Setting::StreamTimeout, self.stream_timeout_ms)?);
+        if let Some(stage) = &self.stage
+            && (stage.is_empty()
+                || !stage
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        {
+            return Err(ConfigError::Invalid(
+                Setting::Stage,
+                format!("{stage:?}: letters, digits, '-' and '_' only"),
+            ));
+        }
+        if self.api_key.as_deref().is_some_and(|k| k.trim().is_empty()) {
+            return Err(ConfigError::Invalid(Setting::ApiKey, "is empty".into()));
+        }
+        if let Some(iam) = &self.iam {
+            let word = |w: &str| {
+                !w.is_empty()
+                    && w.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if !word(&iam.access_key_id) || iam.secret_access_key.is_empty() {
+                return Err(ConfigError::Invalid(
+                    Setting::Iam,
+                    "write it as ACCESS_KEY_ID:SECRET_ACCESS_KEY".into(),
+                ));
+            }
+            if !word(&iam.region) {
+                return Err(ConfigError::Invalid(
+                    Setting::IamRegion,
+                    format!("{:?} is not an AWS region name", iam.region),
+                ));
+            }
+        }
+        let stream_max_duration = seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?;
+        Ok(GatewayConfig {
+            settings: self.clone(),
+            requests: Arc::default(),
+            // The stream ends at whichever comes first: the integration's timeout or the cap.
+            stream_max_duration: stream_max_duration.min(stream_timeout),
+            stream_idle_timeout: seconds(Setting::StreamIdleTimeout, self.stream_idle_timeout_s)?,
+            integration_timeout,
+        })
+    }
+}
+
+/// A checked emulation: rates are positive, durations positive and finite.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    settings: GatewaySettings,
+    /// Requests counted against the usage quota.
+    requests: Arc<std::sync::atomic::AtomicU64>,
+    stream_max_duration: Duration,
+    stream_idle_timeout: Duration,
+    integration_timeout: Duration,
+}
+
+impl Default for GatewayConfig {
+    /// Nothing emulated.
+    fn default() -> Self {
+        GatewayConfig::off()
+    }
+}
+
+impl GatewayConfig {
+    /// Nothing emulated: the backend as Lambda runs it.
+    pub fn off() -> Self {
+        let s = GatewaySettings::default();
+        GatewayConfig {
+            requests: Arc::default(),
+            stream_max_duration: Duration::from_secs_f64(s.stream_max_duration_s),
+            stream_idle_timeout: Duration::from_secs_f64(s.stream_idle_timeout_s),
+            integration_timeout: Duration::from_millis(s.integration_timeout_ms),
+            settings: s,
+        }
+    }
+
+    pub fn mode(&self) -> GatewayMode {
+        self.settings.mode
+    }
+
+    pub fn settings(&self) -> &GatewaySettings {
+        &self.settings
+    }
+
+    pub fn lambda_limits(&self) -> bool {
+        self.settings.lambda_limits
+    }
+
+    /// True when nothing would change a request or a response.
+    pub fn is_passthrough(&self) -> bool {
+        let s = &self.settings;
+        s.mode == GatewayMode::Off
+            && !s.lambda_limits
+            && s.stage.is_none()
+            && s.api_key.is_none()
+            && s.usage_quota.is_none()
+            && s.iam.is_none()
+    }
+
+    /// What API Gateway answers before the integration runs: a path outside the stage, a missing
+    /// API key, a spent quota. Otherwise the request with the stage taken off its path.
+    fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
+        let s = &self.settings;
+        let original_uri = req.uri().clone();
+        let refuse = |status, message: &str, kind: &'static str| {
+            let mut r = (
+                status,
+                [(header::CONTENT_TYPE, "application/json")],
+                serde_json::json!({ "message": message }).to_string(),
+            )
+                .into_response();
+            r.headers_mut()
+                .insert("x-amzn-errortype", HeaderValue::from_static(kind));
+            r
+        };
+        if let Some(stage) = &s.stage {
+            let path = req.uri().path();
+            let rest = match path.strip_prefix(&format!("/{stage}")) {
+                Some("") => Some("/".to_string()),
+                Some(r) if r.starts_with('/') => Some(r.to_string()),
+                _ => None,
+            };
+            let Some(rest) = rest else {
+                return Err(Box::new(refuse(
+                    StatusCode::FORBIDDEN,
+                    "Missing Authentication Token",
+                    "MissingAuthenticationTokenException",
+                )));
+            };
+            let pq = match req.uri().query() {
+                Some(q) => format!("{rest}?{q}"),
+                None => rest,
+            };
+            let mut parts = req.uri().clone().into_parts();
+            parts.path_and_query = pq.parse().ok();
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *req.uri_mut() = uri;
+            }
+        }
+        if let Some(iam) = &s.iam
+            && let Err(no) = super::iam::check(
+                iam,
+                &original_uri,
+                req.headers(),
+                std::time::SystemTime::now(),
+            )
+        {
+            return Err(Box::new(refuse(
+                StatusCode::FORBIDDEN,
+                &no.message,
+                no.error_type,
+            )));
+        }
+        if let Some(key) = &s.api_key {
+            let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());
+            if sent != Some(key.as_bytes()) {
+                return Err(Box::new(refuse(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    "ForbiddenException",
+                )));
+            }
+        }
+        if let Some(quota) = s.usage_quota {
+            let n = self
+                .requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if n >= quota {
+                return Err(Box::new(refuse(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Limit Exceeded",
+                    "LimitExceededException",
+                )));
+            }
+        }
+        Ok(req)
+    }
+}
+
+fn gateway_error(status: StatusCode, message: &str, why: &str) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        format!("{{\"message\":\"{message}\"}}"),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(why) {
+        r.headers_mut().insert("x-streamscope-gateway-error", v);
+    }
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    r
+}
+
+/// axum middleware around every route: applies the emulation, and holds back any cut of a response
+/// body until what was sent before it has left (see [`super::conn`]).
+pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: Next) -> Response {
+    let cutter = Cutter::for_request(&req);
+    emulated(&cfg, req, next)
+        .await
+        .map(|body| cutter.guard(body))
+}
+
+async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
+    if cfg.is_passthrough() {
+        return next.run(req).await;
+    }
+    let req = match cfg.admit(req) {
+        Ok(r) => r,
+        Err(refused) => return *refused,
+    };
+    let set = cfg.settings();
+    if set.mode == GatewayMode::Buffered {
+        return buffered(cfg, next.run(req)).await;
+    }
+    let resp = next.run(req).await;
+    let (mut parts, body) = resp.into_parts();
+    let mut stream: ChunkStream = Box::pin(
+        body.into_data_stream()
+            .map(|r| r.map_err(|e| Cut(e.to_string()))),
+    );
+    if set.lambda_limits {
+        stream = Box::pin(shape(
+            stream,
+            Shape {
+                free_bytes: set.lambda_unthrottled_bytes,
+                bytes_per_sec: set.lambda_bytes_per_sec,
+                max_bytes: Some(set.lambda_max_bytes),
+                max_duration: None,
+                idle_timeout: None,
+            },
+        ));
+    }
+    if set.mode == GatewayMode::Stream {
+        // API Gateway STREAM mode does not support content encoding; it passes other headers through.
+        stream = Box::pin(shape(
+            stream,
+            Shape {
+                free_bytes: set.stream_unthrottled_bytes,
+                bytes_per_sec: set.stream_bytes_per_sec,
+                max_bytes: None,
+                max_duration: Some(cfg.stream_max_duration),
+                idle_timeout: Some(cfg.stream_idle_timeout),
+            },
+        ));
+    }
+    if set.lambda_limits {
+        // A streamed Lambda response has no length of its own (Function URLs remap it).
+        if let Some(len) = parts.headers.remove(header::CONTENT_LENGTH) {
+            parts.headers.insert("x-amzn-remapped-content-length", len);
+        }
+    }
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+async fn buffered(
+    cfg: &GatewayConfig,
+    run: impl std::future::Future<Output = Response>,
+) -> Response {
+    let set = cfg.settings();
+    let mut max = set.buffered_max_bytes;
+    if set.lambda_limits {
+        // A buffered Lambda invocation returns at most 6 MB.
+        max = max.min(6 * MIB);
+    }
+    let collect = async {
+        let resp = run.await;
+        let (mut parts, body) = resp.into_parts();
+        let mut data = body.into_data_stream();
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = data.next().await {
+            let chunk = chunk.map_err(|e| format!("the integration failed mid-response: {e}"))?;
+            if buf.len() as u64 + chunk.len() as u64 > max {
+                return Err(format!(
+                    "response payload over the {max}-byte buffered limit"
+                ));
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        parts.headers.remove(header::TRANSFER_ENCODING);
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(buf.len()));
+        Ok(Response::from_parts(parts, Body::from(buf.freeze())))
+    };
+    match tokio::time::timeout(cfg.integration_timeout, collect).await {
+        Err(_) => gateway_error(
+            StatusCode::GATEWAY_TIMEOUT,
+            "Endpoint request timed out",
+            "integration timeout (emulated)",
+        ),
+        Ok(Err(why)) => gateway_error(StatusCode::BAD_GATEWAY, "Internal server error", &why),
+        Ok(Ok(resp)) => resp,
+    }
+}
+
+/// Why an emulated limit cut a stream; hyper then aborts the connection, as the gateway would.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Cut(pub String);
+
+type ChunkStream = std::pin::Pin<Box<dyn futures_util::Stream<Item = Result<Bytes, Cut>> + Send>>;
+
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    free_bytes: u64,
+    bytes_per_sec: u64,
+    max_bytes: Option<u64>,
+    max_duration: Option<Duration>,
+    idle_timeout: Option<Duration>,
+}
+
+struct Shaper {
+    inner: ChunkStream,
+    shape: Shape,
+    sent: u64,
+    pending: Bytes,
+    started: Option<Instant>,
+    /// When byte `free_bytes` went out: throttled bytes are paced from here.
+    throttle_from: Option<Instant>,
+    done: bool,
+}
+
+/// Ends the stream with an error (hyper then aborts the connection, as the gateway would).
+fn cut(mut s: Shaper, why: String) -> Option<(Result<Bytes, Cut>, Shaper)> {
+    s.done = true;
+    Some((Err(Cut(why)), s))
+}
+
+/// Passes `free_bytes` at once, then paces at `bytes_per_sec` in slices of ~20 ms, and cuts the
+/// stream at `max_bytes`, `max_duration`, or after `idle_timeout` of backend silence.
+fn shape(
+    inner: ChunkStream,
+    shape: Shape,
+) -> impl futures_util::Stream<Item = Result<Bytes, Cut>> + Send {
+    let s = Shaper {
+        inner,
+        shape,
+        sent: 0,
+        pending: Bytes::new(),
+        started: None,
+        throttle_from: None,
+        done: false,
+    };
+    futures_util::stream::unfold(s, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let started = *s.started.get_or_insert_with(Instant::now);
+        let deadline = s.shape.max_duration.map(|d| started + d);
+        if s.pending.is_empty() {
+            let idle_at = s.shape.idle_timeout.map(|i| Instant::now() + i);
+            let limit = match (idle_at, deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let next = match limit {
+                None => s.inner.next().await,
+                Some(at) => match tokio::time::timeout_at(at, s.inner.next()).await {
+                    Ok(n) => n,
+                    Err(_) => {
+                        let why = if deadline == Some(at) {
+                            "maximum stream duration"
+                        } else {
+                            "idle timeout"
+                        };
+                        return cut(s, format!("emulated gateway: {why} reached"));
+                    }
+                },
+            };
+            match next {
+                None => return None,
+                Some(Err(e)) => {
+                    s.done = true;
+                    return Some((Err(e), s));
+                }
+                Some(Ok(b)) => s.pending = b,
+            }
+            if s.pending.is_empty() {
+                return Some((Ok(Bytes::new()), s));
+            }
+        }
+        if let Some(max) = s.shape.max_bytes
+            && s.sent >= max
+        {
+            return cut(
+                s,
+                format!("emulated Lambda: {max}-byte streamed payload limit"),
+            );
+        }
+        // Cut the next piece at the knee, the payload limit, and into ~20 ms slices when throttled.
+        let mut n = s.pending.len() as u64;
+        if s.sent < s.shape.free_bytes {
+            n = n.min(s.shape.free_bytes - s.sent);
+        } else {
+            n = n.min((s.shape.bytes_per_sec / 50).max(1));
+        }
+        if let Some(max) = s.shape.max_bytes {
+            n = n.min(max - s.sent);
+        }
+        let piece = s.pending.split_to(n as usize);
+        if s.sent >= s.shape.free_bytes {
+            let from = *s.throttle_from.get_or_insert_with(Instant::now);
+            let beyond = s.sent + n - s.shape.free_bytes;
+            let due = from + Duration::from_secs_f64(beyond as f64 / s.shape.bytes_per_sec as f64);
+            if let Some(dl) = deadline
+                && due > dl
+            {
+                tokio::time::sleep_until(dl).await;
+                return cut(
+                    s,
+                    "emulated gateway: maximum stream duration reached".into(),
+                );
+            }
+            tokio::time::sleep_until(due).await;
+        }
+        s.sent += n;
+        if s.sent >= s.shape.free_bytes && s.throttle_from.is_none() {
+            s.throttle_from = Some(Instant::now());
+        }
+        Some((Ok(piece), s))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::Setting;
+
+    #[test]
+    fn gateway_settings_are_checked_once() {
+        let ok = GatewaySettings::with_mode(GatewayMode::Stream);
+        assert!(ok.validate().is_ok());
+        let cases = [
+            (
+                GatewaySettings {
+                    stream_bytes_per_sec: 0,
+                    ..ok.clone()
+                },
+                Setting::StreamRate,
+            ),
+            (
+                GatewaySettings {
+                    lambda_bytes_per_sec: 0,
+                    ..ok.clone()
+                },
+                Setting::LambdaRate,
+            ),
+            (
+                GatewaySettings {
+                    stream_idle_timeout_s: f64::NAN,
+                    ..ok.clone()
+                },
+                Setting::StreamIdleTimeout,
+            ),
+            (
+                GatewaySettings {
+                    stream_max_duration_s: -1.0,
+                    ..ok.clone()
+                },
+                Setting::StreamMaxDuration,
+            ),
+            (
+                GatewaySettings {
+                    integration_timeout_ms: 0,
+                    ..ok.clone()
+                },
+                Setting::IntegrationTimeout,
+            ),
+            (
+                GatewaySettings {
+                    buffered_max_bytes: 0,
+                    ..ok.clone()
+                },
+                Setting::BufferedMax,
+            ),
+        ];
+        for (s, setting) in cases {
+            let e = s.validate().unwrap_err();
+            assert_eq!(e.setting(), setting, "{e}");
+            assert!(!e.to_string().contains("--"), "no CLI flag in {e}");
+        }
+    }
+}

@@ -1,0 +1,128 @@
+//! The HTTP side of the local Lambda service: every request becomes a REST proxy event for the
+//! function, and its reply the HTTP response, behind the same gateway emulation as the Router.
+
+use super::event::{Caller, rest_event};
+use super::{InvokeError, LambdaService, Reply, StreamCut};
+use crate::emulator::conn::ConnWatch;
+use crate::emulator::gateway::{GatewayConfig, GatewayMode};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::connect_info::ConnectInfo;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt;
+use std::sync::Arc;
+
+/// Lambda's limit for an invocation's request payload.
+const REQUEST_MAX: usize = 6 * 1024 * 1024;
+
+#[derive(Clone)]
+struct Front {
+    service: Arc<LambdaService>,
+    /// BUFFERED: the Invoke API (a whole payload); STREAM and off: InvokeWithResponseStream.
+    buffered: bool,
+}
+
+/// The service behind the gateway emulation `gateway`.
+pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
+    let front = Front {
+        service,
+        buffered: gateway.mode() == GatewayMode::Buffered,
+    };
+    crate::emulator::behind_gateway(
+        Router::new().fallback(invoke).with_state(front),
+        Arc::new(gateway),
+    )
+}
+
+/// API Gateway's answer when the integration failed.
+fn internal_error(request_id: &str, why: &InvokeError) -> Response {
+    eprintln!("{request_id}\t502: {why}");
+    let mut r = (
+        StatusCode::BAD_GATEWAY,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"message":"Internal server error"}"#,
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    // What AWS would only show in the logs, for whoever diagnoses the run.
+    let why: String = why
+        .to_string()
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&why) {
+        h.insert("x-streamscope-function-error", v);
+    }
+    r
+}
+
+async fn invoke(State(front): State<Front>, req: Request) -> Response {
+    let source_ip = req
+        .extensions()
+        .get::<ConnectInfo<ConnWatch>>()
+        .and_then(|c| c.0.peer());
+    let (parts, body) = req.into_parts();
+    let Ok(body) = http_body_util::Limited::new(body, REQUEST_MAX)
+        .collect()
+        .await
+    else {
+        return (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"message":"Request Too Long"}"#,
+        )
+            .into_response();
+    };
+    let caller = Caller {
+        source_ip,
+        request_id: uuid::Uuid::new_v4().to_string(),
+        at: std::time::SystemTime::now(),
+    };
+    let event = rest_event(
+        &parts,
+        &body.to_bytes(),
+        front.service.config().stage(),
+        &caller,
+    );
+    let mut resp = match front.service.invoke(event, front.buffered).await {
+        Reply::Failed(why) => return internal_error(&caller.request_id, &why),
+        Reply::Whole(r) => r.map(Body::from),
+        Reply::Stream { prelude, body } => {
+            let status = match prelude.status() {
+                Ok(s) => s,
+                Err(e) => return internal_error(&caller.request_id, &e.into()),
+            };
+            let mut headers = prelude.header_map();
+            // A streamed response has no length of its own: as Lambda's streaming does for
+            // function URLs, the function's Content-Length is moved aside (a client that knows
+            // the header can still check the length; see README).
+            if let Some(len) = headers.remove(header::CONTENT_LENGTH) {
+                headers.insert("x-amzn-remapped-content-length", len);
+            }
+            headers.remove(header::TRANSFER_ENCODING);
+            let stream = futures_util::stream::unfold(body, |mut rx| async move {
+                rx.recv().await.map(|item| (item, rx))
+            });
+            let mut r = Response::new(Body::from_stream(stream));
+            *r.status_mut() = status;
+            *r.headers_mut() = headers;
+            r
+        }
+    };
+    if let Ok(v) = HeaderValue::from_str(&caller.request_id) {
+        resp.headers_mut().insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+impl From<super::reply::ReplyError> for StreamCut {
+    fn from(e: super::reply::ReplyError) -> Self {
+        StreamCut(e.to_string())
+    }
+}

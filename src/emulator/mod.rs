@@ -1,0 +1,145 @@
+//! The local stand-in for AWS: API Gateway's STREAM and BUFFERED modes with their limits, stages,
+//! API keys and usage plans, and IAM ([`gateway`], [`iam`]), in front of either the backend's Router
+//! in this process or a real Lambda function run as processes on this machine
+//! ([`lambda_service`]: Runtime and Extensions APIs, REST events, the function's processes). Every
+//! connection is watched ([`conn`]) so that the emulation can cut one as AWS would.
+//!
+//! It imports nothing from the probe: what is emulated here is what the probe is tested against.
+
+pub mod conn;
+pub mod gateway;
+pub mod iam;
+pub mod lambda_service;
+
+use crate::backend::{self, BackendConfig, BackendSettings, ConfigError};
+use axum::Router;
+use gateway::{GatewayConfig, GatewaySettings};
+use lambda_service::{FunctionConfig, FunctionSettings, LambdaService};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// A local stack as given: checked by [`LocalSettings::build`].
+#[derive(Debug, Clone, Default)]
+pub struct LocalSettings {
+    pub gateway: GatewaySettings,
+    /// The Router's own settings (what `/s3` and `/relay` stream, what `/download` allows).
+    pub backend: BackendSettings,
+    /// A real function to host behind the gateway emulation instead of the Router.
+    pub function: Option<FunctionSettings>,
+}
+
+/// A local stack: every value checked.
+#[derive(Debug, Clone, Default)]
+pub struct LocalConfig {
+    pub gateway: GatewayConfig,
+    pub backend: BackendConfig,
+    pub function: Option<FunctionConfig>,
+}
+
+impl LocalSettings {
+    /// Checks every setting, then sets up the Router's clients (the S3 client reads the AWS
+    /// configuration chain).
+    pub async fn build(&self) -> Result<LocalConfig, ConfigError> {
+        let gateway = self.gateway.validate()?;
+        let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
+        Ok(LocalConfig {
+            gateway,
+            backend: self.backend.build().await?,
+            function,
+        })
+    }
+}
+
+/// The Router, behind the gateway emulation `config.gateway`; its index says which.
+pub fn router(config: LocalConfig) -> Router {
+    let gw = Arc::new(config.gateway);
+    let mut backend = config.backend;
+    let about = [
+        ("gateway_emulation", serde_json::json!(gw.mode().label())),
+        ("lambda_limits", serde_json::json!(gw.lambda_limits())),
+        ("gateway_config", serde_json::json!(gw.settings())),
+    ];
+    for (k, v) in about {
+        backend.host_info.insert(k.to_string(), v);
+    }
+    behind_gateway(backend::router_with(backend), gw)
+}
+
+/// What `config` serves: its hosted function (`service`) or the Router, behind the gateway
+/// emulation either way.
+fn app_for(config: LocalConfig, service: Option<Arc<LambdaService>>) -> Router {
+    match service {
+        Some(s) => lambda_service::front::router(s, config.gateway),
+        None => router(config),
+    }
+}
+
+/// `inner` behind the gateway emulation. The emulation sees each request before it is routed
+/// (a layer on `inner` itself would run after routing, too late to take a stage off the path).
+pub fn behind_gateway(inner: Router, gateway: Arc<GatewayConfig>) -> Router {
+    Router::new()
+        .fallback_service(inner)
+        .layer(axum::middleware::from_fn_with_state(
+            gateway,
+            gateway::emulate,
+        ))
+}
+
+/// Binds `addr` and serves (the Router or the hosted function) until `shutdown` resolves. Calls
+/// `on_bound` with the bound address before serving (port 0 picks a free port).
+pub async fn serve(
+    config: LocalConfig,
+    addr: SocketAddr,
+    on_bound: impl FnOnce(SocketAddr),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    on_bound(listener.local_addr()?);
+    serve_on(listener, config, shutdown).await
+}
+
+/// Serves `config` on `listener` until `shutdown` resolves, every connection watched (see
+/// [`conn`]).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    config: LocalConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = config
+        .function
+        .clone()
+        .map(|f| Arc::new(LambdaService::new(f)));
+    let app =
+        app_for(config, service.clone()).into_make_service_with_connect_info::<conn::ConnWatch>();
+    let stopping = async move {
+        shutdown.await;
+        // The function's processes end first (SIGTERM, then SIGKILL): the streams they were
+        // serving are cut, their connections close, and serving can end.
+        if let Some(s) = service {
+            s.shutdown().await;
+        }
+    };
+    axum::serve(conn::WatchedListener(listener), app)
+        .with_graceful_shutdown(stopping)
+        .await
+}
+
+/// Starts the Router on 127.0.0.1 with a free port on the current tokio runtime; returns its address.
+/// Used by the GUI's local demo and by tests.
+pub async fn spawn_local() -> std::io::Result<SocketAddr> {
+    spawn_local_with(LocalConfig::default()).await
+}
+
+/// [`spawn_local`] with a configuration (the GUI's demo runs one per gateway mode).
+pub async fn spawn_local_with(config: LocalConfig) -> std::io::Result<SocketAddr> {
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0)).await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        // The server runs until the runtime shuts down; an accept error ends it, which the
+        // client then sees as a refused connection.
+        serve_on(listener, config, std::future::pending())
+            .await
+            .ok();
+    });
+    Ok(addr)
+}

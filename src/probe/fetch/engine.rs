@@ -1,0 +1,289 @@
+//! The run, in phases that each return a value: send the request and read the headers
+//! ([`super::session`]); read an error preview or stream the body into the `.part` file (the one
+//! body loop, [`super::body`], into the writer thread that hashes and writes, [`super::sink`]);
+//! classify; retry or commit. Parallel ranges ([`super::ranges`]) share every phase but the
+//! planning.
+
+use super::auth::Signer;
+use super::body::{self, Body, Reading};
+use super::classify::{BodyEnd, BodyFacts, classify};
+use super::event::{EventSender, ProbeEvent};
+use super::net;
+use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome};
+use super::phases::Marks;
+use super::request::ValidRequest;
+use super::result::{ResponseMeta, RunResult};
+use super::resume::{self, Start, Validator};
+use super::session::{Run, commit};
+use super::sink;
+use super::waits::Waits;
+use std::time::{Duration, Instant, SystemTime};
+use tokio_util::sync::CancellationToken;
+
+/// Downloads `req.url` into `req.part`, then (if complete) renames it to `req.output`. Never fails:
+/// every way a run can end is an [`Outcome`] in the result. Events go to `events` as they happen; a
+/// dropped receiver only stops the events.
+///
+/// With `req.resume`, an existing `.part` is hashed first and continued with a `Range` request;
+/// with `req.retries`, a truncated or stalled attempt is continued the same way. Every attempt
+/// appends to the same file and the same hash, so the final digest covers the whole file.
+pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
+    // Built before the clock starts: setting up TLS roots, finding credentials and hashing what a
+    // resumed file already holds are not part of the request.
+    let marks = Marks::default();
+    let client = net::build_client(&req, &marks);
+    let signer = match &req.sigv4 {
+        Some(spec) => Some(Signer::load(spec, &req.url).await),
+        None => None,
+    };
+    let start = if req.resume {
+        resume::start_from_part(&req).await
+    } else {
+        Ok(Start::fresh())
+    };
+    let t0 = Instant::now();
+    let started_at = SystemTime::now();
+    // A failed send means the receiver is gone (the UI closed); the run goes on regardless.
+    events
+        .send(ProbeEvent::RequestSent {
+            at: t0,
+            wall: started_at,
+        })
+        .ok();
+    let mut run = Run {
+        started_at,
+        t0,
+        waits: Waits::new(t0, cancel, req.idle_timeout, req.overall_limit),
+        req,
+        events,
+        marks,
+        hops: Vec::new(),
+        signer: None,
+        attempts: Vec::new(),
+        timeline: Vec::new(),
+        resumed_from: 0,
+    };
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => return run.without_response(Outcome::ConnectError(e), None),
+    };
+    match signer {
+        Some(Ok(s)) => run.signer = Some(s),
+        Some(Err(error)) => {
+            return run.without_response(
+                Outcome::ConnectError(ConnectFailure {
+                    cause: ConnectCause::Credentials,
+                    error,
+                }),
+                None,
+            );
+        }
+        None => {}
+    }
+    let mut start = match start {
+        Ok(s) => s,
+        Err(io) => return run.without_response(Outcome::IoError(io), None),
+    };
+    run.resumed_from = start.prefix.bytes;
+    if let Some(n) = run.req.segments {
+        return super::ranges::download(run, &client, n).await;
+    }
+    loop {
+        let attempt_started = run.elapsed_ns(Instant::now());
+        let from = start.prefix.bytes;
+        let sent = match run.send(&client, &start).await {
+            Ok(sent) => sent,
+            Err(outcome) => {
+                run.attempt_ended(attempt_started, from, None, &outcome);
+                return run.without_response(outcome, Some(&start));
+            }
+        };
+        let meta = run.meta_of(&sent, &start);
+        let resp = sent.resp;
+        run.events
+            .send(ProbeEvent::Headers(Box::new(meta.clone())))
+            .ok();
+        if let Err(why) = resume::continues(&start, &meta) {
+            let outcome = Outcome::RangeRefused(why);
+            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+            let mut r = run.without_response(outcome, Some(&start));
+            r.response = Some(meta);
+            return r;
+        }
+        if !meta.is_success() {
+            let preview = run.error_preview(resp, &meta).await;
+            let outcome = Outcome::HttpError {
+                status: meta.status,
+            };
+            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+            let mut r = run.without_response(outcome, Some(&start));
+            r.response = Some(meta);
+            r.error_preview = Some(preview);
+            return r;
+        }
+        let validator = start
+            .validator
+            .clone()
+            .unwrap_or_else(|| Validator::of(&meta));
+        let received = receive(&mut run, resp, &meta, start).await;
+        let outcome = classify(BodyFacts {
+            end: received.end,
+            bytes: received.bytes,
+            length: meta.length,
+            digest: meta.digest,
+            actual_sha256: received.sha256,
+            tail: &received.tail,
+        });
+        run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+        let again = matches!(outcome, Outcome::Truncated(_) | Outcome::Stalled { .. })
+            && run.attempts.len() <= run.req.retries as usize;
+        if let (true, Some(hasher)) = (again, received.hasher) {
+            start = Start {
+                prefix: sink::Prefix {
+                    bytes: received.bytes_written,
+                    hasher,
+                },
+                validator: Some(validator),
+                until: None,
+            };
+            continue;
+        }
+        let (outcome, output) = commit(
+            &run.req,
+            outcome,
+            received.part_created,
+            received.bytes_written,
+            Some(&validator),
+        );
+        return RunResult {
+            request: run.req,
+            started_at,
+            response: Some(meta),
+            hops: run.hops,
+            error_preview: None,
+            bytes: run.timeline.iter().map(|a| a.bytes as u64).sum(),
+            timeline: run.timeline,
+            sha256: received.sha256,
+            outcome,
+            output,
+            duration_ns: received.ended_ns,
+            attempts: run.attempts,
+            resumed_from: run.resumed_from,
+            segments: Vec::new(),
+        };
+    }
+}
+
+/// What phase 2 found.
+struct Received {
+    end: BodyEnd,
+    bytes: u64,
+    tail: Vec<u8>,
+    /// SHA-256 of the whole file, and the state to go on from.
+    sha256: Option<[u8; 32]>,
+    hasher: Option<sha2::Sha256>,
+    part_created: bool,
+    /// Bytes the file holds.
+    bytes_written: u64,
+    /// When reading stopped, from the request.
+    ended_ns: u64,
+}
+
+/// Phase 2, for a success status: the body into the `.part` file, every arrival timed.
+async fn receive(
+    run: &mut Run,
+    resp: reqwest::Response,
+    meta: &ResponseMeta,
+    start: Start,
+) -> Received {
+    let prefix = start.prefix;
+    // A continuation appends after the bytes it was given (cut to exactly those); a fresh
+    // attempt starts the file over.
+    let opened = if prefix.bytes > 0 {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(&run.req.part)
+            .and_then(|mut f| {
+                use std::io::Seek;
+                f.set_len(prefix.bytes)?;
+                f.seek(std::io::SeekFrom::Start(prefix.bytes))?;
+                Ok(f)
+            })
+    } else {
+        std::fs::File::create(&run.req.part)
+    };
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) => {
+            let doing = if prefix.bytes > 0 {
+                "opening"
+            } else {
+                "creating"
+            };
+            return Received {
+                end: BodyEnd::WriteFailed(IoFailure {
+                    doing: format!("{doing} {}", run.req.part.display()),
+                    error: e.to_string(),
+                }),
+                bytes: 0,
+                tail: Vec::new(),
+                sha256: None,
+                hasher: None,
+                part_created: false,
+                bytes_written: prefix.bytes,
+                ended_ns: run.elapsed_ns(Instant::now()),
+            };
+        }
+    };
+    let total = meta.length.map(|l| prefix.bytes + l.bytes);
+    let (mut sink_tx, sink) = sink::spawn_after(file, prefix, total);
+    let headers_at = run.t0 + Duration::from_nanos(meta.headers_ns);
+    let mut timeline = Vec::new();
+    let Body {
+        end,
+        bytes,
+        tail,
+        ended,
+    } = body::read(
+        resp,
+        Reading {
+            t0: run.t0,
+            headers_at,
+            waits: &mut run.waits,
+            events: &run.events,
+            room: None,
+        },
+        &mut sink_tx,
+        &mut timeline,
+    )
+    .await;
+    run.timeline.append(&mut timeline);
+    drop(sink_tx);
+    let sunk = sink.await.unwrap_or_else(|e| sink::Sunk {
+        sha256: None,
+        hasher: None,
+        bytes_written: 0,
+        error: Some(std::io::Error::other(format!(
+            "the writer thread failed: {e}"
+        ))),
+    });
+    let end = match sunk.error {
+        // A write error wins: the file is not what arrived, whatever the socket did.
+        Some(e) => BodyEnd::WriteFailed(IoFailure {
+            doing: format!("writing {}", run.req.part.display()),
+            error: e.to_string(),
+        }),
+        // `None` here means the writer stopped, and it always says why.
+        None => end.unwrap_or(BodyEnd::Clean),
+    };
+    Received {
+        end,
+        bytes,
+        tail,
+        sha256: sunk.sha256,
+        hasher: sunk.hasher,
+        part_created: true,
+        bytes_written: sunk.bytes_written,
+        ended_ns: run.elapsed_ns(ended),
+    }
+}

@@ -1,0 +1,446 @@
+//! Parallel ranges: the object as N concurrent range requests into one preallocated `.part`, each
+//! written at its offset. API Gateway streams the first 10 MB of each response at full speed and
+//! Lambda the first 6 MB of each, so ranges no larger than that are never throttled.
+//!
+//! The first request asks for the first segment and learns the object's size (Content-Range),
+//! version (ETag) and digest (Repr-Digest describes the whole representation even on a 206);
+//! the other segments ask for the same version (If-Range). Every response must be the 206 of
+//! exactly the range asked for; anything else (the whole object, another or overlapping range, a
+//! 416, a body longer or shorter than the range) is refused. The whole file is hashed in order
+//! at the end and checked against the object's digest (`--expect-sha256`, the first response's
+//! Repr-Digest, else a HEAD). On failure the `.part` keeps its complete prefix, so `--resume`
+//! can continue it.
+
+use super::body::{self, AtOffset, Reading};
+use super::classify::{BodyEnd, BodyFacts, classify};
+use super::event::ProbeEvent;
+use super::expect::{ExpectedDigest, expected_digest};
+use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome, OutcomeKind, Truncation};
+use super::range::{self, Asked};
+use super::result::{Arrival, ResponseMeta, RunResult, Segment};
+use super::resume::{self, Start, Validator};
+use super::session::{Run, commit};
+use super::waits::{NEVER, Waited, Waits};
+use futures_util::StreamExt;
+use sha2::Digest;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// What every segment shares.
+struct Shared<'a> {
+    client: &'a reqwest::Client,
+    run: &'a Run,
+    url: reqwest::Url,
+    file: Arc<std::fs::File>,
+    total: u64,
+    validator: Validator,
+    /// Ended by the first segment that fails, so the others stop.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+/// What a segment's request ended with.
+struct SegmentEnd {
+    segment: Segment,
+    arrivals: Vec<Arrival>,
+    /// Why it failed (None: complete).
+    failure: Option<(Outcome, Option<ResponseMeta>, Option<String>)>,
+}
+
+/// The ranges of a `total`-byte object in `size`-byte segments: (from, to) inclusive.
+pub fn plan(total: u64, size: u64) -> Vec<(u64, u64)> {
+    let size = size.max(1);
+    (0..total.div_ceil(size))
+        .map(|i| (i * size, ((i + 1) * size).min(total) - 1))
+        .collect()
+}
+
+/// Downloads `run.req.url` as parallel ranges, `concurrency` at a time.
+pub(super) async fn download(
+    mut run: Run,
+    client: &reqwest::Client,
+    concurrency: u32,
+) -> RunResult {
+    let seg = run.req.segment_bytes;
+    let t_first = run.elapsed_ns(Instant::now());
+    let first_start = Start {
+        until: Some(seg - 1),
+        ..Start::fresh()
+    };
+    let sent = match run.send(client, &first_start).await {
+        Ok(s) => s,
+        Err(outcome) => return run.without_response(outcome, None),
+    };
+    let meta = run.meta_of(&sent, &first_start);
+    let url = sent.url.clone();
+    let resp = sent.resp;
+    run.events
+        .send(ProbeEvent::Headers(Box::new(meta.clone())))
+        .ok();
+    if !meta.is_success() && meta.status != 416 {
+        let preview = run.error_preview(resp, &meta).await;
+        let mut r = run.without_response(
+            Outcome::HttpError {
+                status: meta.status,
+            },
+            None,
+        );
+        r.response = Some(meta);
+        r.error_preview = Some(preview);
+        return r;
+    }
+    let first = Asked {
+        from: 0,
+        to: Some(seg - 1),
+        total: None,
+    };
+    let total = match range::check(meta.status, meta.header("content-range"), first)
+        .and_then(|t| t.ok_or_else(|| "the first range did not say the object's size".to_string()))
+    {
+        Ok(t) => t,
+        Err(why) => {
+            let mut r = run.without_response(Outcome::RangeRefused(why), None);
+            r.response = Some(meta);
+            return r;
+        }
+    };
+    let file = match std::fs::File::create(&run.req.part) {
+        Ok(f) => f,
+        Err(e) => {
+            let doing = format!("creating {}", run.req.part.display());
+            return run.without_response(
+                Outcome::IoError(IoFailure {
+                    doing,
+                    error: e.to_string(),
+                }),
+                None,
+            );
+        }
+    };
+    use super::sink::Target;
+    file.reserve(total);
+    let validator = Validator::of(&meta);
+    let ranges = plan(total, seg);
+    let shared = Shared {
+        client,
+        run: &run,
+        url,
+        file: Arc::new(file),
+        total,
+        validator: validator.clone(),
+        stop: tokio_util::sync::CancellationToken::new(),
+    };
+    let mut first = Some((resp, meta.headers_ns));
+    let shared_ref = &shared;
+    let jobs = ranges.into_iter().enumerate().map(move |(i, (from, to))| {
+        let pre = if i == 0 { first.take() } else { None };
+        fetch(shared_ref, i, from, to, pre, t_first)
+    });
+    let all = futures_util::stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1) as usize)
+        .collect::<Vec<SegmentEnd>>();
+    let limit = run
+        .req
+        .overall_limit
+        .map(|d| run.t0 + d)
+        .unwrap_or(run.t0 + NEVER);
+    let cancel = run.waits_cancel();
+    let ended = tokio::select! {
+        ends = all => Ok(ends),
+        _ = cancel.cancelled() => Err(Outcome::Cancelled),
+        _ = tokio::time::sleep_until(limit.into()) => Err(Outcome::TimedOut {
+            limit_s: run.req.overall_limit.map_or(0.0, |d| d.as_secs_f64()),
+        }),
+    };
+    let file = shared.file.clone();
+    drop(shared);
+    let mut ends = match ended {
+        Ok(e) => e,
+        Err(outcome) => {
+            // Nothing says which segments finished: the .part keeps nothing to resume from.
+            file.set_len(0).ok();
+            let mut r = run.without_response(outcome, None);
+            r.response = Some(meta);
+            r.output.partial_left = true;
+            return r;
+        }
+    };
+    ends.sort_by_key(|e| e.segment.index);
+    let mut timeline: Vec<Arrival> = ends
+        .iter()
+        .flat_map(|e| e.arrivals.iter().copied())
+        .collect();
+    timeline.sort_by_key(|a| a.t_offset_ns);
+    let segments: Vec<Segment> = ends.iter().map(|e| e.segment.clone()).collect();
+    let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
+    let failed = ends
+        .iter_mut()
+        .find_map(|e| e.failure.take().filter(|(o, ..)| *o != Outcome::Cancelled))
+        .or_else(|| ends.iter_mut().find_map(|e| e.failure.take()));
+    run.timeline = timeline;
+    if let Some((outcome, fmeta, preview)) = failed {
+        // Keep the complete prefix (segments are in order), so --resume can go on from it.
+        let prefix: u64 = segments
+            .iter()
+            .take_while(|s| s.outcome == OutcomeKind::Complete)
+            .map(|s| s.to - s.from + 1)
+            .sum();
+        file.set_len(prefix).ok();
+        file.sync_all().ok();
+        if prefix > 0 {
+            resume::leave_part(&run.req, Some(&validator));
+        }
+        let mut r = run.without_response(outcome, None);
+        r.response = Some(fmeta.unwrap_or(meta));
+        r.error_preview = preview;
+        r.segments = segments;
+        r.output.partial_left = true;
+        r.output.bytes_written = prefix;
+        return r;
+    }
+    file.sync_all().ok();
+    // The whole file, in order.
+    let part = run.req.part.clone();
+    let sha256 = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(part)?;
+        super::sink::Prefix::of_file(&mut f).map(|p| {
+            let d: [u8; 32] = p.hasher.finalize().into();
+            (d, p.bytes)
+        })
+    })
+    .await
+    .ok()
+    .and_then(Result::ok);
+    let digest = match meta.digest {
+        Some(d) => Some(d),
+        None => head_digest(&mut run, client).await,
+    };
+    let mut meta = meta;
+    meta.digest = digest;
+    meta.length = Some(super::expect::ExpectedLength {
+        bytes: total,
+        source: super::expect::LengthSource::ContentLength,
+    });
+    let end = if sha256.is_none() {
+        BodyEnd::WriteFailed(IoFailure {
+            doing: format!("reading {} back to hash it", run.req.part.display()),
+            error: "the file could not be read".into(),
+        })
+    } else {
+        BodyEnd::Clean
+    };
+    let outcome = classify(BodyFacts {
+        end,
+        bytes: sha256.map_or(0, |s| s.1),
+        length: meta.length,
+        digest: meta.digest,
+        actual_sha256: sha256.map(|s| s.0),
+        tail: &[],
+    });
+    let duration_ns = run.elapsed_ns(Instant::now());
+    let (outcome, output) = commit(&run.req, outcome, true, total, Some(&validator));
+    let mut r = run.without_response(Outcome::Cancelled, None);
+    r.outcome = outcome;
+    r.output = output;
+    r.response = Some(meta);
+    r.sha256 = sha256.map(|s| s.0);
+    r.bytes = bytes;
+    r.duration_ns = duration_ns;
+    r.segments = segments;
+    r
+}
+
+/// The object's digest from a HEAD (Repr-Digest, or a full-object x-amz-checksum-sha256).
+async fn head_digest(run: &mut Run, client: &reqwest::Client) -> Option<ExpectedDigest> {
+    let headers = run.headers_for(&run.req.url, &Start::fresh()).ok()?;
+    let resp = client
+        .head(run.req.url.clone())
+        .headers(headers)
+        .timeout(run.req.idle_timeout)
+        .send()
+        .await
+        .ok()?;
+    let status = resp.status().as_u16();
+    (status == 200)
+        .then(|| expected_digest(None, resp.headers(), 200, false))
+        .flatten()
+}
+
+/// Segment `index` (`from..=to`), starting with `pre` when its response is already in: its
+/// requests (a retry continues from the first byte it lacks) and their bodies, read by the one
+/// body loop into the file at the segment's offset.
+async fn fetch(
+    sh: &Shared<'_>,
+    index: usize,
+    from: u64,
+    to: u64,
+    pre: Option<(reqwest::Response, u64)>,
+    t_first: u64,
+) -> SegmentEnd {
+    let run = sh.run;
+    let mut seg = Segment {
+        index,
+        from,
+        to,
+        started_ns: if pre.is_some() {
+            t_first
+        } else {
+            run.elapsed_ns(Instant::now())
+        },
+        headers_ns: pre.as_ref().map(|p| p.1),
+        ended_ns: 0,
+        bytes: 0,
+        requests: 1,
+        status: pre.as_ref().map(|p| p.0.status().as_u16()),
+        outcome: OutcomeKind::Complete,
+    };
+    // The segment's own idle timer; the first segment to fail stops the others (and the user's
+    // cancel stops them all: `stop` is its child).
+    let mut waits = Waits::new(run.t0, sh.stop.clone(), run.req.idle_timeout, None);
+    let mut arrivals = Vec::new();
+    let mut pos = from;
+    let mut pre = pre.map(|p| p.0);
+    let mut last_failure = None;
+    for attempt in 0..=run.req.retries {
+        if attempt > 0 {
+            seg.requests += 1;
+        }
+        let resp = match pre.take() {
+            Some(r) => r,
+            None => match request(sh, &mut waits, pos, to).await {
+                Ok(r) => r,
+                Err(failure) => {
+                    last_failure = Some(failure);
+                    if sh.stop.is_cancelled() {
+                        break;
+                    }
+                    continue;
+                }
+            },
+        };
+        let status = resp.status().as_u16();
+        seg.status = Some(status);
+        let headers_at = Instant::now();
+        if seg.headers_ns.is_none() {
+            seg.headers_ns = Some(run.elapsed_ns(headers_at));
+        }
+        let asked = Asked {
+            from: pos,
+            to: Some(to),
+            total: Some(sh.total),
+        };
+        let fits = range::check(status, header(&resp, reqwest::header::CONTENT_RANGE), asked)
+            .and_then(|_| sh.validator.still(&Validator::of_headers(resp.headers())));
+        if let Err(why) = fits {
+            last_failure = Some(Outcome::RangeRefused(why));
+            break;
+        }
+        let mut store = AtOffset {
+            file: sh.file.clone(),
+            at: pos,
+            failed: None,
+        };
+        let reading = Reading {
+            t0: run.t0,
+            headers_at,
+            waits: &mut waits,
+            events: &run.events,
+            room: Some(to + 1 - pos),
+        };
+        let got = body::read(resp, reading, &mut store, &mut arrivals).await;
+        seg.bytes += got.bytes;
+        pos += got.bytes;
+        let end = match store.failed {
+            Some(e) => BodyEnd::WriteFailed(e),
+            None => got.end.unwrap_or(BodyEnd::Clean),
+        };
+        let outcome = classify(BodyFacts {
+            end,
+            bytes: got.bytes,
+            length: None,
+            digest: None,
+            actual_sha256: None,
+            tail: &[],
+        });
+        match outcome {
+            Outcome::Complete if pos == to + 1 => {
+                last_failure = None;
+                break;
+            }
+            Outcome::Complete => {
+                last_failure = Some(Outcome::Truncated(Truncation::LengthMismatch {
+                    got: pos - from,
+                    announced: to - from + 1,
+                    source: super::expect::LengthSource::ContentLength,
+                }));
+            }
+            Outcome::Truncated(_) | Outcome::Stalled { .. } => {
+                last_failure = Some(outcome);
+            }
+            other => {
+                last_failure = Some(other);
+                break;
+            }
+        }
+        if sh.stop.is_cancelled() {
+            break;
+        }
+    }
+    seg.ended_ns = run.elapsed_ns(Instant::now());
+    if let Some(o) = &last_failure {
+        seg.outcome = o.kind();
+        if *o != Outcome::Cancelled {
+            sh.stop.cancel();
+        }
+    }
+    SegmentEnd {
+        segment: seg,
+        arrivals,
+        failure: last_failure.map(|o| (o, None, None)),
+    }
+}
+
+fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<&str> {
+    resp.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A request for `from..=to` of the object, of the version the first response named.
+async fn request(
+    sh: &Shared<'_>,
+    waits: &mut Waits,
+    from: u64,
+    to: u64,
+) -> Result<reqwest::Response, Outcome> {
+    let start = Start {
+        prefix: super::sink::Prefix {
+            bytes: from,
+            hasher: Default::default(),
+        },
+        validator: Some(sh.validator.clone()),
+        until: Some(to),
+    };
+    let headers = sh.run.headers_for(&sh.url, &start).map_err(|error| {
+        Outcome::ConnectError(ConnectFailure {
+            cause: ConnectCause::Credentials,
+            error,
+        })
+    })?;
+    let send = sh.client.get(sh.url.clone()).headers(headers).send();
+    match waits.wait(send, Instant::now()).await {
+        Waited::Ready(Ok(resp)) => Ok(resp),
+        Waited::Ready(Err(e)) => Err(Outcome::ConnectError(super::net::connect_failure(&e))),
+        other => Err(other.outcome()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plans_cover_the_object_once() {
+        assert_eq!(plan(10, 4), vec![(0, 3), (4, 7), (8, 9)]);
+        assert_eq!(plan(8, 4), vec![(0, 3), (4, 7)]);
+        assert_eq!(plan(3, 4), vec![(0, 2)]);
+        assert_eq!(plan(0, 4), Vec::<(u64, u64)>::new());
+    }
+}
