@@ -12,7 +12,7 @@ use super::net;
 use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome};
 use super::phases::Marks;
 use super::request::ValidRequest;
-use super::result::{ResponseMeta, RunResult};
+use super::result::{OutputState, ResponseMeta, RunResult};
 use super::resume::{self, Start, Validator};
 use super::session::{Run, commit};
 use super::sink;
@@ -28,8 +28,56 @@ use tokio_util::sync::CancellationToken;
 /// with `req.retries`, a truncated or stalled attempt is continued the same way. Every attempt
 /// appends to the same file and the same hash, so the final digest covers the whole file.
 pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
-    // Built before the clock starts: setting up TLS roots, finding credentials and hashing what a
-    // resumed file already holds are not part of the request.
+    let (mut run, client, start) = match prepare(req, events, cancel).await {
+        Ok(ready) => ready,
+        Err(ended) => return *ended,
+    };
+    if let Some(n) = run.req.segments {
+        return super::ranges::download(run, &client, n).await;
+    }
+    let mut start = start;
+    loop {
+        match attempt(&mut run, &client, start).await {
+            Step::Again(next) => start = next,
+            Step::NoBody(ended) => {
+                let NoBody {
+                    outcome,
+                    start,
+                    meta,
+                    preview,
+                } = *ended;
+                let mut r = run.without_response(outcome, Some(&start));
+                r.response = meta;
+                r.error_preview = preview;
+                return r;
+            }
+            Step::Body(body) => {
+                let BodyEnded {
+                    outcome,
+                    meta,
+                    sha256,
+                    output,
+                    duration_ns,
+                } = *body;
+                let mut r = run.without_response(outcome, None);
+                r.response = Some(meta);
+                r.sha256 = sha256;
+                r.output = output;
+                r.duration_ns = duration_ns;
+                return r;
+            }
+        }
+    }
+}
+
+/// Everything set up before the clock starts (setting up TLS roots, finding credentials and
+/// hashing what a resumed file already holds are not part of the request), then the clock: the
+/// run, its client and where it starts, or the result of a run that could not start.
+async fn prepare(
+    req: ValidRequest,
+    events: EventSender,
+    cancel: CancellationToken,
+) -> Result<(Run, reqwest::Client, Start), Box<RunResult>> {
     let marks = Marks::default();
     let client = net::build_client(&req, &marks);
     let signer = match &req.sigv4 {
@@ -65,113 +113,140 @@ pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationTok
     };
     let client = match client {
         Ok(c) => c,
-        Err(e) => return run.without_response(Outcome::ConnectError(e), None),
+        Err(e) => {
+            return Err(Box::new(
+                run.without_response(Outcome::ConnectError(e), None),
+            ));
+        }
     };
     match signer {
         Some(Ok(s)) => run.signer = Some(s),
         Some(Err(error)) => {
-            return run.without_response(
-                Outcome::ConnectError(ConnectFailure {
-                    cause: ConnectCause::Credentials,
-                    error,
-                }),
-                None,
-            );
+            let failure = ConnectFailure {
+                cause: ConnectCause::Credentials,
+                error,
+            };
+            return Err(Box::new(
+                run.without_response(Outcome::ConnectError(failure), None),
+            ));
         }
         None => {}
     }
-    let mut start = match start {
+    let start = match start {
         Ok(s) => s,
-        Err(io) => return run.without_response(Outcome::IoError(io), None),
+        Err(io) => return Err(Box::new(run.without_response(Outcome::IoError(io), None))),
     };
     run.resumed_from = start.prefix.bytes;
-    if let Some(n) = run.req.segments {
-        return super::ranges::download(run, &client, n).await;
-    }
-    loop {
-        let attempt_started = run.elapsed_ns(Instant::now());
-        let from = start.prefix.bytes;
-        let sent = match run.send(&client, &start).await {
-            Ok(sent) => sent,
-            Err(outcome) => {
-                run.attempt_ended(attempt_started, from, None, &outcome);
-                return run.without_response(outcome, Some(&start));
-            }
-        };
-        let meta = run.meta_of(&sent, &start);
-        let resp = sent.resp;
-        run.events
-            .send(ProbeEvent::Headers(Box::new(meta.clone())))
-            .ok();
-        if let Err(why) = resume::continues(&start, &meta) {
-            let outcome = Outcome::RangeRefused(why);
-            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
-            let mut r = run.without_response(outcome, Some(&start));
-            r.response = Some(meta);
-            return r;
-        }
-        if !meta.is_success() {
-            let preview = run.error_preview(resp, &meta).await;
-            let outcome = Outcome::HttpError {
-                status: meta.status,
-            };
-            run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
-            let mut r = run.without_response(outcome, Some(&start));
-            r.response = Some(meta);
-            r.error_preview = Some(preview);
-            return r;
-        }
-        let validator = start
-            .validator
-            .clone()
-            .unwrap_or_else(|| Validator::of(&meta));
-        let received = receive(&mut run, resp, &meta, start).await;
-        let outcome = classify(BodyFacts {
-            end: received.end,
-            bytes: received.bytes,
-            length: meta.length,
-            digest: meta.digest,
-            actual_sha256: received.sha256,
-            tail: &received.tail,
-        });
-        run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
-        let again = matches!(outcome, Outcome::Truncated(_) | Outcome::Stalled { .. })
-            && run.attempts.len() <= run.req.retries as usize;
-        if let (true, Some(hasher)) = (again, received.hasher) {
-            start = Start {
-                prefix: sink::Prefix {
-                    bytes: received.bytes_written,
-                    hasher,
-                },
-                validator: Some(validator),
-                until: None,
-            };
-            continue;
-        }
-        let (outcome, output) = commit(
-            &run.req,
+    Ok((run, client, start))
+}
+
+/// What one attempt of a single stream left to do.
+enum Step {
+    /// Continue from here (a truncated or stalled attempt, with retries left).
+    Again(Start),
+    /// The run ended without (more) body; the `.part` holds what `start` says.
+    NoBody(Box<NoBody>),
+    /// The run ended after a body: the file is committed, or left as `.part`.
+    Body(Box<BodyEnded>),
+}
+
+struct NoBody {
+    outcome: Outcome,
+    start: Start,
+    meta: Option<ResponseMeta>,
+    preview: Option<String>,
+}
+
+struct BodyEnded {
+    outcome: Outcome,
+    meta: ResponseMeta,
+    sha256: Option<[u8; 32]>,
+    output: OutputState,
+    duration_ns: u64,
+}
+
+/// One request of a single stream, from `start`: headers, then the body or an error preview,
+/// classified; then retry, or commit.
+async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step {
+    let attempt_started = run.elapsed_ns(Instant::now());
+    let from = start.prefix.bytes;
+    let ended = |run: &mut Run, status, outcome: Outcome, start, meta, preview| {
+        run.attempt_ended(attempt_started, from, status, &outcome);
+        Step::NoBody(Box::new(NoBody {
             outcome,
-            received.part_created,
-            received.bytes_written,
-            Some(&validator),
+            start,
+            meta,
+            preview,
+        }))
+    };
+    let sent = match run.send(client, &start).await {
+        Ok(sent) => sent,
+        Err(outcome) => return ended(run, None, outcome, start, None, None),
+    };
+    let meta = run.meta_of(&sent, &start);
+    let resp = sent.resp;
+    run.events
+        .send(ProbeEvent::Headers(Box::new(meta.clone())))
+        .ok();
+    if let Err(why) = resume::continues(&start, &meta) {
+        let status = Some(meta.status);
+        return ended(
+            run,
+            status,
+            Outcome::RangeRefused(why),
+            start,
+            Some(meta),
+            None,
         );
-        return RunResult {
-            request: run.req,
-            started_at,
-            response: Some(meta),
-            hops: run.hops,
-            error_preview: None,
-            bytes: run.timeline.iter().map(|a| a.bytes as u64).sum(),
-            timeline: run.timeline,
-            sha256: received.sha256,
-            outcome,
-            output,
-            duration_ns: received.ended_ns,
-            attempts: run.attempts,
-            resumed_from: run.resumed_from,
-            segments: Vec::new(),
-        };
     }
+    if !meta.is_success() {
+        let preview = run.error_preview(resp, &meta).await;
+        let outcome = Outcome::HttpError {
+            status: meta.status,
+        };
+        let status = Some(meta.status);
+        return ended(run, status, outcome, start, Some(meta), Some(preview));
+    }
+    let validator = start
+        .validator
+        .clone()
+        .unwrap_or_else(|| Validator::of(&meta));
+    let received = receive(run, resp, &meta, start).await;
+    let outcome = classify(BodyFacts {
+        end: received.end,
+        bytes: received.bytes,
+        length: meta.length,
+        digest: meta.digest,
+        actual_sha256: received.sha256,
+        tail: &received.tail,
+    });
+    run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+    let again = matches!(outcome, Outcome::Truncated(_) | Outcome::Stalled { .. })
+        && run.attempts.len() <= run.req.retries as usize;
+    if let (true, Some(hasher)) = (again, received.hasher) {
+        return Step::Again(Start {
+            prefix: sink::Prefix {
+                bytes: received.bytes_written,
+                hasher,
+            },
+            validator: Some(validator),
+            until: None,
+        });
+    }
+    let (outcome, output) = commit(
+        &run.req,
+        outcome,
+        received.part_created,
+        received.bytes_written,
+        Some(&validator),
+    );
+    Step::Body(Box::new(BodyEnded {
+        outcome,
+        meta,
+        sha256: received.sha256,
+        output,
+        duration_ns: received.ended_ns,
+    }))
 }
 
 /// What phase 2 found.

@@ -38,12 +38,15 @@ struct Shared<'a> {
     stop: tokio_util::sync::CancellationToken,
 }
 
+/// Why a segment failed, the response that said so, and what its body said.
+type SegmentFailure = (Outcome, Option<ResponseMeta>, Option<String>);
+
 /// What a segment's request ended with.
 struct SegmentEnd {
     segment: Segment,
     arrivals: Vec<Arrival>,
     /// Why it failed (None: complete).
-    failure: Option<(Outcome, Option<ResponseMeta>, Option<String>)>,
+    failure: Option<SegmentFailure>,
 }
 
 /// The ranges of a `total`-byte object in `size`-byte segments: (from, to) inclusive.
@@ -55,71 +58,34 @@ pub fn plan(total: u64, size: u64) -> Vec<(u64, u64)> {
 }
 
 /// Downloads `run.req.url` as parallel ranges, `concurrency` at a time.
-pub(super) async fn download(
-    mut run: Run,
-    client: &reqwest::Client,
-    concurrency: u32,
-) -> RunResult {
+pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u32) -> RunResult {
     let seg = run.req.segment_bytes;
     let t_first = run.elapsed_ns(Instant::now());
-    let first_start = Start {
-        until: Some(seg - 1),
-        ..Start::fresh()
-    };
-    let sent = match run.send(client, &first_start).await {
-        Ok(s) => s,
-        Err(outcome) => return run.without_response(outcome, None),
-    };
-    let meta = run.meta_of(&sent, &first_start);
-    let url = sent.url.clone();
-    let resp = sent.resp;
-    run.events
-        .send(ProbeEvent::Headers(Box::new(meta.clone())))
-        .ok();
-    if !meta.is_success() && meta.status != 416 {
-        let preview = run.error_preview(resp, &meta).await;
-        let mut r = run.without_response(
-            Outcome::HttpError {
-                status: meta.status,
-            },
-            None,
-        );
-        r.response = Some(meta);
-        r.error_preview = Some(preview);
-        return r;
-    }
-    let first = Asked {
-        from: 0,
-        to: Some(seg - 1),
-        total: None,
-    };
-    let total = match range::check(meta.status, meta.header("content-range"), first)
-        .and_then(|t| t.ok_or_else(|| "the first range did not say the object's size".to_string()))
-    {
-        Ok(t) => t,
-        Err(why) => {
-            let mut r = run.without_response(Outcome::RangeRefused(why), None);
-            r.response = Some(meta);
-            return r;
-        }
+    let (
+        mut run,
+        First {
+            resp,
+            meta,
+            url,
+            total,
+        },
+    ) = match first_range(run, client, seg).await {
+        Ok(first) => first,
+        Err(ended) => return *ended,
     };
     let file = match std::fs::File::create(&run.req.part) {
         Ok(f) => f,
         Err(e) => {
-            let doing = format!("creating {}", run.req.part.display());
-            return run.without_response(
-                Outcome::IoError(IoFailure {
-                    doing,
-                    error: e.to_string(),
-                }),
-                None,
-            );
+            let failure = IoFailure {
+                doing: format!("creating {}", run.req.part.display()),
+                error: e.to_string(),
+            };
+            return run.without_response(Outcome::IoError(failure), None);
         }
     };
     use super::sink::Target;
     file.reserve(total);
     let validator = Validator::of(&meta);
-    let ranges = plan(total, seg);
     let shared = Shared {
         client,
         run: &run,
@@ -127,30 +93,16 @@ pub(super) async fn download(
         file: Arc::new(file),
         total,
         validator: validator.clone(),
-        stop: tokio_util::sync::CancellationToken::new(),
+        stop: run.waits_cancel().child_token(),
     };
-    let mut first = Some((resp, meta.headers_ns));
-    let shared_ref = &shared;
-    let jobs = ranges.into_iter().enumerate().map(move |(i, (from, to))| {
-        let pre = if i == 0 { first.take() } else { None };
-        fetch(shared_ref, i, from, to, pre, t_first)
-    });
-    let all = futures_util::stream::iter(jobs)
-        .buffer_unordered(concurrency.max(1) as usize)
-        .collect::<Vec<SegmentEnd>>();
-    let limit = run
-        .req
-        .overall_limit
-        .map(|d| run.t0 + d)
-        .unwrap_or(run.t0 + NEVER);
-    let cancel = run.waits_cancel();
-    let ended = tokio::select! {
-        ends = all => Ok(ends),
-        _ = cancel.cancelled() => Err(Outcome::Cancelled),
-        _ = tokio::time::sleep_until(limit.into()) => Err(Outcome::TimedOut {
-            limit_s: run.req.overall_limit.map_or(0.0, |d| d.as_secs_f64()),
-        }),
-    };
+    let ended = fetch_all(
+        &shared,
+        plan(total, seg),
+        (resp, meta.headers_ns),
+        t_first,
+        concurrency,
+    )
+    .await;
     let file = shared.file.clone();
     drop(shared);
     let mut ends = match ended {
@@ -170,35 +122,157 @@ pub(super) async fn download(
         .flat_map(|e| e.arrivals.iter().copied())
         .collect();
     timeline.sort_by_key(|a| a.t_offset_ns);
+    run.timeline = timeline;
     let segments: Vec<Segment> = ends.iter().map(|e| e.segment.clone()).collect();
-    let bytes: u64 = segments.iter().map(|s| s.bytes).sum();
     let failed = ends
         .iter_mut()
         .find_map(|e| e.failure.take().filter(|(o, ..)| *o != Outcome::Cancelled))
         .or_else(|| ends.iter_mut().find_map(|e| e.failure.take()));
-    run.timeline = timeline;
-    if let Some((outcome, fmeta, preview)) = failed {
-        // Keep the complete prefix (segments are in order), so --resume can go on from it.
-        let prefix: u64 = segments
-            .iter()
-            .take_while(|s| s.outcome == OutcomeKind::Complete)
-            .map(|s| s.to - s.from + 1)
-            .sum();
-        file.set_len(prefix).ok();
-        file.sync_all().ok();
-        if prefix > 0 {
-            resume::leave_part(&run.req, Some(&validator));
+    match failed {
+        Some(failure) => failed_run(run, &file, meta, segments, failure, &validator),
+        None => {
+            file.sync_all().ok();
+            whole_run(run, client, meta, segments, total, &validator).await
         }
-        let mut r = run.without_response(outcome, None);
-        r.response = Some(fmeta.unwrap_or(meta));
-        r.error_preview = preview;
-        r.segments = segments;
-        r.output.partial_left = true;
-        r.output.bytes_written = prefix;
-        return r;
     }
+}
+
+/// The first range's response, which says the object's size, or the run's end.
+struct First {
+    resp: reqwest::Response,
+    meta: ResponseMeta,
+    url: reqwest::Url,
+    total: u64,
+}
+
+/// Asks for the first segment (following redirects): its 206 says the object's size, version
+/// and digest.
+async fn first_range(
+    mut run: Run,
+    client: &reqwest::Client,
+    seg: u64,
+) -> Result<(Run, First), Box<RunResult>> {
+    let first_start = Start {
+        until: Some(seg - 1),
+        ..Start::fresh()
+    };
+    let sent = match run.send(client, &first_start).await {
+        Ok(s) => s,
+        Err(outcome) => return Err(Box::new(run.without_response(outcome, None))),
+    };
+    let meta = run.meta_of(&sent, &first_start);
+    let url = sent.url.clone();
+    let resp = sent.resp;
+    run.events
+        .send(ProbeEvent::Headers(Box::new(meta.clone())))
+        .ok();
+    if !meta.is_success() && meta.status != 416 {
+        let preview = run.error_preview(resp, &meta).await;
+        let outcome = Outcome::HttpError {
+            status: meta.status,
+        };
+        let mut r = run.without_response(outcome, None);
+        r.response = Some(meta);
+        r.error_preview = Some(preview);
+        return Err(Box::new(r));
+    }
+    let first = Asked {
+        from: 0,
+        to: Some(seg - 1),
+        total: None,
+    };
+    let total = range::check(meta.status, meta.header("content-range"), first)
+        .and_then(|t| t.ok_or_else(|| "the first range did not say the object's size".to_string()));
+    match total {
+        Ok(total) => Ok((
+            run,
+            First {
+                resp,
+                meta,
+                url,
+                total,
+            },
+        )),
+        Err(why) => {
+            let mut r = run.without_response(Outcome::RangeRefused(why), None);
+            r.response = Some(meta);
+            Err(Box::new(r))
+        }
+    }
+}
+
+/// Every range, `concurrency` at a time (the first starting from its response already in),
+/// unless the user cancels or the time limit passes first.
+async fn fetch_all(
+    shared: &Shared<'_>,
+    ranges: Vec<(u64, u64)>,
+    first: (reqwest::Response, u64),
+    t_first: u64,
+    concurrency: u32,
+) -> Result<Vec<SegmentEnd>, Outcome> {
+    let run = shared.run;
+    let mut first = Some(first);
+    let jobs = ranges.into_iter().enumerate().map(move |(i, (from, to))| {
+        let pre = if i == 0 { first.take() } else { None };
+        fetch(shared, i, from, to, pre, t_first)
+    });
+    let all = futures_util::stream::iter(jobs)
+        .buffer_unordered(concurrency.max(1) as usize)
+        .collect::<Vec<SegmentEnd>>();
+    let limit = run
+        .req
+        .overall_limit
+        .map(|d| run.t0 + d)
+        .unwrap_or(run.t0 + NEVER);
+    let cancel = run.waits_cancel();
+    tokio::select! {
+        ends = all => Ok(ends),
+        _ = cancel.cancelled() => Err(Outcome::Cancelled),
+        _ = tokio::time::sleep_until(limit.into()) => Err(Outcome::TimedOut {
+            limit_s: run.req.overall_limit.map_or(0.0, |d| d.as_secs_f64()),
+        }),
+    }
+}
+
+/// A range failed: the `.part` keeps its complete prefix (segments are in order), so `--resume`
+/// can go on from it.
+fn failed_run(
+    run: Run,
+    file: &std::fs::File,
+    meta: ResponseMeta,
+    segments: Vec<Segment>,
+    (outcome, fmeta, preview): SegmentFailure,
+    validator: &Validator,
+) -> RunResult {
+    let prefix: u64 = segments
+        .iter()
+        .take_while(|s| s.outcome == OutcomeKind::Complete)
+        .map(|s| s.to - s.from + 1)
+        .sum();
+    file.set_len(prefix).ok();
     file.sync_all().ok();
-    // The whole file, in order.
+    if prefix > 0 {
+        resume::leave_part(&run.req, Some(validator));
+    }
+    let mut r = run.without_response(outcome, None);
+    r.response = Some(fmeta.unwrap_or(meta));
+    r.error_preview = preview;
+    r.segments = segments;
+    r.output.partial_left = true;
+    r.output.bytes_written = prefix;
+    r
+}
+
+/// Every range is in: the whole file hashed in order, checked against the object's digest (the
+/// first response's, else a HEAD's), and committed.
+async fn whole_run(
+    mut run: Run,
+    client: &reqwest::Client,
+    mut meta: ResponseMeta,
+    segments: Vec<Segment>,
+    total: u64,
+    validator: &Validator,
+) -> RunResult {
     let part = run.req.part.clone();
     let sha256 = tokio::task::spawn_blocking(move || {
         let mut f = std::fs::File::open(part)?;
@@ -210,12 +284,9 @@ pub(super) async fn download(
     .await
     .ok()
     .and_then(Result::ok);
-    let digest = match meta.digest {
-        Some(d) => Some(d),
-        None => head_digest(&mut run, client).await,
-    };
-    let mut meta = meta;
-    meta.digest = digest;
+    if meta.digest.is_none() {
+        meta.digest = head_digest(&mut run, client).await;
+    }
     meta.length = Some(super::expect::ExpectedLength {
         bytes: total,
         source: super::expect::LengthSource::ContentLength,
@@ -237,9 +308,9 @@ pub(super) async fn download(
         tail: &[],
     });
     let duration_ns = run.elapsed_ns(Instant::now());
-    let (outcome, output) = commit(&run.req, outcome, true, total, Some(&validator));
-    let mut r = run.without_response(Outcome::Cancelled, None);
-    r.outcome = outcome;
+    let (outcome, output) = commit(&run.req, outcome, true, total, Some(validator));
+    let bytes = segments.iter().map(|s| s.bytes).sum();
+    let mut r = run.without_response(outcome, None);
     r.output = output;
     r.response = Some(meta);
     r.sha256 = sha256.map(|s| s.0);
@@ -323,44 +394,10 @@ async fn fetch(
         if seg.headers_ns.is_none() {
             seg.headers_ns = Some(run.elapsed_ns(headers_at));
         }
-        let asked = Asked {
-            from: pos,
-            to: Some(to),
-            total: Some(sh.total),
-        };
-        let fits = range::check(status, header(&resp, reqwest::header::CONTENT_RANGE), asked)
-            .and_then(|_| sh.validator.still(&Validator::of_headers(resp.headers())));
-        if let Err(why) = fits {
-            last_failure = Some(Outcome::RangeRefused(why));
-            break;
-        }
-        let mut store = AtOffset {
-            file: sh.file.clone(),
-            at: pos,
-            failed: None,
-        };
-        let reading = Reading {
-            t0: run.t0,
-            headers_at,
-            waits: &mut waits,
-            events: &run.events,
-            room: Some(to + 1 - pos),
-        };
-        let got = body::read(resp, reading, &mut store, &mut arrivals).await;
-        seg.bytes += got.bytes;
-        pos += got.bytes;
-        let end = match store.failed {
-            Some(e) => BodyEnd::WriteFailed(e),
-            None => got.end.unwrap_or(BodyEnd::Clean),
-        };
-        let outcome = classify(BodyFacts {
-            end,
-            bytes: got.bytes,
-            length: None,
-            digest: None,
-            actual_sha256: None,
-            tail: &[],
-        });
+        let (got, outcome) =
+            read_range(sh, &mut waits, resp, headers_at, (pos, to), &mut arrivals).await;
+        seg.bytes += got;
+        pos += got;
         match outcome {
             Outcome::Complete if pos == to + 1 => {
                 last_failure = None;
@@ -397,6 +434,56 @@ async fn fetch(
         arrivals,
         failure: last_failure.map(|o| (o, None, None)),
     }
+}
+
+/// One response of a segment that asked for `from..=to`: checked to be exactly that range of the
+/// same object, then read into the file at `from`. Returns the bytes written and how it ended.
+async fn read_range(
+    sh: &Shared<'_>,
+    waits: &mut Waits,
+    resp: reqwest::Response,
+    headers_at: Instant,
+    (from, to): (u64, u64),
+    arrivals: &mut Vec<Arrival>,
+) -> (u64, Outcome) {
+    let run = sh.run;
+    let asked = Asked {
+        from,
+        to: Some(to),
+        total: Some(sh.total),
+    };
+    let status = resp.status().as_u16();
+    let fits = range::check(status, header(&resp, reqwest::header::CONTENT_RANGE), asked)
+        .and_then(|_| sh.validator.still(&Validator::of_headers(resp.headers())));
+    if let Err(why) = fits {
+        return (0, Outcome::RangeRefused(why));
+    }
+    let mut store = AtOffset {
+        file: sh.file.clone(),
+        at: from,
+        failed: None,
+    };
+    let reading = Reading {
+        t0: run.t0,
+        headers_at,
+        waits,
+        events: &run.events,
+        room: Some(to + 1 - from),
+    };
+    let got = body::read(resp, reading, &mut store, arrivals).await;
+    let end = match store.failed {
+        Some(e) => BodyEnd::WriteFailed(e),
+        None => got.end.unwrap_or(BodyEnd::Clean),
+    };
+    let outcome = classify(BodyFacts {
+        end,
+        bytes: got.bytes,
+        length: None,
+        digest: None,
+        actual_sha256: None,
+        tail: &[],
+    });
+    (got.bytes, outcome)
 }
 
 fn header(resp: &reqwest::Response, name: reqwest::header::HeaderName) -> Option<&str> {

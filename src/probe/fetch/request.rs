@@ -236,47 +236,9 @@ pub struct ValidRequest {
 
 impl ProbeRequest {
     pub fn validate(&self) -> Result<ValidRequest, InputError> {
-        let url_text = self.url.trim();
-        let url = reqwest::Url::parse(url_text)
-            .map_err(|e| InputError::Url(url_text.to_string(), e.to_string()))?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(InputError::Scheme(url.scheme().to_string()));
-        }
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(InputError::Url(url_text.to_string(), "no host".to_string()));
-        }
-        let mut headers = HeaderMap::new();
-        let mut header_list = Vec::with_capacity(self.headers.len());
-        for (name, value) in &self.headers {
-            let (name, value) = (name.trim(), value.trim());
-            if name.is_empty() {
-                return Err(InputError::HeaderSyntax(format!(": {value}")));
-            }
-            let n = HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| InputError::Header(name.to_string(), "not a valid header name"))?;
-            let v = HeaderValue::from_str(value).map_err(|_| {
-                InputError::Header(
-                    name.to_string(),
-                    "value has characters a header cannot carry",
-                )
-            })?;
-            headers.append(n, v);
-            header_list.push((name.to_string(), value.to_string()));
-        }
-        let expect_sha256 = match self
-            .expect_sha256
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(hex_text) => {
-                let mut out = [0u8; 32];
-                hex::decode_to_slice(hex_text, &mut out)
-                    .map_err(|_| InputError::ExpectSha256(hex_text.to_string()))?;
-                Some(out)
-            }
-        };
+        let url = parse_url(&self.url)?;
+        let (headers, header_list) = parse_headers(&self.headers)?;
+        let expect_sha256 = parse_sha256(self.expect_sha256.as_deref())?;
         let connect_timeout = seconds(CONNECT_TIMEOUT, self.connect_timeout_s)?;
         let idle_timeout = seconds(IDLE_TIMEOUT, self.idle_timeout_s)?;
         let overall_limit = self.max_time_s.map(|s| seconds(MAX_TIME, s)).transpose()?;
@@ -297,18 +259,48 @@ impl ProbeRequest {
             cacert: self.cacert.clone(),
             insecure: self.insecure,
         };
-        let sigv4 = match &self.aws_sigv4 {
-            Some(spec) => Some(
-                super::auth::SigV4Spec::parse(spec, self.aws_profile.as_deref())
-                    .map_err(InputError::Auth)?,
-            ),
-            None if self.aws_profile.is_some() => {
-                return Err(InputError::Auth(
-                    "a profile is only used to sign: turn SigV4 on".into(),
-                ));
-            }
-            None => None,
-        };
+        let sigv4 = self.sigv4()?;
+        self.check_ranges(&header_list)?;
+        Ok(ValidRequest {
+            url,
+            headers,
+            header_list,
+            http_version: self.http_version,
+            connect_timeout,
+            idle_timeout,
+            overall_limit,
+            expect_sha256,
+            part: part_path(&self.output),
+            output: self.output.clone(),
+            json_report: self.json_report.clone(),
+            csv_report: self.csv_report.clone(),
+            redact: self.redact.clone(),
+            tls,
+            max_redirects: self.max_redirects,
+            sigv4,
+            resume: self.resume,
+            retries: self.retries,
+            segments: self.segments,
+            segment_bytes: self.segment_bytes,
+        })
+    }
+
+    /// The signing spec, when SigV4 is on.
+    fn sigv4(&self) -> Result<Option<super::auth::SigV4Spec>, InputError> {
+        match &self.aws_sigv4 {
+            Some(spec) => super::auth::SigV4Spec::parse(spec, self.aws_profile.as_deref())
+                .map(Some)
+                .map_err(InputError::Auth),
+            None if self.aws_profile.is_some() => Err(InputError::Auth(
+                "a profile is only used to sign: turn SigV4 on".into(),
+            )),
+            None => Ok(None),
+        }
+    }
+
+    /// Ranges asked three ways (a Range header, resuming or retrying, parallel segments) that
+    /// cannot be combined, and their bounds.
+    fn check_ranges(&self, header_list: &[(String, String)]) -> Result<(), InputError> {
         let asks_range = header_list
             .iter()
             .any(|(n, _): &(String, String)| n.eq_ignore_ascii_case("range"));
@@ -340,29 +332,60 @@ impl ProbeRequest {
                 self.retries
             )));
         }
-        Ok(ValidRequest {
-            url,
-            headers,
-            header_list,
-            http_version: self.http_version,
-            connect_timeout,
-            idle_timeout,
-            overall_limit,
-            expect_sha256,
-            part: part_path(&self.output),
-            output: self.output.clone(),
-            json_report: self.json_report.clone(),
-            csv_report: self.csv_report.clone(),
-            redact: self.redact.clone(),
-            tls,
-            max_redirects: self.max_redirects,
-            sigv4,
-            resume: self.resume,
-            retries: self.retries,
-            segments: self.segments,
-            segment_bytes: self.segment_bytes,
-        })
+        Ok(())
     }
+}
+
+/// An absolute http or https URL with a host.
+fn parse_url(text: &str) -> Result<reqwest::Url, InputError> {
+    let url_text = text.trim();
+    let url = reqwest::Url::parse(url_text)
+        .map_err(|e| InputError::Url(url_text.to_string(), e.to_string()))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(InputError::Scheme(url.scheme().to_string()));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(InputError::Url(url_text.to_string(), "no host".to_string()));
+    }
+    Ok(url)
+}
+
+/// The user's headers, checked, as sent and as listed (names and values as typed).
+type Headers = (HeaderMap, Vec<(String, String)>);
+
+fn parse_headers(given: &[(String, String)]) -> Result<Headers, InputError> {
+    let mut headers = HeaderMap::new();
+    let mut header_list = Vec::with_capacity(given.len());
+    for (name, value) in given {
+        let (name, value) = (name.trim(), value.trim());
+        if name.is_empty() {
+            return Err(InputError::HeaderSyntax(format!(": {value}")));
+        }
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| InputError::Header(name.to_string(), "not a valid header name"))?;
+        let v = HeaderValue::from_str(value).map_err(|_| {
+            InputError::Header(
+                name.to_string(),
+                "value has characters a header cannot carry",
+            )
+        })?;
+        headers.append(n, v);
+        header_list.push((name.to_string(), value.to_string()));
+    }
+    Ok((headers, header_list))
+}
+
+/// `--expect-sha256`: 64 hex digits, or nothing.
+fn parse_sha256(given: Option<&str>) -> Result<Option<[u8; 32]>, InputError> {
+    Ok(match given.map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(hex_text) => {
+            let mut out = [0u8; 32];
+            hex::decode_to_slice(hex_text, &mut out)
+                .map_err(|_| InputError::ExpectSha256(hex_text.to_string()))?;
+            Some(out)
+        }
+    })
 }
 
 /// A positive, finite number of seconds.

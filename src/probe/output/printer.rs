@@ -139,12 +139,30 @@ fn headline(r: &RunResult, digest_match: Option<bool>) -> (String, Tone) {
     }
 }
 
-/// The summary of a finished run, with its findings.
+/// The summary of a finished run, with its findings: one labelled line per fact, in the order
+/// a reader asks (where it went, how it ended, how long, how it arrived, whether it is intact).
 pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     let digest_match = r.digest_match();
     let (headline, tone) = headline(r, digest_match);
     let mut lines = Vec::new();
     let mut push = |label, text: String, tone| lines.push(Line { label, text, tone });
+    request_lines(r, &mut push);
+    push("outcome", r.outcome.describe(), tone);
+    outcome_lines(r, &mut push);
+    timing_lines(r, f, &mut push);
+    delivery_lines(r, f, &mut push);
+    range_lines(r, f, &mut push);
+    digest_lines(r, digest_match, &mut push);
+    Summary {
+        headline,
+        tone,
+        lines,
+        findings: findings.to_vec(),
+    }
+}
+
+/// Where the request went: the URL, each redirect, who answered.
+fn request_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone)) {
     push("url", redact_url(&r.request.url), Tone::Info);
     for h in &r.hops {
         push(
@@ -191,7 +209,10 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
             );
         }
     }
-    push("outcome", r.outcome.describe(), tone);
+}
+
+/// How the run ended beyond its outcome: resume, attempts, errors, the file, the status.
+fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone)) {
     if r.resumed_from > 0 {
         push(
             "resumed",
@@ -265,6 +286,10 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
             Tone::Warn,
         );
     }
+}
+
+/// How long each part took, and how the bytes came.
+fn timing_lines(r: &RunResult, f: &Figures, push: &mut impl FnMut(&'static str, String, Tone)) {
     push(
         "timing",
         format!(
@@ -278,7 +303,6 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     if let Some(p) = r.phases() {
         push("phases", phases_bar(&p), Tone::Info);
     }
-    let body_read = r.response.as_ref().is_some_and(|m| m.is_success());
     if r.bytes > 0 {
         let s = &f.summary;
         push(
@@ -304,7 +328,11 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
             Tone::Info,
         );
     }
-    if body_read {
+}
+
+/// For a body: its size against the 10 MB buffered limit, and whether it streamed.
+fn delivery_lines(r: &RunResult, f: &Figures, push: &mut impl FnMut(&'static str, String, Tone)) {
+    if r.response.as_ref().is_some_and(|m| m.is_success()) {
         let size = r.expected_length().map_or(r.bytes, |l| l.bytes);
         let text = if size > TEN_MIB {
             format!(
@@ -347,6 +375,10 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
         };
         push("delivery", text, tone);
     }
+}
+
+/// Parallel ranges, or the 10 MB knee of a single stream.
+fn range_lines(r: &RunResult, f: &Figures, push: &mut impl FnMut(&'static str, String, Tone)) {
     if !r.segments.is_empty() {
         let n = r.segments.len();
         let size = r.segments[0].to - r.segments[0].from + 1;
@@ -385,6 +417,14 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
             Tone::Info,
         );
     }
+}
+
+/// Whether the file is intact: the digest compared, and the file's own.
+fn digest_lines(
+    r: &RunResult,
+    digest_match: Option<bool>,
+    push: &mut impl FnMut(&'static str, String, Tone),
+) {
     let expected = r.expected_digest();
     let digest = match (digest_match, expected.map(|d| d.source)) {
         (Some(true), Some(src)) => Some((format!("matches {}", src_name(src)), Tone::Good)),
@@ -414,12 +454,6 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     }
     if let Some(sha) = r.sha256 {
         push("sha256", hex::encode(sha), Tone::Info);
-    }
-    Summary {
-        headline,
-        tone,
-        lines,
-        findings: findings.to_vec(),
     }
 }
 
