@@ -1,6 +1,9 @@
 //! Benchmark (prints figures, asserts nothing): the GUI's chart work for a run of 1,000,000 arrivals.
 //! `cargo bench --bench chart_prep`. Goal: one frame's chart preparation at most 2 ms.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::time::{Duration, Instant};
 use streamscope::app::{RunRecord, Settings, StreamscopeApp, plot_points};
 use streamscope::chart::series::LiveSeries;

@@ -1,6 +1,9 @@
 //! Every route of the Router through tower's `oneshot` (no socket), and the relay against real
 //! upstream servers on 127.0.0.1.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode, header};

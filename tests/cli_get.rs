@@ -1,5 +1,8 @@
 //! `streamscope get` against `streamscope serve`, curl and python's http.server, as a user runs them.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use base64::Engine;
 use common::*;

@@ -2,6 +2,9 @@
 //! that refuses connections, in one table, one JSON and one PNG; the failing target does not
 //! stop the others.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::process::Command;

@@ -1,5 +1,8 @@
 //! The engine in-process against the backend Router on 127.0.0.1: events, cancel, timeline.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use streamscope::emulator;
 use streamscope::probe::analysis::timeline::split_at;
 use streamscope::probe::{self, Figures, Outcome, ProbeEvent, ProbeRequest};

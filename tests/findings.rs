@@ -3,6 +3,9 @@
 //! (the 29 s default timeout, 15 min, 30 s / 5 min idle, Lambda's 3 s and 200 MB), the emulation is
 //! scaled and the rules are given the same scaled limits.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use streamscope::emulator::gateway::{GatewayMode, GatewaySettings};

@@ -6,6 +6,9 @@
 //! Needs what `scripts/install-test-deps.sh` installs: src/backend/node/node_modules, and
 //! $STREAMSCOPE_TOOLS (default ~/.cache/streamscope) with venv/ and lwa/.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::path::PathBuf;

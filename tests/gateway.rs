@@ -2,6 +2,9 @@
 //! Router twice over: in-process, and hosted as a real Lambda function (the `bootstrap` binary
 //! under the local Lambda service) — the same limits must show the same way.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use streamscope::emulator::gateway::{GatewayMode, GatewaySettings};
 use streamscope::emulator::lambda_service::FunctionSettings;
 use streamscope::emulator::{self, LocalConfig};

@@ -1,5 +1,8 @@
 //! The real App, driven headlessly by egui_kittest: widgets found by their labels, clicked, read.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 
 use egui_kittest::Harness;

@@ -3,6 +3,9 @@
 //! Credentials come from the environment, as the AWS chain reads them; nothing leaves loopback
 //! (instance metadata is turned off and no AWS config file is read).
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::process::Command;

@@ -2,6 +2,9 @@
 //! real `bootstrap` binary against a Runtime API emulator on 127.0.0.1 (as `cargo lambda watch`
 //! emulates it), checking the bytes the runtime sends: metadata prelude JSON, 8 NUL bytes, body.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};

@@ -3,6 +3,9 @@
 //! comments, says its line here); the project's own templates and a clean Terraform module and
 //! OpenAPI file clean; the JSON format, the text format and the exit codes.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use streamscope::lint::{RULES, Severity};

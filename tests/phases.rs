@@ -2,6 +2,9 @@
 //! nginx over TLS with a throwaway CA (a server we did not write) and our own backend over plain
 //! HTTP.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 

@@ -1,6 +1,9 @@
 //! Charts as PNG files: `get --png` of a throttled run through the gateway emulation, the same
 //! picture drawn again from the saved report by `streamscope report --png`, and bad input.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::process::Command;

@@ -1,6 +1,9 @@
 //! Resume and retry against real servers: our backend (which cuts or stalls each response on
 //! request, sends an ETag and honours If-Range) and python's http.server (which ignores Range).
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 

@@ -1,6 +1,9 @@
 //! The S3 route against a real S3 API server on loopback: moto (`moto_server`, from PyPI), started
 //! here. Objects are uploaded with a SHA-256 checksum, as `aws s3 cp --checksum-algorithm SHA256` does.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::ChecksumAlgorithm;

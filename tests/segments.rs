@@ -3,6 +3,9 @@
 //! would overlap are refused, with nothing under the final name. (`scripts/bench-segments.sh`
 //! times it against a single stream.)
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::process::{Command, Stdio};

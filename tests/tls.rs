@@ -2,6 +2,9 @@
 //! passed with --cacert, certificates that are not trusted or not for the host name, and
 //! verification turned off (and said to be off).
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 

@@ -2,6 +2,9 @@
 //! Each runs `streamscope get` in a mount namespace of its own with a small tmpfs (util-linux
 //! `unshare`), so nothing outside the test sees the mount.
 
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
 mod common;
 use common::*;
 use std::path::Path;

@@ -125,25 +125,36 @@ pub(super) fn run_figures_ui(ui: &mut egui::Ui, run: &RunRecord, running: bool) 
             }
         });
     if running {
-        let bar = match expected.filter(|n| *n > 0) {
-            Some(n) => {
-                let frac = (s.total_bytes as f64 / n as f64).min(1.0) as f32;
-                let rate = if current > 0.0 { current } else { avg };
-                let eta = if rate > 0.0 {
-                    format!(
-                        "ETA {:.0} s",
-                        (n.saturating_sub(s.total_bytes)) as f64 / rate
-                    )
-                } else {
-                    "ETA –".into()
-                };
-                egui::ProgressBar::new(frac).text(format!("{:.0} % · {eta}", frac * 100.0))
-            }
-            // Length unknown: a band that moves with the frame timer instead of a fill.
-            None => egui::ProgressBar::new((elapsed * 0.5).fract() as f32)
-                .text(format!("{} · length unknown", fmt_bytes(s.total_bytes))),
-        };
-        ui.add(bar);
+        ui.add(progress_bar(s, expected, current, avg, elapsed));
+    }
+}
+
+/// A running download's progress: a fill with its ETA when the length is known, a moving band
+/// when it is not.
+fn progress_bar(
+    s: &crate::chart::series::LiveSeries,
+    expected: Option<u64>,
+    current: f64,
+    avg: f64,
+    elapsed: f64,
+) -> egui::ProgressBar {
+    match expected.filter(|n| *n > 0) {
+        Some(n) => {
+            let frac = (s.total_bytes as f64 / n as f64).min(1.0) as f32;
+            let rate = if current > 0.0 { current } else { avg };
+            let eta = if rate > 0.0 {
+                format!(
+                    "ETA {:.0} s",
+                    (n.saturating_sub(s.total_bytes)) as f64 / rate
+                )
+            } else {
+                "ETA –".into()
+            };
+            egui::ProgressBar::new(frac).text(format!("{:.0} % · {eta}", frac * 100.0))
+        }
+        // Length unknown: a band that moves with the frame timer instead of a fill.
+        None => egui::ProgressBar::new((elapsed * 0.5).fract() as f32)
+            .text(format!("{} · length unknown", fmt_bytes(s.total_bytes))),
     }
 }
 
@@ -162,84 +173,12 @@ impl StreamscopeApp {
             run_figures_ui(ui, run, running);
             ui.add_space(6.0);
             if let Some(v) = run.finished.as_ref().map(|f| &f.summary) {
-                ui.label(
-                    RichText::new(&v.headline)
-                        .heading()
-                        .color(tone_color(v.tone, ui)),
-                );
-                egui::Grid::new("verdict")
-                    .num_columns(2)
-                    .spacing([10.0, 4.0])
-                    .show(ui, |ui| {
-                        for line in v
-                            .lines
-                            .iter()
-                            .filter(|l| !SHOWN_IN_FIGURES.contains(&l.label))
-                        {
-                            ui.label(RichText::new(line.label).strong());
-                            let mut text =
-                                RichText::new(&line.text).color(tone_color(line.tone, ui));
-                            if line.label == "sha256" {
-                                text = text.monospace().small();
-                            }
-                            ui.add(egui::Label::new(text).wrap());
-                            ui.end_row();
-                        }
-                    });
+                verdict_ui(ui, v);
                 findings_ui(ui, &v.findings);
-                ui.horizontal(|ui| {
-                    if ui.button("Save report...").clicked() {
-                        self.open_report_dialog();
-                    }
-                    if ui
-                        .button("Save chart as PNG...")
-                        .on_hover_text("The three charts of this run (and the overlaid run, when one is)")
-                        .clicked()
-                    {
-                        self.open_chart_dialog();
-                    }
-                    let resumable = self.runs[i]
-                        .finished
-                        .as_ref()
-                        .is_some_and(|f| f.result.output.partial_left);
-                    if resumable
-                        && ui
-                            .add_enabled(self.active.is_none(), egui::Button::new("Resume"))
-                            .on_hover_text("Continue the .part where it stopped (a Range request; the whole file is verified)")
-                            .clicked()
-                        && let Err(e) = self.resume(i)
-                    {
-                        self.message = Some(e);
-                    }
-                    if ui.button("Copy summary").clicked()
-                        && let Some(f) = self.selected_run().and_then(|r| r.finished.as_ref())
-                    {
-                        ui.ctx().copy_text(f.summary.text());
-                        self.message = Some("summary copied to the clipboard".into());
-                    }
-                });
+                self.run_buttons_ui(ui, i);
             }
             if let Some(meta) = &self.runs[i].meta {
-                egui::CollapsingHeader::new(format!("Response headers ({})", meta.headers.len()))
-                    .show(ui, |ui| {
-                        egui::Grid::new("resp-headers")
-                            .striped(true)
-                            .num_columns(2)
-                            .show(ui, |ui| {
-                                for (n, v) in &meta.headers {
-                                    ui.label(RichText::new(n).monospace());
-                                    let shown = if is_secret_header(n, &[]) {
-                                        REDACTED
-                                    } else {
-                                        v
-                                    };
-                                    ui.add(
-                                        egui::Label::new(RichText::new(shown).monospace()).wrap(),
-                                    );
-                                    ui.end_row();
-                                }
-                            });
-                    });
+                response_headers_ui(ui, meta);
             }
         } else {
             ui.label("Press Start (or Enter in the URL field) to download.");
@@ -259,6 +198,42 @@ impl StreamscopeApp {
         self.history_ui(ui);
     }
 
+    /// What can be done with finished run `i`: save its report or chart, resume it, copy its
+    /// summary.
+    fn run_buttons_ui(&mut self, ui: &mut egui::Ui, i: usize) {
+        ui.horizontal(|ui| {
+            if ui.button("Save report...").clicked() {
+                self.open_report_dialog();
+            }
+            if ui
+                .button("Save chart as PNG...")
+                .on_hover_text("The three charts of this run (and the overlaid run, when one is)")
+                .clicked()
+            {
+                self.open_chart_dialog();
+            }
+            let resumable = self.runs[i]
+                .finished
+                .as_ref()
+                .is_some_and(|f| f.result.output.partial_left);
+            if resumable
+                && ui
+                    .add_enabled(self.active.is_none(), egui::Button::new("Resume"))
+                    .on_hover_text("Continue the .part where it stopped (a Range request; the whole file is verified)")
+                    .clicked()
+                && let Err(e) = self.resume(i)
+            {
+                self.message = Some(e);
+            }
+            if ui.button("Copy summary").clicked()
+                && let Some(f) = self.selected_run().and_then(|r| r.finished.as_ref())
+            {
+                ui.ctx().copy_text(f.summary.text());
+                self.message = Some("summary copied to the clipboard".into());
+            }
+        });
+    }
+
     pub(super) fn charts_ui(&self, ui: &mut egui::Ui) {
         let Some(run) = self.selected_run() else {
             ui.centered_and_justified(|ui| {
@@ -276,100 +251,187 @@ impl StreamscopeApp {
         };
         let recent_max =
             recent(&s.throughput).max(overlay.map_or(0.0, |o| recent(&o.series.throughput)));
-        let fit = self.fit_recent_rate;
+        // Fit the rate axis to the last 10 s, or let the plot follow the user's zoom.
+        let fit = self.fit_recent_rate.then_some(recent_max);
         // From the request to now, or to the end of the longer run.
         let x_end = run.elapsed_s().max(overlay.map_or(0.0, |o| o.elapsed_s()));
-        // Legends low on the right: a plateau runs across the top two thirds of the throughput
-        // chart (its axis fits the last 10 s), and the bytes line ends at the top right.
-        time_plot("throughput", "MB/s (250 ms windows)", h, x_end)
-            .legend(Legend::default().position(Corner::RightBottom))
-            .include_y(2.5)
-            .show(ui, |p| {
-                if fit {
-                    p.set_auto_bounds([true, false]);
-                    p.set_plot_bounds_y(0.0..=(recent_max * 1.5).max(3.0));
-                }
-                p.line(
-                    Line::new("throughput", plot_points(&s.throughput))
-                        .color(THROUGHPUT)
-                        .width(1.5),
-                );
-                if let Some(o) = overlay {
-                    p.line(
-                        Line::new(format!("run #{}", o.id), plot_points(&o.series.throughput))
-                            .color(OVERLAY)
-                            .width(1.2),
-                    );
-                }
-                p.hline(
-                    HLine::new(
-                        format!("{THROTTLE_MB_PER_S} MB/s throttle"),
-                        THROTTLE_MB_PER_S,
-                    )
-                    .color(WARN.gamma_multiply(0.7)),
-                );
-                // Byte marks are about one response: not drawn for interleaved ranges.
-                let one_stream = finished.is_none_or(|r| r.segments.is_empty());
-                for ((label, mark), color) in
-                    MARKS.into_iter().zip([Color32::GRAY, Color32::LIGHT_GRAY])
-                {
-                    if let Some(t) = s.crossed_s(mark).filter(|_| one_stream) {
-                        p.vline(VLine::new(label, t).color(color));
-                    }
-                }
-                // Each retry or resume request, where it started.
-                for a in finished.iter().flat_map(|r| r.attempts.iter().skip(1)) {
-                    p.vline(
-                        VLine::new("retry (new request)", a.started_ns as f64 / 1e9).color(WARN),
-                    );
-                }
-            });
-        time_plot("cumulative", "MB received", h, x_end)
-            .legend(Legend::default().position(Corner::RightBottom))
-            .show(ui, |p| {
-                p.line(
-                    Line::new("cumulative bytes", plot_points(&s.cumulative))
-                        .color(GOOD)
-                        .width(1.5),
-                );
-                // A parallel download: each range as a bar at its place in the file, from its
-                // request to its last byte.
-                for seg in finished.iter().flat_map(|r| r.segments.iter()) {
-                    let y = (seg.from + seg.to + 1) as f64 / 2.0 / 1e6;
-                    let color = if seg.outcome == crate::probe::OutcomeKind::Complete {
-                        RANGE
-                    } else {
-                        BAD
-                    };
-                    p.line(
-                        Line::new(
-                            "ranges (by file offset)",
-                            PlotPoints::from(vec![
-                                [seg.started_ns as f64 / 1e9, y],
-                                [seg.ended_ns as f64 / 1e9, y],
-                            ]),
-                        )
-                        .color(color)
-                        .width(3.0),
-                    );
-                }
-            });
-        time_plot("arrivals", "arrival size (KiB)", h, x_end)
-            .legend(Legend::default())
-            .show(ui, |p| {
-                p.points(
-                    Points::new("arrivals", plot_points(&s.arrival_points))
-                        .color(ARRIVAL)
-                        .radius(1.5),
-                );
-                p.points(
-                    Points::new(
-                        format!("after a gap ≥ {:.0} ms", s.gap_threshold_ns as f64 / 1e6),
-                        plot_points(&s.gap_points),
-                    )
-                    .color(BAD)
-                    .radius(4.0),
-                );
-            });
+        let view = ChartView {
+            series: s,
+            overlay,
+            finished,
+            height: h,
+            x_end,
+        };
+        throughput_chart(ui, &view, fit);
+        bytes_chart(ui, &view);
+        arrivals_chart(ui, &view);
     }
+}
+
+/// The verdict: the headline in its tone, then the summary's lines the figures do not show.
+fn verdict_ui(ui: &mut egui::Ui, v: &crate::probe::output::printer::Summary) {
+    ui.label(
+        RichText::new(&v.headline)
+            .heading()
+            .color(tone_color(v.tone, ui)),
+    );
+    egui::Grid::new("verdict")
+        .num_columns(2)
+        .spacing([10.0, 4.0])
+        .show(ui, |ui| {
+            for line in v
+                .lines
+                .iter()
+                .filter(|l| !SHOWN_IN_FIGURES.contains(&l.label))
+            {
+                ui.label(RichText::new(line.label).strong());
+                let mut text = RichText::new(&line.text).color(tone_color(line.tone, ui));
+                if line.label == "sha256" {
+                    text = text.monospace().small();
+                }
+                ui.add(egui::Label::new(text).wrap());
+                ui.end_row();
+            }
+        });
+}
+
+/// Every response header, secret ones masked.
+fn response_headers_ui(ui: &mut egui::Ui, meta: &crate::probe::ResponseMeta) {
+    egui::CollapsingHeader::new(format!("Response headers ({})", meta.headers.len())).show(
+        ui,
+        |ui| {
+            egui::Grid::new("resp-headers")
+                .striped(true)
+                .num_columns(2)
+                .show(ui, |ui| {
+                    for (n, v) in &meta.headers {
+                        ui.label(RichText::new(n).monospace());
+                        let shown = if is_secret_header(n, &[]) {
+                            REDACTED
+                        } else {
+                            v
+                        };
+                        ui.add(egui::Label::new(RichText::new(shown).monospace()).wrap());
+                        ui.end_row();
+                    }
+                });
+        },
+    );
+}
+
+/// What the three charts of a run share: its series, the run overlaid, the run's result once it
+/// has one, each chart's height and the common time axis's end.
+struct ChartView<'a> {
+    series: &'a crate::chart::series::LiveSeries,
+    overlay: Option<&'a RunRecord>,
+    finished: Option<&'a crate::probe::RunResult>,
+    height: f32,
+    x_end: f64,
+}
+
+/// Throughput per window, with the throttle line, the byte marks and each retry. Legends low on
+/// the right: a plateau runs across the top two thirds of the chart (its axis fits the last
+/// 10 s).
+fn throughput_chart(ui: &mut egui::Ui, v: &ChartView<'_>, fit: Option<f64>) {
+    let (s, h, x_end) = (v.series, v.height, v.x_end);
+    let (overlay, finished) = (v.overlay, v.finished);
+    time_plot("throughput", "MB/s (250 ms windows)", h, x_end)
+        .legend(Legend::default().position(Corner::RightBottom))
+        .include_y(2.5)
+        .show(ui, |p| {
+            if let Some(recent_max) = fit {
+                p.set_auto_bounds([true, false]);
+                p.set_plot_bounds_y(0.0..=(recent_max * 1.5).max(3.0));
+            }
+            p.line(
+                Line::new("throughput", plot_points(&s.throughput))
+                    .color(THROUGHPUT)
+                    .width(1.5),
+            );
+            if let Some(o) = overlay {
+                p.line(
+                    Line::new(format!("run #{}", o.id), plot_points(&o.series.throughput))
+                        .color(OVERLAY)
+                        .width(1.2),
+                );
+            }
+            p.hline(
+                HLine::new(
+                    format!("{THROTTLE_MB_PER_S} MB/s throttle"),
+                    THROTTLE_MB_PER_S,
+                )
+                .color(WARN.gamma_multiply(0.7)),
+            );
+            // Byte marks are about one response: not drawn for interleaved ranges.
+            let one_stream = finished.is_none_or(|r| r.segments.is_empty());
+            for ((label, mark), color) in
+                MARKS.into_iter().zip([Color32::GRAY, Color32::LIGHT_GRAY])
+            {
+                if let Some(t) = s.crossed_s(mark).filter(|_| one_stream) {
+                    p.vline(VLine::new(label, t).color(color));
+                }
+            }
+            // Each retry or resume request, where it started.
+            for a in finished.iter().flat_map(|r| r.attempts.iter().skip(1)) {
+                p.vline(VLine::new("retry (new request)", a.started_ns as f64 / 1e9).color(WARN));
+            }
+        });
+}
+
+/// Bytes received over time, and each parallel range at its place in the file.
+fn bytes_chart(ui: &mut egui::Ui, v: &ChartView<'_>) {
+    let (s, h, x_end) = (v.series, v.height, v.x_end);
+    let finished = v.finished;
+    time_plot("cumulative", "MB received", h, x_end)
+        .legend(Legend::default().position(Corner::RightBottom))
+        .show(ui, |p| {
+            p.line(
+                Line::new("cumulative bytes", plot_points(&s.cumulative))
+                    .color(GOOD)
+                    .width(1.5),
+            );
+            // A parallel download: each range as a bar at its place in the file, from its
+            // request to its last byte.
+            for seg in finished.iter().flat_map(|r| r.segments.iter()) {
+                let y = (seg.from + seg.to + 1) as f64 / 2.0 / 1e6;
+                let color = if seg.outcome == crate::probe::OutcomeKind::Complete {
+                    RANGE
+                } else {
+                    BAD
+                };
+                p.line(
+                    Line::new(
+                        "ranges (by file offset)",
+                        PlotPoints::from(vec![
+                            [seg.started_ns as f64 / 1e9, y],
+                            [seg.ended_ns as f64 / 1e9, y],
+                        ]),
+                    )
+                    .color(color)
+                    .width(3.0),
+                );
+            }
+        });
+}
+
+/// Each arrival's size, and the arrivals that end a gap.
+fn arrivals_chart(ui: &mut egui::Ui, v: &ChartView<'_>) {
+    let (s, h, x_end) = (v.series, v.height, v.x_end);
+    time_plot("arrivals", "arrival size (KiB)", h, x_end)
+        .legend(Legend::default())
+        .show(ui, |p| {
+            p.points(
+                Points::new("arrivals", plot_points(&s.arrival_points))
+                    .color(ARRIVAL)
+                    .radius(1.5),
+            );
+            p.points(
+                Points::new(
+                    format!("after a gap ≥ {:.0} ms", s.gap_threshold_ns as f64 / 1e6),
+                    plot_points(&s.gap_points),
+                )
+                .color(BAD)
+                .radius(4.0),
+            );
+        });
 }

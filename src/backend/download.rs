@@ -213,6 +213,48 @@ pub fn parse_range(value: Option<&HeaderValue>, size: u64) -> RangeSpec {
     }
 }
 
+/// A non-2xx `status` knob: a small JSON body saying so.
+fn synthetic_error(status: StatusCode) -> Response {
+    let body = serde_json::json!({
+        "message": format!("synthetic status {}", status.as_u16()),
+        "status": status.as_u16(),
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+/// The headers of every synthetic object: its type, caching, ranges, version and file name.
+fn object_headers(etag: &str, size: u64, seed: u64) -> HeaderMap {
+    let mut resp_headers = HeaderMap::new();
+    resp_headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(etag) {
+        resp_headers.insert(header::ETAG, v);
+    }
+    let filename = format!("streamscope-{size}B-seed{seed}.bin");
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        resp_headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp_headers
+}
+
+/// `Repr-Digest` of the whole object (computed off the async threads, cached per object).
+async fn repr_digest(state: &AppState, seed: u64, size: u64) -> Option<HeaderValue> {
+    let cache = state.digests.clone();
+    let digest = tokio::task::spawn_blocking(move || cache.sha256(seed, size))
+        .await
+        .ok()?;
+    HeaderValue::from_str(&format!("sha-256=:{}:", B64.encode(digest))).ok()
+}
+
 pub async fn download(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -226,49 +268,24 @@ pub async fn download(
         tokio::time::sleep(Duration::from_millis(knobs.delay_ms)).await;
     }
     if !knobs.status.is_success() {
-        let body = serde_json::json!({
-            "message": format!("synthetic status {}", knobs.status.as_u16()),
-            "status": knobs.status.as_u16(),
-        });
-        return (
-            knobs.status,
-            [(header::CONTENT_TYPE, "application/json")],
-            body.to_string(),
-        )
-            .into_response();
+        return synthetic_error(knobs.status);
     }
     let no_body = matches!(knobs.status.as_u16(), 204 | 205);
     let size = if no_body { 0 } else { knobs.size };
-
-    let mut resp_headers = HeaderMap::new();
-    resp_headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
-    resp_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    resp_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     // The bytes are a function of seed and size: that pair is the version of the object.
     let etag = format!("\"s{:x}-{size:x}\"", knobs.seed);
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp_headers.insert(header::ETAG, v);
-    }
-    let filename = format!("streamscope-{size}B-seed{}.bin", knobs.seed);
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        resp_headers.insert(header::CONTENT_DISPOSITION, v);
-    }
+    let mut resp_headers = object_headers(&etag, size, knobs.seed);
     if knobs.digest {
-        let (cache, seed) = (state.digests.clone(), knobs.seed);
-        let digest = match tokio::task::spawn_blocking(move || cache.sha256(seed, size)).await {
-            Ok(d) => d,
-            Err(_) => {
+        match repr_digest(&state, knobs.seed, size).await {
+            Some(v) => {
+                resp_headers.insert("repr-digest", v);
+            }
+            None => {
                 return json_error(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "digest computation failed",
                 );
             }
-        };
-        if let Ok(v) = HeaderValue::from_str(&format!("sha-256=:{}:", B64.encode(digest))) {
-            resp_headers.insert("repr-digest", v);
         }
     }
 

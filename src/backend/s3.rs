@@ -2,7 +2,9 @@
 //! object's full-object SHA-256 as `Repr-Digest`, Content-Length, Range passed through.
 
 use super::{AppState, json_error};
+use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::get_object::{GetObjectError, GetObjectOutput};
 use aws_sdk_s3::types::{ChecksumMode, ChecksumType};
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -105,27 +107,51 @@ pub async fn object(
         Err(SdkError::ServiceError(e)) if e.err().is_no_such_key() => {
             return json_error(StatusCode::NOT_FOUND, &format!("no object {key:?}"));
         }
-        Err(e) => {
-            let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(502);
-            let code = e.code().unwrap_or("").to_string();
-            let (status, msg) = match status {
-                404 => (StatusCode::NOT_FOUND, format!("no object {key:?}")),
-                416 => (
-                    StatusCode::RANGE_NOT_SATISFIABLE,
-                    "range not satisfiable".to_string(),
-                ),
-                403 => (
-                    StatusCode::FORBIDDEN,
-                    "access to the object denied".to_string(),
-                ),
-                _ => (
-                    StatusCode::BAD_GATEWAY,
-                    format!("S3 GetObject failed: {code} {e}"),
-                ),
-            };
-            return json_error(status, &msg);
-        }
+        Err(e) => return get_object_error(&key, &e),
     };
+    let resp_headers = response_headers(&out);
+    let status = if out.content_range().is_some() {
+        StatusCode::PARTIAL_CONTENT
+    } else {
+        StatusCode::OK
+    };
+    let body = futures_util::stream::unfold(out.body, |mut body| async move {
+        // A read error mid-object becomes a body error: hyper aborts the connection and the client
+        // sees a truncation, never a clean end.
+        body.next()
+            .await
+            .map(|r| (r.map_err(std::io::Error::other), body))
+    });
+    let mut resp = (status, Body::from_stream(body)).into_response();
+    resp.headers_mut().extend(resp_headers);
+    resp
+}
+
+/// S3's refusal as the HTTP answer a client of the backend understands.
+fn get_object_error(key: &str, e: &SdkError<GetObjectError, HttpResponse>) -> Response {
+    let status = e.raw_response().map(|r| r.status().as_u16()).unwrap_or(502);
+    let code = e.code().unwrap_or("").to_string();
+    let (status, msg) = match status {
+        404 => (StatusCode::NOT_FOUND, format!("no object {key:?}")),
+        416 => (
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            "range not satisfiable".to_string(),
+        ),
+        403 => (
+            StatusCode::FORBIDDEN,
+            "access to the object denied".to_string(),
+        ),
+        _ => (
+            StatusCode::BAD_GATEWAY,
+            format!("S3 GetObject failed: {code} {e}"),
+        ),
+    };
+    json_error(status, &msg)
+}
+
+/// The object's headers as the backend passes them on: type, length, range, version, and its
+/// SHA-256 as `Repr-Digest` when S3 has a full-object checksum.
+fn response_headers(out: &GetObjectOutput) -> HeaderMap {
     let mut resp_headers = HeaderMap::new();
     let mut put = |name: header::HeaderName, value: Option<String>| {
         if let Some(v) = value.and_then(|v| HeaderValue::from_str(&v).ok()) {
@@ -171,21 +197,7 @@ pub async fn object(
             Some(sum.to_string()),
         );
     }
-    let status = if out.content_range().is_some() {
-        StatusCode::PARTIAL_CONTENT
-    } else {
-        StatusCode::OK
-    };
-    let body = futures_util::stream::unfold(out.body, |mut body| async move {
-        // A read error mid-object becomes a body error: hyper aborts the connection and the client
-        // sees a truncation, never a clean end.
-        body.next()
-            .await
-            .map(|r| (r.map_err(std::io::Error::other), body))
-    });
-    let mut resp = (status, Body::from_stream(body)).into_response();
-    resp.headers_mut().extend(resp_headers);
-    resp
+    resp_headers
 }
 
 #[cfg(test)]

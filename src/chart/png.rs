@@ -63,16 +63,26 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
     ))?;
     let areas = body.split_evenly((3, 1));
     let x_end = runs.iter().map(|r| r.end_s).fold(0.0, f64::max).max(0.1) * 1.02;
-    let color = |i: usize| PALETTE[i % PALETTE.len()];
-    let main = &runs[0];
+    throughput_chart(&areas[0], runs, x_end)?;
+    bytes_chart(&areas[1], runs, x_end)?;
+    arrivals_chart(&areas[2], &runs[0], x_end)?;
+    Ok(())
+}
 
-    // Throughput, on a log axis: a burst at hundreds of MB/s and a 2 MB/s plateau both readable.
+fn color(i: usize) -> RGBColor {
+    PALETTE[i % PALETTE.len()]
+}
+
+/// Throughput, on a log axis: a burst at hundreds of MB/s and a 2 MB/s plateau both readable;
+/// the throttle line, the first run's byte marks and retries.
+fn throughput_chart(area: &Area<'_>, runs: &[ChartRun], x_end: f64) -> Result<(), Failed> {
+    let main = &runs[0];
     let rate_max = runs
         .iter()
         .flat_map(|r| r.series.throughput.iter().map(|p| p.y))
         .fold(4.0, f64::max)
         * 1.5;
-    let mut c = ChartBuilder::on(&areas[0])
+    let mut c = ChartBuilder::on(area)
         .margin(12)
         .x_label_area_size(40)
         .y_label_area_size(70)
@@ -128,14 +138,18 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
     }
     // Low rates are rare at the bottom of a log axis: the legend goes there.
     legend(&mut c, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
 
-    // Bytes received, and a parallel download's ranges at their place in the file.
+/// Bytes received, and the first run's parallel ranges at their place in the file.
+fn bytes_chart(area: &Area<'_>, runs: &[ChartRun], x_end: f64) -> Result<(), Failed> {
+    let main = &runs[0];
     let mb_max = runs
         .iter()
         .map(|r| r.series.total_bytes as f64 / 1e6)
         .fold(0.1, f64::max)
         * 1.05;
-    let mut c = chart(&areas[1], x_end, mb_max, "MB received")?;
+    let mut c = chart(area, x_end, mb_max, "MB received")?;
     for (i, r) in runs.iter().enumerate() {
         c.draw_series(LineSeries::new(
             r.series.cumulative.iter().map(|p| (p.x, p.y)),
@@ -167,8 +181,11 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
     }
     // The line rises to the upper right: the legend goes below it.
     legend(&mut c, SeriesLabelPosition::LowerRight)?;
+    Ok(())
+}
 
-    // Arrival sizes, and the arrivals that end a gap.
+/// Arrival sizes of the first run, and the arrivals that end a gap.
+fn arrivals_chart(area: &Area<'_>, main: &ChartRun, x_end: f64) -> Result<(), Failed> {
     let kib_max = main
         .series
         .arrival_points
@@ -176,7 +193,7 @@ fn draw(root: &Area<'_>, title: &str, runs: &[ChartRun]) -> Result<(), Failed> {
         .map(|p| p.y)
         .fold(1.0, f64::max)
         * 1.1;
-    let mut c = chart(&areas[2], x_end, kib_max, "arrival size (KiB)")?;
+    let mut c = chart(area, x_end, kib_max, "arrival size (KiB)")?;
     c.draw_series(
         main.series
             .arrival_points

@@ -65,46 +65,7 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
             return usage(e.to_string());
         }
     };
-    let cancel = CancellationToken::new();
-    let on_signal = cancel.clone();
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
-            on_signal.cancel();
-        }
-    });
-    let n = targets.len();
-    let mut done = Vec::with_capacity(n);
-    for (i, target) in targets.into_iter().enumerate() {
-        eprintln!("[{}/{n}] {} …", i + 1, target.name);
-        let output = scratch.join(format!("{}-{}.bin", i + 1, slug(&target.name)));
-        // Checked when the file was read: the request is valid.
-        let Ok(valid) = target
-            .request(&output)
-            .and_then(|r| r.validate().map_err(|e| e.to_string()))
-        else {
-            continue;
-        };
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        drop(rx);
-        let result = probe::run(valid, tx, cancel.clone()).await;
-        let figures = Figures::of(&result);
-        let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
-        eprintln!("      {}", result.outcome.describe());
-        if args.keep.is_none() {
-            std::fs::remove_file(&result.request.output).ok();
-            std::fs::remove_file(&result.request.part).ok();
-            std::fs::remove_file(probe::fetch::resume::sidecar(&result.request)).ok();
-        }
-        done.push(Done {
-            target,
-            result,
-            figures,
-            findings,
-        });
-        if cancel.is_cancelled() {
-            break;
-        }
-    }
+    let done = run_all(targets, &scratch, args.keep.is_some()).await;
     if args.keep.is_none() {
         std::fs::remove_dir_all(&scratch).ok();
     }
@@ -134,6 +95,52 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
         code = ExitCode::from(1);
     }
     code
+}
+
+/// Runs every target in turn into `scratch` (a failing one does not stop the others; Ctrl-C
+/// stops after the current one), deleting each download unless `keep`.
+async fn run_all(targets: Vec<Target>, scratch: &std::path::Path, keep: bool) -> Vec<Done> {
+    let cancel = CancellationToken::new();
+    let on_signal = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            on_signal.cancel();
+        }
+    });
+    let n = targets.len();
+    let mut done = Vec::with_capacity(n);
+    for (i, target) in targets.into_iter().enumerate() {
+        eprintln!("[{}/{n}] {} …", i + 1, target.name);
+        let output = scratch.join(format!("{}-{}.bin", i + 1, slug(&target.name)));
+        // Checked when the file was read: the request is valid.
+        let Ok(valid) = target
+            .request(&output)
+            .and_then(|r| r.validate().map_err(|e| e.to_string()))
+        else {
+            continue;
+        };
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        drop(rx);
+        let result = probe::run(valid, tx, cancel.clone()).await;
+        let figures = Figures::of(&result);
+        let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
+        eprintln!("      {}", result.outcome.describe());
+        if !keep {
+            std::fs::remove_file(&result.request.output).ok();
+            std::fs::remove_file(&result.request.part).ok();
+            std::fs::remove_file(probe::fetch::resume::sidecar(&result.request)).ok();
+        }
+        done.push(Done {
+            target,
+            result,
+            figures,
+            findings,
+        });
+        if cancel.is_cancelled() {
+            break;
+        }
+    }
+    done
 }
 
 /// A file-name-safe form of a target's name.

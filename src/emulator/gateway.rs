@@ -487,6 +487,45 @@ fn cut(mut s: Shaper, why: String) -> Option<(Result<Bytes, Cut>, Shaper)> {
     Some((Err(Cut(why)), s))
 }
 
+/// What waiting for the backend's next chunk gave.
+enum Refill {
+    Ready,
+    End,
+    Failed(Cut),
+    /// Which limit passed first: the idle timeout or the maximum stream duration.
+    TimedOut(&'static str),
+}
+
+impl Shaper {
+    /// Waits for the backend's next chunk into `pending`, no longer than the idle timeout or the
+    /// stream's `deadline`.
+    async fn refill(&mut self, deadline: Option<Instant>) -> Refill {
+        let idle_at = self.shape.idle_timeout.map(|i| Instant::now() + i);
+        let limit = match (idle_at, deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let next = match limit {
+            None => self.inner.next().await,
+            Some(at) => match tokio::time::timeout_at(at, self.inner.next()).await {
+                Ok(n) => n,
+                Err(_) if deadline == Some(at) => {
+                    return Refill::TimedOut("maximum stream duration");
+                }
+                Err(_) => return Refill::TimedOut("idle timeout"),
+            },
+        };
+        match next {
+            None => Refill::End,
+            Some(Err(e)) => Refill::Failed(e),
+            Some(Ok(b)) => {
+                self.pending = b;
+                Refill::Ready
+            }
+        }
+    }
+}
+
 /// Passes `free_bytes` at once, then paces at `bytes_per_sec` in slices of ~20 ms, and cuts the
 /// stream at `max_bytes`, `max_duration`, or after `idle_timeout` of backend silence.
 fn shape(
@@ -509,32 +548,16 @@ fn shape(
         let started = *s.started.get_or_insert_with(Instant::now);
         let deadline = s.shape.max_duration.map(|d| started + d);
         if s.pending.is_empty() {
-            let idle_at = s.shape.idle_timeout.map(|i| Instant::now() + i);
-            let limit = match (idle_at, deadline) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-            let next = match limit {
-                None => s.inner.next().await,
-                Some(at) => match tokio::time::timeout_at(at, s.inner.next()).await {
-                    Ok(n) => n,
-                    Err(_) => {
-                        let why = if deadline == Some(at) {
-                            "maximum stream duration"
-                        } else {
-                            "idle timeout"
-                        };
-                        return cut(s, format!("emulated gateway: {why} reached"));
-                    }
-                },
-            };
-            match next {
-                None => return None,
-                Some(Err(e)) => {
+            match s.refill(deadline).await {
+                Refill::Ready => {}
+                Refill::End => return None,
+                Refill::Failed(e) => {
                     s.done = true;
                     return Some((Err(e), s));
                 }
-                Some(Ok(b)) => s.pending = b,
+                Refill::TimedOut(why) => {
+                    return cut(s, format!("emulated gateway: {why} reached"));
+                }
             }
             if s.pending.is_empty() {
                 return Some((Ok(Bytes::new()), s));

@@ -199,6 +199,41 @@ impl Template<'_> {
     }
 }
 
+impl Template<'_> {
+    /// A REST API's facts: its OpenAPI body's integrations, endpoint type, compression and
+    /// (SAM) stage caching.
+    fn rest_api(
+        &self,
+        kind: &str,
+        props: Option<&Node>,
+        facts: &mut ApiFacts,
+        hits: &mut Vec<Hit>,
+    ) {
+        let prop = |k: &str| props.and_then(|p| p.get(k));
+        if let Some(body) = prop("Body").or_else(|| prop("DefinitionBody")) {
+            let (h, streams) = openapi::check(body, self);
+            hits.extend(h);
+            facts.streams |= streams;
+        }
+        facts.endpoint = match prop("EndpointConfiguration") {
+            None => Endpoint::Default,
+            Some(e) => {
+                // RestApi: {Types: [X]}; Serverless::Api: X or {Type: X}.
+                let n = e
+                    .get("Types")
+                    .and_then(|types| types.items().first())
+                    .or_else(|| e.get("Type"))
+                    .unwrap_or(e);
+                Endpoint::Set(self.upper(n))
+            }
+        };
+        facts.compression = prop("MinimumCompressionSize").map(|n| n.line);
+        if kind == "AWS::Serverless::Api" {
+            facts.caching.extend(stage_caching(self, props));
+        }
+    }
+}
+
 pub fn lint(root: &Node) -> Vec<Hit> {
     let t = Template { root };
     let mut hits = Vec::new();
@@ -224,27 +259,7 @@ pub fn lint(root: &Node) -> Vec<Hit> {
                 // A stage may have been seen first: add to what it recorded.
                 let facts = apis.entry(name.clone()).or_default();
                 facts.line = res.line;
-                if let Some(body) = prop("Body").or_else(|| prop("DefinitionBody")) {
-                    let (h, streams) = openapi::check(body, &t);
-                    hits.extend(h);
-                    facts.streams |= streams;
-                }
-                facts.endpoint = match prop("EndpointConfiguration") {
-                    None => Endpoint::Default,
-                    Some(e) => {
-                        // RestApi: {Types: [X]}; Serverless::Api: X or {Type: X}.
-                        let n = e
-                            .get("Types")
-                            .and_then(|t| t.items().first())
-                            .or_else(|| e.get("Type"))
-                            .unwrap_or(e);
-                        Endpoint::Set(t.upper(n))
-                    }
-                };
-                facts.compression = prop("MinimumCompressionSize").map(|n| n.line);
-                if kind == "AWS::Serverless::Api" {
-                    facts.caching.extend(stage_caching(&t, props));
-                }
+                t.rest_api(kind, props, facts, &mut hits);
             }
             "AWS::ApiGateway::Stage" => {
                 let lines = stage_caching(&t, props);

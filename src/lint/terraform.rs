@@ -145,6 +145,126 @@ impl<'a> Module<'a> {
     }
 }
 
+/// Which file's hits: one list per source file.
+type Hits = Vec<Vec<Hit>>;
+
+impl Module<'_> {
+    /// REST API integrations: their transfer mode, URI and timeouts checked; returns the APIs
+    /// with a streaming integration.
+    fn rest_integrations(&self, hits: &mut Hits) -> std::collections::HashSet<String> {
+        let mut streaming_apis = std::collections::HashSet::new();
+        for integ in self.resources("aws_api_gateway_integration") {
+            let mode = integ.attr("response_transfer_mode").map(|(e, line)| At {
+                value: string(e).map_or_else(|| UNKNOWN.to_string(), |s| s.to_ascii_uppercase()),
+                line,
+            });
+            let (uri, function_timeout_s, uri_line) = match integ.attr("uri") {
+                Some((e, line)) => {
+                    let (kind, f) = self.uri(e);
+                    (kind, f, line)
+                }
+                None => (UriKind::Unknown, None, integ.line()),
+            };
+            let facts = IntegrationFacts {
+                line: integ.line(),
+                mode,
+                uri: At {
+                    value: uri,
+                    line: uri_line,
+                },
+                timeout_ms: integ.attr("timeout_milliseconds").map(|(e, line)| At {
+                    value: self.number(e),
+                    line,
+                }),
+                function_timeout_s,
+                timeout_name: "timeout_milliseconds",
+            };
+            if facts.streams()
+                && let Some((api, _)) = integ.attr("rest_api_id")
+            {
+                streaming_apis.insert(api_name(api));
+            }
+            hits[integ.file].extend(check_integration(&facts));
+        }
+        streaming_apis
+    }
+
+    /// HTTP API (v2) integrations set up to stream, which they cannot.
+    fn http_api_integrations(&self, hits: &mut Hits) {
+        for integ in self.resources("aws_apigatewayv2_integration") {
+            let streaming_uri = integ
+                .attr("integration_uri")
+                .filter(|(e, _)| self.uri(e).0 == UriKind::Streaming)
+                .map(|(_, l)| l);
+            if let Some(line) = integ
+                .attr("response_transfer_mode")
+                .map(|(_, l)| l)
+                .or(streaming_uri)
+            {
+                hits[integ.file].push(hit(
+                    HTTP_API_CANNOT_STREAM,
+                    line,
+                    "an HTTP API (v2) integration set up to stream",
+                ));
+            }
+        }
+    }
+
+    /// REST APIs that stream: their endpoint type, compression and caching.
+    fn rest_apis(&self, streaming_apis: &std::collections::HashSet<String>, hits: &mut Hits) {
+        for api in self.resources("aws_api_gateway_rest_api") {
+            let name = api.labels().get(1).copied().unwrap_or_default().to_string();
+            let endpoint = match api.nested("endpoint_configuration", "types").first() {
+                None => Endpoint::Default,
+                Some((Expression::Array(a), line)) => match a.iter().next().and_then(string) {
+                    Some(t) => Endpoint::Set(At {
+                        value: t.to_ascii_uppercase(),
+                        line: *line,
+                    }),
+                    None => Endpoint::Unknown,
+                },
+                Some(_) => Endpoint::Unknown,
+            };
+            // Caching: the stage's cache cluster, a method setting's caching, of this API.
+            let mut caching = Vec::new();
+            for (kind, block, key) in [
+                ("aws_api_gateway_stage", None, "cache_cluster_enabled"),
+                (
+                    "aws_api_gateway_method_settings",
+                    Some("settings"),
+                    "caching_enabled",
+                ),
+            ] {
+                for r in self.resources(kind) {
+                    let mine = r
+                        .attr("rest_api_id")
+                        .is_some_and(|(e, _)| api_name(e) == name);
+                    if !mine || r.file != api.file {
+                        continue;
+                    }
+                    let found = match block {
+                        Some(b) => r.nested(b, key),
+                        None => r.attr(key).into_iter().collect(),
+                    };
+                    caching.extend(
+                        found
+                            .into_iter()
+                            .filter(|(e, _)| boolean(e) == Some(true))
+                            .map(|(_, l)| l),
+                    );
+                }
+            }
+            hits[api.file].extend(check_api(&ApiFacts {
+                streams: streaming_apis.contains(&name),
+                endpoint,
+                line: api.line(),
+                compression: api.attr("minimum_compression_size").map(|(_, l)| l),
+                caching,
+            }));
+        }
+    }
+}
+
 pub fn lint(sources: &[(PathBuf, String)]) -> Result<Vec<LintFinding>, LintError> {
     let bodies = sources
         .iter()
@@ -169,108 +289,10 @@ pub fn lint(sources: &[(PathBuf, String)]) -> Result<Vec<LintFinding>, LintError
             })
             .collect(),
     };
-    let mut hits: Vec<Vec<Hit>> = vec![Vec::new(); sources.len()];
-    let mut streaming_apis = std::collections::HashSet::new();
-    for integ in module.resources("aws_api_gateway_integration") {
-        let mode = integ.attr("response_transfer_mode").map(|(e, line)| At {
-            value: string(e).map_or_else(|| UNKNOWN.to_string(), |s| s.to_ascii_uppercase()),
-            line,
-        });
-        let (uri, function_timeout_s, uri_line) = match integ.attr("uri") {
-            Some((e, line)) => {
-                let (kind, f) = module.uri(e);
-                (kind, f, line)
-            }
-            None => (UriKind::Unknown, None, integ.line()),
-        };
-        let facts = IntegrationFacts {
-            line: integ.line(),
-            mode,
-            uri: At {
-                value: uri,
-                line: uri_line,
-            },
-            timeout_ms: integ.attr("timeout_milliseconds").map(|(e, line)| At {
-                value: module.number(e),
-                line,
-            }),
-            function_timeout_s,
-            timeout_name: "timeout_milliseconds",
-        };
-        if facts.streams()
-            && let Some((api, _)) = integ.attr("rest_api_id")
-        {
-            streaming_apis.insert(api_name(api));
-        }
-        hits[integ.file].extend(check_integration(&facts));
-    }
-    for integ in module.resources("aws_apigatewayv2_integration") {
-        let streaming_uri = integ
-            .attr("integration_uri")
-            .filter(|(e, _)| module.uri(e).0 == UriKind::Streaming)
-            .map(|(_, l)| l);
-        if let Some(line) = integ
-            .attr("response_transfer_mode")
-            .map(|(_, l)| l)
-            .or(streaming_uri)
-        {
-            hits[integ.file].push(hit(
-                HTTP_API_CANNOT_STREAM,
-                line,
-                "an HTTP API (v2) integration set up to stream",
-            ));
-        }
-    }
-    for api in module.resources("aws_api_gateway_rest_api") {
-        let name = api.labels().get(1).copied().unwrap_or_default().to_string();
-        let endpoint = match api.nested("endpoint_configuration", "types").first() {
-            None => Endpoint::Default,
-            Some((Expression::Array(a), line)) => match a.iter().next().and_then(string) {
-                Some(t) => Endpoint::Set(At {
-                    value: t.to_ascii_uppercase(),
-                    line: *line,
-                }),
-                None => Endpoint::Unknown,
-            },
-            Some(_) => Endpoint::Unknown,
-        };
-        // Caching: the stage's cache cluster, a method setting's caching, of this API.
-        let mut caching = Vec::new();
-        for (kind, block, key) in [
-            ("aws_api_gateway_stage", None, "cache_cluster_enabled"),
-            (
-                "aws_api_gateway_method_settings",
-                Some("settings"),
-                "caching_enabled",
-            ),
-        ] {
-            for r in module.resources(kind) {
-                let mine = r
-                    .attr("rest_api_id")
-                    .is_some_and(|(e, _)| api_name(e) == name);
-                if !mine || r.file != api.file {
-                    continue;
-                }
-                let found = match block {
-                    Some(b) => r.nested(b, key),
-                    None => r.attr(key).into_iter().collect(),
-                };
-                caching.extend(
-                    found
-                        .into_iter()
-                        .filter(|(e, _)| boolean(e) == Some(true))
-                        .map(|(_, l)| l),
-                );
-            }
-        }
-        hits[api.file].extend(check_api(&ApiFacts {
-            streams: streaming_apis.contains(&name),
-            endpoint,
-            line: api.line(),
-            compression: api.attr("minimum_compression_size").map(|(_, l)| l),
-            caching,
-        }));
-    }
+    let mut hits: Hits = vec![Vec::new(); sources.len()];
+    let streaming_apis = module.rest_integrations(&mut hits);
+    module.http_api_integrations(&mut hits);
+    module.rest_apis(&streaming_apis, &mut hits);
     Ok(sources
         .iter()
         .zip(hits)

@@ -252,6 +252,22 @@ impl Shared {
         );
     }
 
+    /// An INVOKE event for every extension that registered for them.
+    fn tell_extensions_invoke(&self, request_id: &str, deadline_ms: u64) {
+        let event = serde_json::json!({
+            "eventType": "INVOKE",
+            "deadlineMs": deadline_ms,
+            "requestId": request_id,
+            "invokedFunctionArn": function_arn(&self.config),
+            "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id(request_id) },
+        });
+        let mut exts = lock(&self.extensions);
+        for e in exts.iter_mut().filter(|e| e.invoke) {
+            e.events.push_back(event.clone());
+        }
+        self.extension_event.notify_waiters();
+    }
+
     fn take_head(&self, request_id: &str) -> Option<oneshot::Sender<Reply>> {
         lock(&self.active)
             .as_mut()
@@ -347,20 +363,7 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         ended: ended.clone(),
     });
     eprintln!("START RequestId: {request_id} Version: $LATEST");
-    {
-        let event = serde_json::json!({
-            "eventType": "INVOKE",
-            "deadlineMs": deadline_ms as u64,
-            "requestId": request_id,
-            "invokedFunctionArn": function_arn(&sh.config),
-            "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id(&request_id) },
-        });
-        let mut exts = lock(&sh.extensions);
-        for e in exts.iter_mut().filter(|e| e.invoke) {
-            e.events.push_back(event.clone());
-        }
-        sh.extension_event.notify_waiters();
-    }
+    sh.tell_extensions_invoke(&request_id, deadline_ms as u64);
     // The function's own timeout: stop it, as Lambda does, and tell the caller. The watcher
     // ends with the invocation.
     let watch = sh.clone();
@@ -375,21 +378,24 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
             }
         }
     });
+    let headers = invocation_headers(&sh.config, &request_id, deadline_ms);
+    (StatusCode::OK, headers, inv.event).into_response()
+}
+
+/// The Runtime API's headers of an invocation handed to the runtime.
+fn invocation_headers(config: &FunctionConfig, request_id: &str, deadline_ms: u128) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
             headers.insert(name, v);
         }
     };
-    put("lambda-runtime-aws-request-id", request_id.clone());
+    put("lambda-runtime-aws-request-id", request_id.to_string());
     put("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    put(
-        "lambda-runtime-invoked-function-arn",
-        function_arn(&sh.config),
-    );
-    put("lambda-runtime-trace-id", trace_id(&request_id));
+    put("lambda-runtime-invoked-function-arn", function_arn(config));
+    put("lambda-runtime-trace-id", trace_id(request_id));
     put("content-type", "application/json".into());
-    (StatusCode::OK, headers, inv.event).into_response()
+    headers
 }
 
 fn function_arn(c: &FunctionConfig) -> String {
@@ -447,37 +453,13 @@ async fn response(State(sh): State<Arc<Shared>>, Path(id): Path<String>, req: Re
 /// Reads a streamed answer: the prelude first (the caller gets it the moment it is complete),
 /// then every body chunk as it comes. Error trailers or an aborted request cut the client's stream.
 async fn stream_response(sh: &Arc<Shared>, id: &str, mut body: axum::body::Body) {
-    let mut start = BytesMut::new();
-    let failed = |err: InvokeError| {
-        if let Some(head) = sh.take_head(id) {
-            head.send(Reply::Failed(err)).ok();
-        }
-    };
-    let (prelude, first) = loop {
-        match body.frame().await {
-            Some(Ok(frame)) => match frame.into_data() {
-                Ok(data) => {
-                    start.extend_from_slice(&data);
-                    match split_prelude(&start) {
-                        Ok(Some(found)) => break found,
-                        Ok(None) => {}
-                        Err(e) => return failed(e.into()),
-                    }
-                }
-                Err(frame) => {
-                    let why = frame
-                        .trailers_ref()
-                        .and_then(trailer_error)
-                        .unwrap_or_else(|| "trailers before the prelude".into());
-                    return failed(InvokeError::Function(why));
-                }
-            },
-            Some(Err(e)) => {
-                return failed(InvokeError::Function(format!(
-                    "the response stream was aborted before its prelude: {e}"
-                )));
+    let (prelude, first) = match read_prelude(&mut body).await {
+        Ok(found) => found,
+        Err(err) => {
+            if let Some(head) = sh.take_head(id) {
+                head.send(Reply::Failed(err)).ok();
             }
-            None => return failed(reply::ReplyError::NoPrelude.into()),
+            return;
         }
     };
     let (tx, rx) = tokio::sync::mpsc::channel(BODY_QUEUE);
@@ -529,6 +511,37 @@ async fn stream_response(sh: &Arc<Shared>, id: &str, mut body: axum::body::Body)
                 break;
             }
             None => break,
+        }
+    }
+}
+
+/// Reads a streamed response up to the end of its prelude: the prelude, and the body bytes that
+/// came with it. A stream that ends, fails or sends trailers first is the invocation's error.
+async fn read_prelude(body: &mut axum::body::Body) -> Result<(reply::Prelude, Bytes), InvokeError> {
+    let mut start = BytesMut::new();
+    loop {
+        match body.frame().await {
+            Some(Ok(frame)) => match frame.into_data() {
+                Ok(data) => {
+                    start.extend_from_slice(&data);
+                    if let Some(found) = split_prelude(&start)? {
+                        return Ok(found);
+                    }
+                }
+                Err(frame) => {
+                    let why = frame
+                        .trailers_ref()
+                        .and_then(trailer_error)
+                        .unwrap_or_else(|| "trailers before the prelude".into());
+                    return Err(InvokeError::Function(why));
+                }
+            },
+            Some(Err(e)) => {
+                return Err(InvokeError::Function(format!(
+                    "the response stream was aborted before its prelude: {e}"
+                )));
+            }
+            None => return Err(reply::ReplyError::NoPrelude.into()),
         }
     }
 }

@@ -33,17 +33,7 @@ pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> 
             )]),
         )
     };
-    let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    if let Some(q) = parts.uri.query()
-        && let Ok(u) = reqwest::Url::parse(&format!("http://local/?{q}"))
-    {
-        for (k, v) in u.query_pairs() {
-            query
-                .entry(k.into_owned())
-                .or_default()
-                .push(v.into_owned());
-        }
-    }
+    let query = query_values(parts.uri.query());
     let last_values: HashMap<String, Vec<String>> = query
         .iter()
         .filter_map(|(k, vs)| vs.last().map(|v| (k.clone(), vec![v.clone()])))
@@ -56,6 +46,57 @@ pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> 
             Err(_) => (Some(B64.encode(body)), true),
         }
     };
+    let ctx = request_context(parts, stage, caller, &resource, &path);
+    let mut event = ApiGatewayProxyRequest::default();
+    event.resource = Some(resource);
+    event.path = Some(path);
+    event.http_method = parts.method.clone();
+    event.headers = parts.headers.clone();
+    event.multi_value_headers = parts.headers.clone();
+    event.query_string_parameters = last_values.into();
+    event.multi_value_query_string_parameters = query.into();
+    event.path_parameters = path_parameters;
+    event.request_context = ctx;
+    event.body = body;
+    event.is_base64_encoded = is_base64_encoded;
+    // Serializing a struct of strings and maps cannot fail.
+    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+}
+
+/// `29/Nov/2026:12:00:00 +0000`, as `requestContext.requestTime` has it.
+fn clf_time(t: SystemTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
+        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
+    );
+    time::OffsetDateTime::from(t)
+        .format(FORMAT)
+        .unwrap_or_default()
+}
+
+/// The query string's values by name, in order (the multi-value parameters).
+fn query_values(query: Option<&str>) -> HashMap<String, Vec<String>> {
+    let mut values: HashMap<String, Vec<String>> = HashMap::new();
+    if let Some(q) = query
+        && let Ok(u) = reqwest::Url::parse(&format!("http://local/?{q}"))
+    {
+        for (k, v) in u.query_pairs() {
+            values
+                .entry(k.into_owned())
+                .or_default()
+                .push(v.into_owned());
+        }
+    }
+    values
+}
+
+/// `requestContext`: who called, through which stage and resource, when.
+fn request_context(
+    parts: &Parts,
+    stage: &str,
+    caller: &Caller,
+    resource: &str,
+    path: &str,
+) -> ApiGatewayProxyRequestContext {
     let millis = caller
         .at
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -86,36 +127,13 @@ pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> 
     ctx.request_id = Some(caller.request_id.clone());
     ctx.protocol = Some(format!("{:?}", parts.version));
     ctx.identity = identity;
-    ctx.resource_path = Some(resource.clone());
+    ctx.resource_path = Some(resource.to_string());
     ctx.path = Some(format!("/{stage}{path}"));
     ctx.http_method = parts.method.clone();
     ctx.request_time = Some(clf_time(caller.at));
     ctx.request_time_epoch = millis;
     ctx.apiid = Some("local".into());
-    let mut event = ApiGatewayProxyRequest::default();
-    event.resource = Some(resource);
-    event.path = Some(path);
-    event.http_method = parts.method.clone();
-    event.headers = parts.headers.clone();
-    event.multi_value_headers = parts.headers.clone();
-    event.query_string_parameters = last_values.into();
-    event.multi_value_query_string_parameters = query.into();
-    event.path_parameters = path_parameters;
-    event.request_context = ctx;
-    event.body = body;
-    event.is_base64_encoded = is_base64_encoded;
-    // Serializing a struct of strings and maps cannot fail.
-    Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
-}
-
-/// `29/Nov/2026:12:00:00 +0000`, as `requestContext.requestTime` has it.
-fn clf_time(t: SystemTime) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'_>] = time::macros::format_description!(
-        "[day]/[month repr:short]/[year]:[hour]:[minute]:[second] +0000"
-    );
-    time::OffsetDateTime::from(t)
-        .format(FORMAT)
-        .unwrap_or_default()
+    ctx
 }
 
 #[cfg(test)]

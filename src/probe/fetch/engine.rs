@@ -213,7 +213,7 @@ async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step 
         .unwrap_or_else(|| Validator::of(&meta));
     let received = receive(run, resp, &meta, start).await;
     let outcome = classify(BodyFacts {
-        end: received.end,
+        end: received.end.clone(),
         bytes: received.bytes,
         length: meta.length,
         digest: meta.digest,
@@ -221,6 +221,18 @@ async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step 
         tail: &received.tail,
     });
     run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+    retry_or_commit(run, outcome, received, meta, validator)
+}
+
+/// After a body: a truncated or stalled attempt with retries left continues from what the file
+/// holds; anything else is committed (or left as `.part`).
+fn retry_or_commit(
+    run: &mut Run,
+    outcome: Outcome,
+    received: Received,
+    meta: ResponseMeta,
+    validator: Validator,
+) -> Step {
     let again = matches!(outcome, Outcome::Truncated(_) | Outcome::Stalled { .. })
         && run.attempts.len() <= run.req.retries as usize;
     if let (true, Some(hasher)) = (again, received.hasher) {
@@ -272,34 +284,11 @@ async fn receive(
     start: Start,
 ) -> Received {
     let prefix = start.prefix;
-    // A continuation appends after the bytes it was given (cut to exactly those); a fresh
-    // attempt starts the file over.
-    let opened = if prefix.bytes > 0 {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(&run.req.part)
-            .and_then(|mut f| {
-                use std::io::Seek;
-                f.set_len(prefix.bytes)?;
-                f.seek(std::io::SeekFrom::Start(prefix.bytes))?;
-                Ok(f)
-            })
-    } else {
-        std::fs::File::create(&run.req.part)
-    };
-    let file = match opened {
+    let file = match open_part(&run.req.part, prefix.bytes) {
         Ok(f) => f,
-        Err(e) => {
-            let doing = if prefix.bytes > 0 {
-                "opening"
-            } else {
-                "creating"
-            };
+        Err(failure) => {
             return Received {
-                end: BodyEnd::WriteFailed(IoFailure {
-                    doing: format!("{doing} {}", run.req.part.display()),
-                    error: e.to_string(),
-                }),
+                end: BodyEnd::WriteFailed(failure),
                 bytes: 0,
                 tail: Vec::new(),
                 sha256: None,
@@ -361,4 +350,30 @@ async fn receive(
         bytes_written: sunk.bytes_written,
         ended_ns: run.elapsed_ns(ended),
     }
+}
+
+/// The `.part` to write: a continuation appends after the `keep` bytes it was given (cut to
+/// exactly those); a fresh attempt starts the file over.
+fn open_part(part: &std::path::Path, keep: u64) -> Result<std::fs::File, IoFailure> {
+    let opened = if keep > 0 {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .open(part)
+            .and_then(|mut f| {
+                use std::io::Seek;
+                f.set_len(keep)?;
+                f.seek(std::io::SeekFrom::Start(keep))?;
+                Ok(f)
+            })
+    } else {
+        std::fs::File::create(part)
+    };
+    opened.map_err(|e| IoFailure {
+        doing: format!(
+            "{} {}",
+            if keep > 0 { "opening" } else { "creating" },
+            part.display()
+        ),
+        error: e.to_string(),
+    })
 }

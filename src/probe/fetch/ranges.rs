@@ -398,25 +398,10 @@ async fn fetch(
             read_range(sh, &mut waits, resp, headers_at, (pos, to), &mut arrivals).await;
         seg.bytes += got;
         pos += got;
-        match outcome {
-            Outcome::Complete if pos == to + 1 => {
-                last_failure = None;
-                break;
-            }
-            Outcome::Complete => {
-                last_failure = Some(Outcome::Truncated(Truncation::LengthMismatch {
-                    got: pos - from,
-                    announced: to - from + 1,
-                    source: super::expect::LengthSource::ContentLength,
-                }));
-            }
-            Outcome::Truncated(_) | Outcome::Stalled { .. } => {
-                last_failure = Some(outcome);
-            }
-            other => {
-                last_failure = Some(other);
-                break;
-            }
+        let (failure, retry) = range_ended(outcome, pos, (from, to));
+        last_failure = failure;
+        if !retry {
+            break;
         }
         if sh.stop.is_cancelled() {
             break;
@@ -433,6 +418,25 @@ async fn fetch(
         segment: seg,
         arrivals,
         failure: last_failure.map(|o| (o, None, None)),
+    }
+}
+
+/// How a response of range `from..=to` ended, now that the segment holds up to `pos`: its
+/// failure (None: the range is whole), and whether another request may continue it (a short,
+/// truncated or stalled body may; a refusal, a write error or a cancel may not).
+fn range_ended(outcome: Outcome, pos: u64, (from, to): (u64, u64)) -> (Option<Outcome>, bool) {
+    match outcome {
+        Outcome::Complete if pos == to + 1 => (None, false),
+        Outcome::Complete => (
+            Some(Outcome::Truncated(Truncation::LengthMismatch {
+                got: pos - from,
+                announced: to - from + 1,
+                source: super::expect::LengthSource::ContentLength,
+            })),
+            true,
+        ),
+        Outcome::Truncated(_) | Outcome::Stalled { .. } => (Some(outcome), true),
+        other => (Some(other), false),
     }
 }
 

@@ -214,63 +214,18 @@ pub fn report_arrivals(timeline: &[Arrival], max: usize) -> (Vec<[u64; 2]>, bool
 impl Report {
     pub fn new(r: &RunResult, f: &Figures, findings: &[Finding]) -> Report {
         let req = &r.request;
-        let redact = &req.redact;
         let expected_digest = r.expected_digest();
         let expected_length = r.expected_length();
         Report {
             schema_version: SCHEMA_VERSION,
             tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")).to_string(),
             started_at: crate::units::rfc3339_utc(r.started_at),
-            request: RequestInfo {
-                method: "GET",
-                url: redact_url(&req.url),
-                headers: redact_headers(
-                    req.header_list
-                        .iter()
-                        .map(|(n, v)| (n.as_str(), v.as_str())),
-                    redact,
-                ),
-                http_version: req.http_version.label(),
-                connect_timeout_s: req.connect_timeout.as_secs_f64(),
-                idle_timeout_s: req.idle_timeout.as_secs_f64(),
-                overall_limit_s: req.overall_limit.map(|d| d.as_secs_f64()),
-                expect_sha256: req.expect_sha256.map(hex::encode),
-                tls: TlsInfo {
-                    verify_certificates: !req.tls.insecure,
-                    cacert: req.tls.cacert.as_ref().map(|p| p.display().to_string()),
-                },
-                max_redirects: req.max_redirects,
-                aws_sigv4: req.sigv4.clone(),
-            },
-            redirects: r
-                .hops
-                .iter()
-                .map(|h| RedirectInfo {
-                    status: h.status,
-                    url: redact_url(&h.url),
-                    location: h
-                        .next
-                        .as_ref()
-                        .map_or_else(|| "<not an http(s) URL>".to_string(), redact_url),
-                    sent_ms: h.sent_ns as f64 / 1e6,
-                    headers_ms: h.headers_ns as f64 / 1e6,
-                })
-                .collect(),
+            request: RequestInfo::of(req),
+            redirects: r.hops.iter().map(RedirectInfo::of).collect(),
             final_url: r.response.as_ref().map(|m| redact_url(&m.url)),
             served_by: r.response.as_ref().map(|m| m.served_by()),
             phases: r.phases().as_ref().map(PhasesInfo::of),
-            attempts: r
-                .attempts
-                .iter()
-                .map(|a| AttemptInfo {
-                    started_ms: a.started_ns as f64 / 1e6,
-                    ended_ms: a.ended_ns as f64 / 1e6,
-                    from_byte: a.from_byte,
-                    bytes: a.bytes,
-                    status: a.status,
-                    outcome: a.outcome,
-                })
-                .collect(),
+            attempts: r.attempts.iter().map(AttemptInfo::of).collect(),
             resumed_from_bytes: r.resumed_from,
             segments: r.segments.clone(),
             response: r.response.as_ref().map(|m| ResponseInfo {
@@ -278,7 +233,7 @@ impl Report {
                 http_version: m.version,
                 headers: redact_headers(
                     m.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())),
-                    redact,
+                    &req.redact,
                 ),
             }),
             outcome: r.outcome.kind(),
@@ -306,16 +261,7 @@ impl Report {
             expected_sha256: expected_digest.map(|d| hex::encode(d.sha256)),
             expected_sha256_source: expected_digest.map(|d| d.source),
             digest_match: r.digest_match(),
-            request_ids: r
-                .response
-                .iter()
-                .flat_map(|m| &m.headers)
-                .filter(|(n, _)| REQUEST_ID_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
-                .map(|(n, v)| HeaderPair {
-                    name: n.clone(),
-                    value: v.clone(),
-                })
-                .collect(),
+            request_ids: request_ids(r),
             delivery: f.delivery,
             findings: findings.to_vec(),
             timeline: report_arrivals(&r.timeline, MAX_REPORT_ARRIVALS).0,
@@ -391,6 +337,73 @@ fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
     let tmp = crate::probe::fetch::request::part_path(path);
     std::fs::write(&tmp, data)?;
     std::fs::rename(&tmp, path)
+}
+
+impl RequestInfo {
+    fn of(req: &crate::probe::ValidRequest) -> RequestInfo {
+        RequestInfo {
+            method: "GET",
+            url: redact_url(&req.url),
+            headers: redact_headers(
+                req.header_list
+                    .iter()
+                    .map(|(n, v)| (n.as_str(), v.as_str())),
+                &req.redact,
+            ),
+            http_version: req.http_version.label(),
+            connect_timeout_s: req.connect_timeout.as_secs_f64(),
+            idle_timeout_s: req.idle_timeout.as_secs_f64(),
+            overall_limit_s: req.overall_limit.map(|d| d.as_secs_f64()),
+            expect_sha256: req.expect_sha256.map(hex::encode),
+            tls: TlsInfo {
+                verify_certificates: !req.tls.insecure,
+                cacert: req.tls.cacert.as_ref().map(|p| p.display().to_string()),
+            },
+            max_redirects: req.max_redirects,
+            aws_sigv4: req.sigv4.clone(),
+        }
+    }
+}
+
+impl RedirectInfo {
+    fn of(h: &crate::probe::fetch::result::Hop) -> RedirectInfo {
+        RedirectInfo {
+            status: h.status,
+            url: redact_url(&h.url),
+            location: h
+                .next
+                .as_ref()
+                .map_or_else(|| "<not an http(s) URL>".to_string(), redact_url),
+            sent_ms: h.sent_ns as f64 / 1e6,
+            headers_ms: h.headers_ns as f64 / 1e6,
+        }
+    }
+}
+
+impl AttemptInfo {
+    fn of(a: &crate::probe::fetch::result::Attempt) -> AttemptInfo {
+        AttemptInfo {
+            started_ms: a.started_ns as f64 / 1e6,
+            ended_ms: a.ended_ns as f64 / 1e6,
+            from_byte: a.from_byte,
+            bytes: a.bytes,
+            status: a.status,
+            outcome: a.outcome,
+        }
+    }
+}
+
+/// The response's request-id headers (API Gateway's, Lambda's, CloudFront's...), to quote to AWS.
+fn request_ids(r: &RunResult) -> Vec<HeaderPair> {
+    r.response
+        .iter()
+        .flat_map(|m| &m.headers)
+        .filter(|(n, _)| REQUEST_ID_HEADERS.contains(&n.to_ascii_lowercase().as_str()))
+        .map(|(n, v)| HeaderPair {
+            name: n.clone(),
+            value: v.clone(),
+        })
+        .collect()
 }
 
 #[cfg(test)]
