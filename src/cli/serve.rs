@@ -271,21 +271,16 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
 }
 
 async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {},
-                    _ = term.recv() => {},
-                }
-            }
-            Err(_) => {
-                tokio::signal::ctrl_c().await.ok();
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
             }
         }
+        Err(_) => {
+            tokio::signal::ctrl_c().await.ok();
+        }
     }
-    #[cfg(not(unix))]
-    tokio::signal::ctrl_c().await.ok();
 }

@@ -13,8 +13,10 @@
 pub mod api;
 pub mod env;
 pub mod event;
+mod extensions;
 pub mod front;
 pub mod reply;
+pub mod state;
 
 use crate::backend::{ConfigError, Setting};
 use bytes::Bytes;

@@ -3,10 +3,15 @@
 
 use aws_lambda_events::apigw::ApiGatewayProxyResponse;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use bytes::Bytes;
+use http_body_util::BodyExt;
 use std::collections::HashMap;
+
+/// The header a runtime names its error type with (on `/error`, or as a trailer mid-stream).
+pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 
 /// The delimiter between the metadata prelude and the body of a streamed response.
 pub const DELIMITER: [u8; 8] = [0; 8];
@@ -128,6 +133,30 @@ pub fn proxy_response(payload: &[u8]) -> Result<(StatusCode, HeaderMap, Bytes), 
         Some(b) => Bytes::copy_from_slice(&b),
     };
     Ok((status, headers, body))
+}
+
+/// The Runtime and Extensions APIs' error answer.
+pub fn api_error(status: StatusCode, error_type: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errorType": error_type, "errorMessage": message });
+    (status, axum::Json(body)).into_response()
+}
+
+pub async fn error_text(headers: &HeaderMap, body: axum::body::Body) -> String {
+    let kind = headers
+        .get(ERROR_TYPE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("Unhandled")
+        .to_string();
+    let bytes = http_body_util::Limited::new(body, 1024 * 1024)
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let message = serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v["errorMessage"].as_str().map(String::from))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    format!("{kind}: {message}")
 }
 
 #[cfg(test)]

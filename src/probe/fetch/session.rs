@@ -328,7 +328,6 @@ pub(super) fn commit(
 
 /// Makes the rename durable. Best effort: some filesystems refuse to fsync a directory.
 fn sync_parent_dir(path: &std::path::Path) {
-    #[cfg(unix)]
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty())
         && let Ok(d) = std::fs::File::open(dir)
     {

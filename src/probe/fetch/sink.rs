@@ -90,44 +90,34 @@ impl Target for std::fs::File {
     }
 
     fn start_writeback(&self, from: u64, len: u64) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the fd is open for as long as `self` lives; sync_file_range only reads it.
-            // Best effort: a filesystem that refuses it still gets the fsync at the end.
-            unsafe {
-                libc::sync_file_range(
-                    self.as_raw_fd(),
-                    from as i64,
-                    len as i64,
-                    libc::SYNC_FILE_RANGE_WRITE,
-                )
-            };
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = (from, len);
+        use std::os::fd::AsRawFd;
+        // SAFETY: the fd is open for as long as `self` lives; sync_file_range only reads it.
+        // Best effort: a filesystem that refuses it still gets the fsync at the end.
+        unsafe {
+            libc::sync_file_range(
+                self.as_raw_fd(),
+                from as i64,
+                len as i64,
+                libc::SYNC_FILE_RANGE_WRITE,
+            )
+        };
     }
 
     /// The announced length is allocated in one go: the filesystem then has no block to find per
     /// page as the bytes come (~7 % of the writer's CPU on ext4), and the file is contiguous. The
     /// size stays what was written, so a cut-off `.part` holds exactly what arrived.
     fn reserve(&self, len: u64) {
-        #[cfg(target_os = "linux")]
-        {
-            use std::os::fd::AsRawFd;
-            // SAFETY: the fd is open for as long as `self` lives. Best effort: a filesystem that
-            // cannot preallocate just allocates as it writes.
-            unsafe {
-                libc::fallocate(
-                    self.as_raw_fd(),
-                    libc::FALLOC_FL_KEEP_SIZE,
-                    0,
-                    len.min(i64::MAX as u64) as i64,
-                )
-            };
-        }
-        #[cfg(not(target_os = "linux"))]
-        let _ = len;
+        use std::os::fd::AsRawFd;
+        // SAFETY: the fd is open for as long as `self` lives. Best effort: a filesystem that
+        // cannot preallocate just allocates as it writes.
+        unsafe {
+            libc::fallocate(
+                self.as_raw_fd(),
+                libc::FALLOC_FL_KEEP_SIZE,
+                0,
+                len.min(i64::MAX as u64) as i64,
+            )
+        };
     }
 
     /// Truncating to the length it has frees blocks reserved past the end (a cut-off download, a
