@@ -107,15 +107,27 @@ pub struct DemoServers {
 
 impl DemoServers {
     pub fn start(rt: &tokio::runtime::Runtime) -> Result<DemoServers, DemoError> {
+        Self::start_with(rt, GatewaySettings::with_mode)
+    }
+
+    /// [`DemoServers::start`] with each mode's gateway settings from `settings` (tests scale
+    /// AWS's limits down with it).
+    pub fn start_with(
+        rt: &tokio::runtime::Runtime,
+        settings: impl Fn(GatewayMode) -> GatewaySettings,
+    ) -> Result<DemoServers, DemoError> {
         rt.block_on(async {
-            let start = |mode| async move {
-                let config = LocalSettings {
-                    gateway: GatewaySettings::with_mode(mode),
-                    ..LocalSettings::default()
+            let start = |mode| {
+                let gateway = settings(mode);
+                async move {
+                    let config = LocalSettings {
+                        gateway,
+                        ..LocalSettings::default()
+                    }
+                    .build()
+                    .await?;
+                    Ok::<_, DemoError>(emulator::spawn_local_with(config).await?)
                 }
-                .build()
-                .await?;
-                Ok::<_, DemoError>(emulator::spawn_local_with(config).await?)
             };
             Ok(DemoServers {
                 off: start(GatewayMode::Off).await?,

@@ -104,10 +104,7 @@ impl StreamscopeApp {
         let mut list = Vec::new();
         for (i, t) in targets.iter().enumerate() {
             let out = self.form.dest_dir.join(format!("compare-{}.bin", i + 1));
-            match t
-                .request(&out)
-                .and_then(|r| r.validate().map_err(|e| e.to_string()))
-            {
+            match t.request(&out).and_then(|r| r.validate()) {
                 Ok(v) => list.push((t.name.clone(), v)),
                 Err(e) => {
                     self.message = Some(format!("{}: {e}", t.name));

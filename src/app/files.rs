@@ -136,7 +136,7 @@ impl StreamscopeApp {
                     )
                 })
                 .collect();
-            crate::chart::png::render_png(&png, &title, &runs)?;
+            crate::chart::png::render_png(&png, &title, &runs).map_err(|e| e.to_string())?;
             let items: Vec<probe::output::compare::Compared<'_>> = done
                 .iter()
                 .map(|(name, f)| probe::output::compare::Compared {
@@ -177,7 +177,7 @@ impl StreamscopeApp {
         };
         let _guard = self.rt.enter();
         self.report_write = Some(Promise::spawn_blocking(move || {
-            crate::chart::png::render_png(&png, &title, &runs)?;
+            crate::chart::png::render_png(&png, &title, &runs).map_err(|e| e.to_string())?;
             Ok(format!("saved {}", png.display()))
         }));
     }

@@ -166,50 +166,25 @@ pub enum RangeSpec {
     Unsatisfiable,
 }
 
-/// Parses one `bytes=` range against `size`. Multiple ranges and other units are ignored (a full
-/// 200 response is allowed by RFC 9110 §14.2).
+/// Parses one `bytes=` range against `size` (RFC 9110 §14.1.2, by `http-range-header`). Several
+/// ranges, other units and malformed values are ignored: the whole object answers them, which
+/// RFC 9110 §14.2 allows.
 pub fn parse_range(value: Option<&HeaderValue>, size: u64) -> RangeSpec {
-    let Some(spec) = value
+    use http_range_header::RangeUnsatisfiableError;
+    let Some(parsed) = value
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("bytes="))
+        .and_then(|v| http_range_header::parse_range_header(v.trim()).ok())
+        .filter(|p| p.len() == 1)
     else {
         return RangeSpec::Full;
     };
-    if spec.contains(',') {
-        return RangeSpec::Full;
-    }
-    let Some((a, b)) = spec.trim().split_once('-') else {
-        return RangeSpec::Full;
-    };
-    let (a, b) = (a.trim(), b.trim());
-    let parsed = match (a.is_empty(), b.is_empty()) {
-        (true, false) => b.parse::<u64>().ok().map(|n| {
-            if n == 0 || size == 0 {
-                None
-            } else {
-                Some((size.saturating_sub(n), size - 1))
-            }
-        }),
-        (false, _) => a.parse::<u64>().ok().map(|start| {
-            let end = if b.is_empty() {
-                Some(size.saturating_sub(1))
-            } else {
-                b.parse::<u64>().ok()
-            };
-            match end {
-                Some(end) if start < size && start <= end => Some((start, end.min(size - 1))),
-                _ => None,
-            }
-        }),
-        (true, true) => None,
-    };
-    match parsed {
-        None => RangeSpec::Full,
-        Some(None) => RangeSpec::Unsatisfiable,
-        Some(Some((start, end_inclusive))) => RangeSpec::Part {
-            start,
-            end_inclusive,
+    match parsed.validate(size).as_deref() {
+        Ok([r]) => RangeSpec::Part {
+            start: *r.start(),
+            end_inclusive: *r.end(),
         },
+        Ok(_) | Err(RangeUnsatisfiableError::Unsatisfiable) => RangeSpec::Unsatisfiable,
+        Err(_) => RangeSpec::Full,
     }
 }
 

@@ -38,16 +38,38 @@ fn fonts() {
     });
 }
 
+/// Why a picture was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum ChartError {
+    #[error("nothing to draw")]
+    Empty,
+    #[error("drawing {}: {why}", path.display())]
+    Drawing {
+        path: std::path::PathBuf,
+        why: String,
+    },
+    #[error("writing {}: {why}", path.display())]
+    Writing {
+        path: std::path::PathBuf,
+        why: String,
+    },
+}
+
 /// Draws `runs` (the first in full, the others overlaid) under `title` into a PNG at `path`.
-pub fn render_png(path: &Path, title: &str, runs: &[ChartRun]) -> Result<(), String> {
+pub fn render_png(path: &Path, title: &str, runs: &[ChartRun]) -> Result<(), ChartError> {
     if runs.is_empty() {
-        return Err("nothing to draw".into());
+        return Err(ChartError::Empty);
     }
     fonts();
     let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    draw(&root, title, runs).map_err(|e| format!("drawing {}: {e}", path.display()))?;
-    root.present()
-        .map_err(|e| format!("writing {}: {e}", path.display()))
+    draw(&root, title, runs).map_err(|e| ChartError::Drawing {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    root.present().map_err(|e| ChartError::Writing {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;

@@ -113,10 +113,7 @@ async fn run_all(targets: Vec<Target>, scratch: &std::path::Path, keep: bool) ->
         eprintln!("[{}/{n}] {} …", i + 1, target.name);
         let output = scratch.join(format!("{}-{}.bin", i + 1, slug(&target.name)));
         // Checked when the file was read: the request is valid.
-        let Ok(valid) = target
-            .request(&output)
-            .and_then(|r| r.validate().map_err(|e| e.to_string()))
-        else {
+        let Ok(valid) = target.request(&output).and_then(|r| r.validate()) else {
             continue;
         };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -179,4 +176,5 @@ fn draw(png: &Path, targets: &Path, done: &[Done]) -> Result<(), String> {
         &format!("streamscope compare {}", targets.display()),
         &runs,
     )
+    .map_err(|e| e.to_string())
 }

@@ -143,5 +143,5 @@ fn draw(
 ) -> Result<(), String> {
     use crate::chart::{ChartRun, png::render_png};
     let run = ChartRun::from_arrivals("this run", arrivals, end_ns, segments, attempts);
-    render_png(png, title, &[run])
+    render_png(png, title, &[run]).map_err(|e| e.to_string())
 }

@@ -22,14 +22,39 @@ pub struct SigV4Spec {
     pub profile: Option<String>,
 }
 
+/// Why requests cannot be signed: the spec as given, or the AWS configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error(
+        "{0:?} looks like the URL: give the URL before --aws-sigv4, or write --aws-sigv4=REGION"
+    )]
+    LooksLikeUrl(String),
+    #[error("{0:?}: write it as REGION, REGION:SERVICE or aws:amz:REGION:SERVICE")]
+    Shape(String),
+    #[error("{0:?} is not an AWS region name")]
+    Region(String),
+    #[error("{0:?} is not an AWS service name")]
+    Service(String),
+    #[error("{0:?} is not a profile name")]
+    Profile(String),
+    #[error("a profile is only used to sign: turn SigV4 on")]
+    ProfileWithoutSigning,
+    #[error("no AWS region to sign for: give --aws-sigv4 REGION or set AWS_REGION")]
+    NoRegion,
+    #[error("no AWS credentials provider is configured")]
+    NoProvider,
+    #[error("no AWS credentials: {0}")]
+    NoCredentials(String),
+    #[error("signing failed: {0}")]
+    Signing(String),
+}
+
 impl SigV4Spec {
     /// `""`, `REGION`, `REGION:SERVICE`, or curl's `aws:amz:REGION:SERVICE`.
-    pub fn parse(text: &str, profile: Option<&str>) -> Result<SigV4Spec, String> {
+    pub fn parse(text: &str, profile: Option<&str>) -> Result<SigV4Spec, AuthError> {
         let text = text.trim();
         if text.contains("://") {
-            return Err(format!(
-                "{text:?} looks like the URL: give the URL before --aws-sigv4, or write --aws-sigv4=REGION"
-            ));
+            return Err(AuthError::LooksLikeUrl(text.to_string()));
         }
         let rest = text
             .strip_prefix("aws:amz:")
@@ -43,9 +68,7 @@ impl SigV4Spec {
             .unwrap_or(EXECUTE_API)
             .to_string();
         if parts.next().is_some() {
-            return Err(format!(
-                "{text:?}: write it as REGION, REGION:SERVICE or aws:amz:REGION:SERVICE"
-            ));
+            return Err(AuthError::Shape(text.to_string()));
         }
         let word = |w: &str| {
             !w.is_empty()
@@ -55,16 +78,16 @@ impl SigV4Spec {
         if let Some(r) = &region
             && !word(r)
         {
-            return Err(format!("{r:?} is not an AWS region name"));
+            return Err(AuthError::Region(r.clone()));
         }
         if !word(&service) {
-            return Err(format!("{service:?} is not an AWS service name"));
+            return Err(AuthError::Service(service));
         }
         let profile = profile.map(str::trim).filter(|p| !p.is_empty());
         if let Some(p) = profile
             && p.chars().any(char::is_whitespace)
         {
-            return Err(format!("{p:?} is not a profile name"));
+            return Err(AuthError::Profile(p.to_string()));
         }
         Ok(SigV4Spec {
             region,
@@ -93,7 +116,7 @@ pub struct Signer {
 impl Signer {
     /// Loads credentials from the AWS chain. The region: the spec's, else the URL's, else the
     /// configuration's (`AWS_REGION`, the profile).
-    pub async fn load(spec: &SigV4Spec, url: &reqwest::Url) -> Result<Signer, String> {
+    pub async fn load(spec: &SigV4Spec, url: &reqwest::Url) -> Result<Signer, AuthError> {
         let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
         if let Some(p) = &spec.profile {
             loader = loader.profile_name(p);
@@ -105,14 +128,12 @@ impl Signer {
         let config = loader.load().await;
         let region = named
             .or_else(|| config.region().map(|r| r.to_string()))
-            .ok_or("no AWS region to sign for: give --aws-sigv4 REGION or set AWS_REGION")?;
-        let provider = config
-            .credentials_provider()
-            .ok_or("no AWS credentials provider is configured")?;
+            .ok_or(AuthError::NoRegion)?;
+        let provider = config.credentials_provider().ok_or(AuthError::NoProvider)?;
         let credentials = provider
             .provide_credentials()
             .await
-            .map_err(|e| format!("no AWS credentials: {}", super::outcome::error_chain(&e)))?;
+            .map_err(|e| AuthError::NoCredentials(super::outcome::error_chain(&e)))?;
         Ok(Signer {
             credentials,
             region,
@@ -136,7 +157,7 @@ impl Signer {
         url: &reqwest::Url,
         headers: &mut HeaderMap,
         now: SystemTime,
-    ) -> Result<(), String> {
+    ) -> Result<(), AuthError> {
         let identity = self.credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
@@ -145,7 +166,7 @@ impl Signer {
             .time(now)
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| e.to_string())?
+            .map_err(|e| AuthError::Signing(e.to_string()))?
             .into();
         // Host is what the client will send; the signer needs it among the headers.
         let host = host_header(url);
@@ -161,14 +182,16 @@ impl Signer {
             pairs.into_iter(),
             SignableBody::Bytes(&[]),
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| AuthError::Signing(e.to_string()))?;
         let (instructions, _) = sign(signable, &params)
-            .map_err(|e| e.to_string())?
+            .map_err(|e| AuthError::Signing(e.to_string()))?
             .into_parts();
         let (add, _) = instructions.into_parts();
         for h in add {
-            let name = HeaderName::from_bytes(h.name().as_bytes()).map_err(|e| e.to_string())?;
-            let value = HeaderValue::from_str(h.value()).map_err(|e| e.to_string())?;
+            let name = HeaderName::from_bytes(h.name().as_bytes())
+                .map_err(|e| AuthError::Signing(e.to_string()))?;
+            let value =
+                HeaderValue::from_str(h.value()).map_err(|e| AuthError::Signing(e.to_string()))?;
             headers.insert(name, value);
         }
         Ok(())

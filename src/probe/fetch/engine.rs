@@ -124,7 +124,7 @@ async fn prepare(
         Some(Err(error)) => {
             let failure = ConnectFailure {
                 cause: ConnectCause::Credentials,
-                error,
+                error: error.to_string(),
             };
             return Err(Box::new(
                 run.without_response(Outcome::ConnectError(failure), None),

@@ -148,7 +148,7 @@ pub enum InputError {
     #[error("cannot use CA certificates from {0:?}: {1}")]
     CaCert(PathBuf, String),
     #[error("AWS SigV4: {0}")]
-    Auth(String),
+    Auth(#[from] super::auth::AuthError),
     #[error("{0}")]
     Ranges(String),
 }
@@ -292,7 +292,7 @@ impl ProbeRequest {
                 .map(Some)
                 .map_err(InputError::Auth),
             None if self.aws_profile.is_some() => Err(InputError::Auth(
-                "a profile is only used to sign: turn SigV4 on".into(),
+                super::auth::AuthError::ProfileWithoutSigning,
             )),
             None => Ok(None),
         }

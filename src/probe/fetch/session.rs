@@ -156,7 +156,9 @@ impl Run {
         }
         let same_origin = url.origin() == self.req.url.origin();
         if same_origin && let Some(signer) = &self.signer {
-            signer.sign(url, &mut h, SystemTime::now())?;
+            signer
+                .sign(url, &mut h, SystemTime::now())
+                .map_err(|e| e.to_string())?;
         }
         if !same_origin {
             let secret: Vec<_> = h

@@ -4,7 +4,7 @@
 
 use crate::probe::analysis::figures::{Delivery, Figures};
 use crate::probe::fetch::outcome::OutcomeKind;
-use crate::probe::fetch::request::{HttpVersion, ProbeRequest};
+use crate::probe::fetch::request::{HttpVersion, InputError, ProbeRequest};
 use crate::probe::fetch::result::RunResult;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -61,11 +61,11 @@ pub enum TargetsError {
 
 impl Target {
     /// The request for this target, saving its body to `output`.
-    pub fn request(&self, output: &Path) -> Result<ProbeRequest, String> {
+    pub fn request(&self, output: &Path) -> Result<ProbeRequest, InputError> {
         let headers = self
             .headers
             .iter()
-            .map(|h| crate::probe::parse_header_line(h).map_err(|e| e.to_string()))
+            .map(|h| crate::probe::parse_header_line(h))
             .collect::<Result<_, _>>()?;
         Ok(ProbeRequest {
             headers,
@@ -114,8 +114,8 @@ pub fn parse_targets(name: &str, text: &str, scratch: &Path) -> Result<Vec<Targe
             return Err(TargetsError::Duplicate(name.into(), t.name.clone()));
         }
         t.request(&scratch.join("check.bin"))
-            .and_then(|r| r.validate().map(|_| ()).map_err(|e| e.to_string()))
-            .map_err(|e| TargetsError::Target(name.into(), t.name.clone(), e))?;
+            .and_then(|r| r.validate())
+            .map_err(|e| TargetsError::Target(name.into(), t.name.clone(), e.to_string()))?;
     }
     Ok(file.target)
 }
