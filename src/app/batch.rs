@@ -101,17 +101,10 @@ impl StreamscopeApp {
                 return;
             }
         };
-        let mut list = Vec::new();
-        for (i, t) in targets.iter().enumerate() {
-            let out = self.form.dest_dir.join(format!("compare-{}.bin", i + 1));
-            match t.request(&out).and_then(|r| r.validate()) {
-                Ok(v) => list.push((t.name.clone(), v)),
-                Err(e) => {
-                    self.message = Some(format!("{}: {e}", t.name));
-                    return;
-                }
-            }
-        }
+        let list = targets
+            .into_iter()
+            .map(|c| (c.target.name, c.request))
+            .collect();
         self.start_batch(path.display().to_string(), list);
     }
 

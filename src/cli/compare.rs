@@ -65,7 +65,7 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
             return usage(e.to_string());
         }
     };
-    let done = run_all(targets, &scratch, args.keep.is_some()).await;
+    let done = run_all(targets, args.keep.is_some()).await;
     if args.keep.is_none() {
         std::fs::remove_dir_all(&scratch).ok();
     }
@@ -99,7 +99,7 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
 
 /// Runs every target in turn into `scratch` (a failing one does not stop the others; Ctrl-C
 /// stops after the current one), deleting each download unless `keep`.
-async fn run_all(targets: Vec<Target>, scratch: &std::path::Path, keep: bool) -> Vec<Done> {
+async fn run_all(targets: Vec<compare::Checked>, keep: bool) -> Vec<Done> {
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -109,16 +109,11 @@ async fn run_all(targets: Vec<Target>, scratch: &std::path::Path, keep: bool) ->
     });
     let n = targets.len();
     let mut done = Vec::with_capacity(n);
-    for (i, target) in targets.into_iter().enumerate() {
+    for (i, compare::Checked { target, request }) in targets.into_iter().enumerate() {
         eprintln!("[{}/{n}] {} …", i + 1, target.name);
-        let output = scratch.join(format!("{}-{}.bin", i + 1, slug(&target.name)));
-        // Checked when the file was read: the request is valid.
-        let Ok(valid) = target.request(&output).and_then(|r| r.validate()) else {
-            continue;
-        };
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         drop(rx);
-        let result = probe::run(valid, tx, cancel.clone()).await;
+        let result = probe::run(request, tx, cancel.clone()).await;
         let figures = Figures::of(&result);
         let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
         eprintln!("      {}", result.outcome.describe());
@@ -138,13 +133,6 @@ async fn run_all(targets: Vec<Target>, scratch: &std::path::Path, keep: bool) ->
         }
     }
     done
-}
-
-/// A file-name-safe form of a target's name.
-fn slug(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
-        .collect()
 }
 
 fn write_json(path: &Path, done: &[Done]) -> std::io::Result<()> {

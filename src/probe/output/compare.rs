@@ -4,7 +4,7 @@
 
 use crate::probe::analysis::figures::{Delivery, Figures};
 use crate::probe::fetch::outcome::OutcomeKind;
-use crate::probe::fetch::request::{HttpVersion, InputError, ProbeRequest};
+use crate::probe::fetch::request::{HttpVersion, InputError, ProbeRequest, ValidRequest};
 use crate::probe::fetch::result::RunResult;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -80,14 +80,33 @@ impl Target {
 
 /// Reads and checks a targets file: every target must make a valid request (checked with a
 /// throwaway output path in `scratch`).
-pub fn read_targets(path: &Path, scratch: &Path) -> Result<Vec<Target>, TargetsError> {
+pub fn read_targets(path: &Path, dir: &Path) -> Result<Vec<Checked>, TargetsError> {
     let name = path.display().to_string();
     let text =
         std::fs::read_to_string(path).map_err(|e| TargetsError::Unreadable(name.clone(), e))?;
-    parse_targets(&name, &text, scratch)
+    parse_targets(&name, &text, dir)
 }
 
-pub fn parse_targets(name: &str, text: &str, scratch: &Path) -> Result<Vec<Target>, TargetsError> {
+/// A target and its request, validated once (for every view that runs targets).
+#[derive(Debug)]
+pub struct Checked {
+    pub target: Target,
+    pub request: ValidRequest,
+}
+
+/// Where target `index` saves its body in `dir`: `N-NAME.bin`, the name made file-name-safe.
+pub fn output_in(dir: &Path, index: usize, target: &Target) -> std::path::PathBuf {
+    let slug: String = target
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    dir.join(format!("{}-{slug}.bin", index + 1))
+}
+
+/// Parses a targets file's text (`name` in messages): every target named once and making a
+/// valid request, saving into `dir` ([`output_in`]).
+pub fn parse_targets(name: &str, text: &str, dir: &Path) -> Result<Vec<Checked>, TargetsError> {
     let file: TargetsFile = toml::from_str(text).map_err(|e| {
         TargetsError::Syntax(
             name.to_string(),
@@ -102,7 +121,8 @@ pub fn parse_targets(name: &str, text: &str, scratch: &Path) -> Result<Vec<Targe
         return Err(TargetsError::Empty(name.to_string()));
     }
     let mut seen = std::collections::HashSet::new();
-    for t in &file.target {
+    let mut checked = Vec::with_capacity(file.target.len());
+    for (i, t) in file.target.into_iter().enumerate() {
         if t.name.trim().is_empty() {
             return Err(TargetsError::Target(
                 name.into(),
@@ -113,11 +133,13 @@ pub fn parse_targets(name: &str, text: &str, scratch: &Path) -> Result<Vec<Targe
         if !seen.insert(t.name.clone()) {
             return Err(TargetsError::Duplicate(name.into(), t.name.clone()));
         }
-        t.request(&scratch.join("check.bin"))
+        let request = t
+            .request(&output_in(dir, i, &t))
             .and_then(|r| r.validate())
             .map_err(|e| TargetsError::Target(name.into(), t.name.clone(), e.to_string()))?;
+        checked.push(Checked { target: t, request });
     }
-    Ok(file.target)
+    Ok(checked)
 }
 
 /// One target's figures, as the table shows them.
@@ -295,8 +317,10 @@ headers = ["x-api-key: k"]
         )
         .unwrap();
         assert_eq!(ok.len(), 2);
-        assert_eq!(ok[1].http, HttpVersion::Http2);
-        assert_eq!(ok[1].segments, 8);
+        assert_eq!(ok[1].target.http, HttpVersion::Http2);
+        assert_eq!(ok[1].target.segments, 8);
+        assert_eq!(ok[1].request.segments, Some(8));
+        assert_eq!(ok[1].request.output, dir.path().join("2-h2-ranges.bin"));
         let bad = |text: &str| {
             parse_targets("t.toml", text, dir.path())
                 .unwrap_err()
