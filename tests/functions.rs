@@ -446,60 +446,69 @@ fn parallel_ranges_through_each_runtime_are_verified_whole() {
     }
 }
 
-/// The processes descended from `pid` (children, grandchildren...), read from /proc: (pid, pgid,
-/// command line).
-fn descendants(pid: u32) -> Vec<(i32, i32, String)> {
+/// One process as /proc/PID/stat tells it.
+struct ProcStat {
+    pid: i32,
+    state: String,
+    ppid: i32,
+    pgrp: i32,
+}
+
+/// Every process on the machine, read from /proc (one that ends while being read is skipped).
+fn processes() -> Vec<ProcStat> {
     let mut all = Vec::new();
     for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
             continue;
         };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
             continue;
         };
+        // After the command name in parentheses: state, ppid, pgrp, ...
         let Some((_, after)) = stat.rsplit_once(')') else {
             continue;
         };
         let f: Vec<&str> = after.split_whitespace().collect();
-        let (ppid, pgrp) = (f[1].parse::<i32>().unwrap(), f[2].parse::<i32>().unwrap());
-        let cmd = std::fs::read(format!("/proc/{p}/cmdline"))
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .unwrap_or_default();
-        all.push((p, ppid, pgrp, cmd));
+        all.push(ProcStat {
+            pid,
+            state: f[0].to_string(),
+            ppid: f[1].parse().unwrap(),
+            pgrp: f[2].parse().unwrap(),
+        });
     }
+    all
+}
+
+fn cmdline(pid: i32) -> String {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .unwrap_or_default()
+}
+
+/// The processes descended from `pid` (children, grandchildren...): (pid, pgid, command line).
+fn descendants(pid: u32) -> Vec<(i32, i32, String)> {
+    let all = processes();
     let mut found = vec![pid as i32];
     let mut i = 0;
     while i < found.len() {
         let parent = found[i];
-        found.extend(all.iter().filter(|a| a.1 == parent).map(|a| a.0));
+        found.extend(all.iter().filter(|p| p.ppid == parent).map(|p| p.pid));
         i += 1;
     }
-    all.into_iter()
-        .filter(|a| a.0 != pid as i32 && found.contains(&a.0))
-        .map(|a| (a.0, a.2, a.3))
+    all.iter()
+        .filter(|p| p.pid != pid as i32 && found.contains(&p.pid))
+        .map(|p| (p.pid, p.pgrp, cmdline(p.pid)))
         .collect()
 }
 
 /// Processes in the process groups `pgids`, zombies excepted (a zombie has stopped running; its
 /// parent reaps it).
 fn alive_in(pgids: &[i32]) -> Vec<String> {
-    let mut left = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(p) = e.file_name().to_string_lossy().parse::<i32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
-            continue;
-        };
-        let Some((head, after)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        let f: Vec<&str> = after.split_whitespace().collect();
-        if f[0] != "Z" && pgids.contains(&f[2].parse::<i32>().unwrap()) {
-            left.push(format!("{p} {head})"));
-        }
-    }
-    left
+    processes()
+        .iter()
+        .filter(|p| p.state != "Z" && pgids.contains(&p.pgrp))
+        .map(|p| format!("{} {}", p.pid, cmdline(p.pid)))
+        .collect()
 }
 
 /// `serve --function` hosting the Python backend (the Web Adapter, gunicorn and its worker), with
