@@ -43,21 +43,23 @@ pub fn redact_headers<'a>(
 }
 
 /// Query parameter names that look like credentials (presigned S3 URLs carry X-Amz-Signature,
-/// X-Amz-Credential, X-Amz-Security-Token; APIs take api_key, token, sig...).
+/// X-Amz-Credential, X-Amz-Security-Token; APIs take api_key, token, sig...; OAuth redirects carry
+/// `code`, which is matched whole: `postcode` is no secret).
 pub fn is_secret_query_param(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
-    [
-        "signature",
-        "token",
-        "credential",
-        "key",
-        "secret",
-        "password",
-        "auth",
-        "sig",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+    n == "code"
+        || [
+            "signature",
+            "token",
+            "credential",
+            "key",
+            "secret",
+            "password",
+            "auth",
+            "sig",
+        ]
+        .iter()
+        .any(|s| n.contains(s))
 }
 
 /// Replaces a password in the URL and the values of credential-like query parameters with
@@ -70,8 +72,25 @@ pub fn redact_url(url: &reqwest::Url) -> String {
 /// across restarts, which should neither hold secrets nor a placeholder that breaks the URL.
 pub fn strip_url_secrets(url: &str) -> String {
     match reqwest::Url::parse(url.trim()) {
-        Ok(u) => scrub_url(&u, false),
-        Err(_) => url.to_string(),
+        Ok(u) if matches!(u.scheme(), "http" | "https") => scrub_url(&u, false),
+        // Not an http(s) URL (a presigned URL pasted without its scheme, say; `user:pw@host`
+        // even parses, as a URL of scheme `user`): only what comes before the query and the
+        // fragment is kept, and no `user:password@`.
+        _ => {
+            let before_query = url.trim().split(['?', '#']).next().unwrap_or_default();
+            let authority_start = before_query.find("://").map_or(0, |i| i + 3);
+            let authority_end = before_query[authority_start..]
+                .find('/')
+                .map_or(before_query.len(), |i| authority_start + i);
+            match before_query[authority_start..authority_end].rfind('@') {
+                Some(at) => format!(
+                    "{}{}",
+                    &before_query[..authority_start],
+                    &before_query[authority_start + at + 1..]
+                ),
+                None => before_query.to_string(),
+            }
+        }
     }
 }
 
@@ -145,5 +164,36 @@ mod tests {
         let kept = strip_url_secrets("https://u:pw@h/x?X-Amz-Signature=abc&size=5&api_key=zz");
         assert_eq!(kept, "https://u@h/x?size=5");
         assert_eq!(strip_url_secrets("https://h/x?token=1"), "https://h/x");
+    }
+
+    #[test]
+    fn what_is_remembered_of_a_url_that_does_not_parse_holds_no_secret() {
+        for (pasted, kept) in [
+            (
+                "bucket.s3.amazonaws.com/big.bin?X-Amz-Signature=abc&X-Amz-Credential=AKIA",
+                "bucket.s3.amazonaws.com/big.bin",
+            ),
+            ("user:pw@host/x?sig=1", "host/x"),
+            ("host/a@b?token=t#frag", "host/a@b"),
+            ("not a url at all", "not a url at all"),
+        ] {
+            assert_eq!(strip_url_secrets(pasted), kept, "{pasted}");
+        }
+    }
+
+    #[test]
+    fn oauth_parameters_are_secrets_and_look_alikes_are_not() {
+        for (name, secret) in [
+            ("code", true),
+            ("Code", true),
+            ("client_secret", true),
+            ("refresh_token", true),
+            ("access_token", true),
+            ("postcode", false),
+            ("encoding", false),
+            ("size", false),
+        ] {
+            assert_eq!(is_secret_query_param(name), secret, "{name}");
+        }
     }
 }
