@@ -223,7 +223,7 @@ impl StreamscopeApp {
                     .clicked()
                 && let Err(e) = self.resume(i)
             {
-                self.message = Some(e);
+                self.message = Some(e.to_string());
             }
             if ui.button("Copy summary").clicked()
                 && let Some(f) = self.selected_run().and_then(|r| r.finished.as_ref())

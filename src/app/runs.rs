@@ -22,6 +22,10 @@ pub enum StartError {
     Busy,
     #[error(transparent)]
     Input(#[from] probe::InputError),
+    #[error("that run has not finished")]
+    NotFinished,
+    #[error("that run left no .part to resume")]
+    NoPart,
 }
 
 /// A finished run as the views show it: the result, its figures, its summary.
@@ -139,15 +143,11 @@ impl StreamscopeApp {
 
     /// Starts a run from the form. With `replace_existing` false, an existing destination file
     /// asks for confirmation first. Returns an inline error instead of panicking.
-    pub fn start(&mut self, replace_existing: bool) -> Result<(), String> {
+    pub fn start(&mut self, replace_existing: bool) -> Result<(), StartError> {
         if self.active.is_some() {
-            return Err("a download is already running".into());
+            return Err(StartError::Busy);
         }
-        let valid = self
-            .form
-            .to_request()
-            .validate()
-            .map_err(|e| e.to_string())?;
+        let valid = self.form.to_request().validate()?;
         if valid.output.exists() && !replace_existing {
             self.confirm_overwrite = true;
             return Ok(());
@@ -158,17 +158,17 @@ impl StreamscopeApp {
     }
 
     /// Continues run `i`'s `.part` with the same request (`--resume`).
-    pub fn resume(&mut self, i: usize) -> Result<(), String> {
+    pub fn resume(&mut self, i: usize) -> Result<(), StartError> {
         if self.active.is_some() {
-            return Err("a download is already running".into());
+            return Err(StartError::Busy);
         }
         let f = self
             .runs
             .get(i)
             .and_then(|r| r.finished.as_ref())
-            .ok_or("that run has not finished")?;
+            .ok_or(StartError::NotFinished)?;
         if !f.result.output.partial_left || !f.result.request.part.exists() {
-            return Err("that run left no .part to resume".into());
+            return Err(StartError::NoPart);
         }
         let mut valid = f.result.request.clone();
         valid.resume = true;

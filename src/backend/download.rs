@@ -75,7 +75,7 @@ pub const FAULT_KNOBS: &[&str] = &[
 ];
 
 impl Knobs {
-    pub fn parse(q: &HashMap<String, String>, limits: &SyntheticLimits) -> Result<Knobs, String> {
+    fn parse(q: &HashMap<String, String>, limits: &SyntheticLimits) -> Result<Knobs, String> {
         if let Some(unknown) = q
             .keys()
             .find(|k| !k.starts_with('_') && !KNOWN_KNOBS.contains(&k.as_str()))

@@ -55,7 +55,7 @@ impl S3Source {
 
 /// Checks a requested key: no empty, `.` or `..` segments, no backslashes or control characters,
 /// at most 1024 bytes. Returns the full key under the prefix.
-pub fn full_key(prefix: &str, key: &str) -> Result<String, String> {
+fn full_key(prefix: &str, key: &str) -> Result<String, String> {
     if key.is_empty() {
         return Err("empty key".into());
     }

@@ -355,7 +355,8 @@ fn lint_path(path: &Path) -> Result<Vec<LintFinding>, LintError> {
     if path.extension().is_some_and(|e| e == "tf") {
         return terraform::lint(&[(path.to_path_buf(), text)]);
     }
-    let root = tree::parse(&text).map_err(|e| LintError::Parse(path.to_path_buf(), e))?;
+    let root =
+        tree::parse(&text).map_err(|e| LintError::Parse(path.to_path_buf(), e.to_string()))?;
     let hits = if cfn::is_template(&root) {
         cfn::lint(&root)
     } else if openapi::is_definition(&root) {

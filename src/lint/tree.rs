@@ -84,10 +84,19 @@ impl Node {
     }
 }
 
+/// Why a template is not a YAML (or JSON) document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("{0}")]
+    Syntax(String),
+    #[error("an empty document")]
+    Empty,
+}
+
 /// Parses a YAML (or JSON, a subset of YAML 1.2) document.
-pub fn parse(text: &str) -> Result<Node, String> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| e.to_string())?;
-    let doc = docs.into_iter().next().ok_or("an empty document")?;
+pub fn parse(text: &str) -> Result<Node, ParseError> {
+    let docs = MarkedYaml::load_from_str(text).map_err(|e| ParseError::Syntax(e.to_string()))?;
+    let doc = docs.into_iter().next().ok_or(ParseError::Empty)?;
     Ok(convert(&doc))
 }
 

@@ -193,7 +193,7 @@ async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step 
         return ended(
             run,
             status,
-            Outcome::RangeRefused(why),
+            Outcome::RangeRefused(why.to_string()),
             start,
             Some(meta),
             None,

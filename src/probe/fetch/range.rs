@@ -31,6 +31,39 @@ impl Asked {
     }
 }
 
+/// Why a response does not continue what was asked, or does not fit the object it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RangeRefusal {
+    #[error(
+        "the server sent the whole object (200) when asked for bytes {0}: it ignores Range, or the object changed (If-Range)"
+    )]
+    WholeObject(String),
+    #[error("the server cannot serve bytes {0} (416): the object is not that long")]
+    NotThatLong(String),
+    #[error("the server answered {0} to a range request")]
+    Status(u16),
+    #[error("a 206 without a usable Content-Range ({0})")]
+    NoContentRange(String),
+    #[error("the object's size changed: {now} bytes, was {was}")]
+    SizeChanged { now: u64, was: u64 },
+    #[error(
+        "the server sent bytes {first}-{last} when asked for {asked}: ranges that do not fit would overlap or leave holes"
+    )]
+    Misfit {
+        first: u64,
+        last: u64,
+        asked: String,
+    },
+    #[error("the first range did not say the object's size")]
+    NoSize,
+    #[error("the object changed: {what} {now}, was {was}")]
+    Changed {
+        what: &'static str,
+        now: String,
+        was: String,
+    },
+}
+
 /// Whether a response with `status` and `content_range` is the 206 of exactly what was `asked`:
 /// the whole object (200), a 416, another status, another or overlapping range, or another object
 /// size are refused, each with the reason. Returns the object's size when the response states it.
@@ -38,35 +71,25 @@ pub fn check(
     status: u16,
     content_range_header: Option<&str>,
     asked: Asked,
-) -> Result<Option<u64>, String> {
+) -> Result<Option<u64>, RangeRefusal> {
     match status {
         206 => {}
-        200 => {
-            return Err(format!(
-                "the server sent the whole object (200) when asked for bytes {}: it ignores Range, or the object changed (If-Range)",
-                asked.label()
-            ));
-        }
-        416 => {
-            return Err(format!(
-                "the server cannot serve bytes {} (416): the object is not that long",
-                asked.label()
-            ));
-        }
-        s => return Err(format!("the server answered {s} to a range request")),
+        200 => return Err(RangeRefusal::WholeObject(asked.label())),
+        416 => return Err(RangeRefusal::NotThatLong(asked.label())),
+        s => return Err(RangeRefusal::Status(s)),
     }
     let Some((first, last, size)) = content_range_header.and_then(content_range) else {
-        return Err(format!(
-            "a 206 without a usable Content-Range ({})",
-            content_range_header.unwrap_or("none")
+        return Err(RangeRefusal::NoContentRange(
+            content_range_header.unwrap_or("none").to_string(),
         ));
     };
     if let (Some(known), Some(size)) = (asked.total, size)
         && known != size
     {
-        return Err(format!(
-            "the object's size changed: {size} bytes, was {known}"
-        ));
+        return Err(RangeRefusal::SizeChanged {
+            now: size,
+            was: known,
+        });
     }
     let size = asked.total.or(size);
     // The last byte asked for, within the object when its size is known.
@@ -74,13 +97,14 @@ pub fn check(
         .to
         .map(|to| size.map_or(to, |s| to.min(s.saturating_sub(1))));
     if first != asked.from || want_last.is_some_and(|w| w != last) {
-        return Err(format!(
-            "the server sent bytes {first}-{last} when asked for {}: ranges that do not fit would overlap or leave holes",
-            match want_last {
+        return Err(RangeRefusal::Misfit {
+            first,
+            last,
+            asked: match want_last {
                 Some(w) => format!("{}-{w}", asked.from),
                 None => asked.label(),
-            }
-        ));
+            },
+        });
     }
     Ok(size)
 }

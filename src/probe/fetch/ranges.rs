@@ -16,7 +16,7 @@ use super::classify::{BodyEnd, BodyFacts, classify};
 use super::event::ProbeEvent;
 use super::expect::{ExpectedDigest, expected_digest};
 use super::outcome::{ConnectCause, ConnectFailure, IoFailure, Outcome, OutcomeKind, Truncation};
-use super::range::{self, Asked};
+use super::range::{self, Asked, RangeRefusal};
 use super::result::{Arrival, ResponseMeta, RunResult, Segment};
 use super::resume::{self, Start, Validator};
 use super::session::{Run, commit};
@@ -182,7 +182,7 @@ async fn first_range(
         total: None,
     };
     let total = range::check(meta.status, meta.header("content-range"), first)
-        .and_then(|t| t.ok_or_else(|| "the first range did not say the object's size".to_string()));
+        .and_then(|t| t.ok_or(RangeRefusal::NoSize));
     match total {
         Ok(total) => Ok((
             run,
@@ -194,7 +194,7 @@ async fn first_range(
             },
         )),
         Err(why) => {
-            let mut r = run.without_response(Outcome::RangeRefused(why), None);
+            let mut r = run.without_response(Outcome::RangeRefused(why.to_string()), None);
             r.response = Some(meta);
             Err(Box::new(r))
         }
@@ -460,7 +460,7 @@ async fn read_range(
     let fits = range::check(status, header(&resp, reqwest::header::CONTENT_RANGE), asked)
         .and_then(|_| sh.validator.still(&Validator::of_headers(resp.headers())));
     if let Err(why) = fits {
-        return (0, Outcome::RangeRefused(why));
+        return (0, Outcome::RangeRefused(why.to_string()));
     }
     let mut store = AtOffset {
         file: sh.file.clone(),
@@ -512,7 +512,7 @@ async fn request(
     let headers = sh.run.headers_for(&sh.url, &start).map_err(|error| {
         Outcome::ConnectError(ConnectFailure {
             cause: ConnectCause::Credentials,
-            error,
+            error: error.to_string(),
         })
     })?;
     let send = sh.client.get(sh.url.clone()).headers(headers).send();

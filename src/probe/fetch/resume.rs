@@ -5,7 +5,7 @@
 //! table test).
 
 use super::outcome::IoFailure;
-use super::range::{self, Asked};
+use super::range::{self, Asked, RangeRefusal};
 use super::request::ValidRequest;
 use super::result::ResponseMeta;
 use super::sink::{self, Prefix};
@@ -76,7 +76,7 @@ pub fn forget_part(req: &ValidRequest) {
 /// Whether `meta` continues the file `start` describes: nothing to check for a fresh start;
 /// otherwise a 206 from the first missing byte, of the same version of the object. An error
 /// status is for the caller to report as such.
-pub fn continues(start: &Start, meta: &ResponseMeta) -> Result<(), String> {
+pub fn continues(start: &Start, meta: &ResponseMeta) -> Result<(), RangeRefusal> {
     let have = start.prefix.bytes;
     // A fresh start takes anything; an error status is reported as such (416 is the range's).
     if have == 0 || !((200..300).contains(&meta.status) || meta.status == 416) {
@@ -148,22 +148,22 @@ impl Validator {
 
     /// Whether `now` names the same version of the object: the ETags agree, or (without ETags)
     /// the dates do. What is missing on either side is not a change.
-    pub fn still(&self, now: &Validator) -> Result<(), String> {
+    pub fn still(&self, now: &Validator) -> Result<(), RangeRefusal> {
         let changed =
             |a: &Option<String>, b: &Option<String>| matches!((a, b), (Some(a), Some(b)) if a != b);
         if changed(&self.etag, &now.etag) {
-            return Err(format!(
-                "the object changed: ETag {}, was {}",
-                now.etag.clone().unwrap_or_default(),
-                self.etag.clone().unwrap_or_default()
-            ));
+            return Err(RangeRefusal::Changed {
+                what: "ETag",
+                now: now.etag.clone().unwrap_or_default(),
+                was: self.etag.clone().unwrap_or_default(),
+            });
         }
         if self.etag.is_none() && changed(&self.last_modified, &now.last_modified) {
-            return Err(format!(
-                "the object changed: Last-Modified {}, was {}",
-                now.last_modified.clone().unwrap_or_default(),
-                self.last_modified.clone().unwrap_or_default()
-            ));
+            return Err(RangeRefusal::Changed {
+                what: "Last-Modified",
+                now: now.last_modified.clone().unwrap_or_default(),
+                was: self.last_modified.clone().unwrap_or_default(),
+            });
         }
         Ok(())
     }
