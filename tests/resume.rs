@@ -198,3 +198,32 @@ fn a_part_without_its_validator_still_resumes_and_bad_flags_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
 }
+
+/// `--resume` is a flag wherever it stands (it once took the next argument as its value, so
+/// `--resume -q` failed and `--resume --json R` swallowed `--json`); `-C -` is curl's spelling.
+#[test]
+fn resume_is_a_flag_anywhere_and_dash_c_dash_is_curls() {
+    let s = serve(&[]);
+    let url = format!("{}/download?size=1MiB", s.base);
+    let d = Dir::new();
+    let out = d.out().display().to_string();
+    let json = d.dir.path().join("r.json").display().to_string();
+    let orders: [Vec<&str>; 4] = [
+        vec![&url, "-o", &out, "--resume", "-q", "--json", &json],
+        vec![&url, "--resume", "--json", &json, "-o", &out, "-q"],
+        vec!["--resume", &url, "-o", &out, "--json", &json, "-q"],
+        vec![&url, "-C", "-", "-o", &out, "--json", &json, "-q"],
+    ];
+    for args in orders {
+        std::fs::remove_file(&out).ok();
+        std::fs::remove_file(&json).ok();
+        let o = get(&args);
+        assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        let r = read_json(std::path::Path::new(&json));
+        assert_eq!(r["outcome"], "complete", "{args:?}");
+        assert_eq!(r["bytes"], 1024 * 1024, "{args:?}");
+    }
+    // `-C` takes only `-`, as curl's byte offset is what the .part already says.
+    let o = get(&[&url, "-C", "5", "-o", &out]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+}

@@ -73,17 +73,17 @@ pub struct GetArgs {
     #[arg(long, value_name = "NAME")]
     pub aws_profile: Option<String>,
     /// Continue FILE.part where it stopped, with a Range request (its bytes are hashed first;
-    /// refused when the server sends the whole object or the object changed). `-C -` as in curl
+    /// refused when the server sends the whole object or the object changed)
+    #[arg(long)]
+    pub resume: bool,
+    /// `-C -`: --resume as curl spells it (only `-`: the offset is what FILE.part holds)
     #[arg(
         short = 'C',
-        long = "resume",
         value_name = "-",
-        num_args = 0..=1,
-        default_missing_value = "-",
         value_parser = ["-"],
         allow_hyphen_values = true
     )]
-    pub resume: Option<String>,
+    pub continue_at: Option<String>,
     /// Continue a truncated or stalled download up to N times, each from where it stopped
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retry: u32,
@@ -139,7 +139,7 @@ impl GetArgs {
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
-            resume: self.resume.is_some(),
+            resume: self.resume || self.continue_at.is_some(),
             retries: self.retry,
             segments: self.segments,
             segment_bytes: self.segment_size,
