@@ -18,5 +18,6 @@ pub mod cli;
 pub mod demo;
 pub mod emulator;
 pub mod lint;
+pub mod outfile;
 pub mod probe;
 pub mod units;

@@ -61,15 +61,32 @@ pub fn render_png(path: &Path, title: &str, runs: &[ChartRun]) -> Result<(), Cha
         return Err(ChartError::Empty);
     }
     fonts();
-    let root = BitMapBackend::new(path, (WIDTH, HEIGHT)).into_drawing_area();
-    draw(&root, title, runs).map_err(|e| ChartError::Drawing {
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        draw(&root, title, runs).map_err(|e| ChartError::Drawing {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+        root.present().map_err(|e| ChartError::Drawing {
+            path: path.to_path_buf(),
+            why: e.to_string(),
+        })?;
+    }
+    let writing = |why: String| ChartError::Writing {
         path: path.to_path_buf(),
-        why: e.to_string(),
-    })?;
-    root.present().map_err(|e| ChartError::Writing {
-        path: path.to_path_buf(),
-        why: e.to_string(),
-    })
+        why,
+    };
+    let mut encoded = Vec::with_capacity(256 * 1024);
+    let mut encoder = png::Encoder::new(&mut encoded, WIDTH, HEIGHT);
+    encoder.set_color(png::ColorType::Rgb);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder
+        .write_header()
+        .and_then(|mut w| w.write_image_data(&rgb))
+        .map_err(|e| writing(e.to_string()))?;
+    // Like every output: a fresh file renamed into place, or straight into a device (see outfile).
+    crate::outfile::write_whole(path, &encoded).map_err(|e| writing(e.to_string()))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;

@@ -136,6 +136,7 @@ impl GetArgs {
             expect_sha256: self.expect_sha256.clone(),
             json_report: self.json.clone(),
             csv_report: self.csv.clone(),
+            png_report: self.png.clone(),
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
@@ -156,10 +157,6 @@ fn parse_segment_size(text: &str) -> Result<u64, String> {
 }
 
 pub async fn get(args: GetArgs) -> ExitCode {
-    if let Some(Err(e)) = args.png.as_deref().map(super::report::check_png_path) {
-        eprintln!("streamscope: {e} (--png)");
-        return ExitCode::from(2);
-    }
     let valid = match args
         .to_request()
         .and_then(|r| r.validate().map_err(UsageError::from))

@@ -122,8 +122,10 @@ pub fn png_of_result(r: &RunResult, f: &Figures, png: &Path) -> Result<(), Strin
     )
 }
 
-/// The PNG's directory must exist before anything is downloaded.
+/// The PNG's directory must exist before anything is downloaded, and its path must be something
+/// a picture may be written to (see [`crate::outfile::Dest::of`]).
 pub fn check_png_path(png: &Path) -> Result<(), String> {
+    crate::outfile::Dest::of(png).map_err(|e| format!("{e} (the PNG)"))?;
     match png.parent().filter(|p| !p.as_os_str().is_empty()) {
         Some(dir) if !dir.is_dir() => Err(format!(
             "directory {} for the PNG does not exist",

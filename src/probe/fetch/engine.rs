@@ -15,8 +15,9 @@ use super::request::ValidRequest;
 use super::result::{OutputState, ResponseMeta, RunResult};
 use super::resume::{self, Start, Validator};
 use super::session::{Run, commit};
-use super::sink;
+use super::sink::{self, Out};
 use super::waits::Waits;
+use crate::outfile::{self, Dest};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
@@ -284,7 +285,7 @@ async fn receive(
     start: Start,
 ) -> Received {
     let prefix = start.prefix;
-    let file = match open_part(&run.req.part, prefix.bytes) {
+    let file = match open_part(&run.req, prefix.bytes) {
         Ok(f) => f,
         Err(failure) => {
             return Received {
@@ -353,25 +354,28 @@ async fn receive(
 }
 
 /// The `.part` to write: a continuation appends after the `keep` bytes it was given (cut to
-/// exactly those); a fresh attempt starts the file over.
-fn open_part(part: &std::path::Path, keep: u64) -> Result<std::fs::File, IoFailure> {
-    let opened = if keep > 0 {
-        std::fs::OpenOptions::new()
-            .write(true)
-            .open(part)
-            .and_then(|mut f| {
-                use std::io::Seek;
-                f.set_len(keep)?;
-                f.seek(std::io::SeekFrom::Start(keep))?;
-                Ok(f)
-            })
-    } else {
-        std::fs::File::create(part)
+/// exactly those); a fresh attempt starts the file over. Never through a link (see
+/// [`crate::outfile`]). A special file the user named is written straight into, in order.
+fn open_part(req: &ValidRequest, keep: u64) -> Result<Out, IoFailure> {
+    let part = req.part.as_path();
+    let opened = match req.dest {
+        Dest::Straight(_) => outfile::open_straight(part).map(|f| Out::Straight(f, keep)),
+        Dest::File if keep > 0 => outfile::open_existing(part).and_then(|mut f| {
+            use std::io::Seek;
+            f.set_len(keep)?;
+            f.seek(std::io::SeekFrom::Start(keep))?;
+            Ok(Out::File(f))
+        }),
+        Dest::File => outfile::create_fresh(part).map(Out::File),
     };
     opened.map_err(|e| IoFailure {
         doing: format!(
             "{} {}",
-            if keep > 0 { "opening" } else { "creating" },
+            if keep > 0 || req.dest != Dest::File {
+                "opening"
+            } else {
+                "creating"
+            },
             part.display()
         ),
         error: e.to_string(),

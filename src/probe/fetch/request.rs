@@ -3,6 +3,7 @@
 //! anything touches the network or the disk. Errors name the value, never a CLI flag: the CLI maps
 //! [`Field`] to its flags, the app shows the sentence under its form.
 
+use crate::outfile::Dest;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct ProbeRequest {
     /// Where the JSON report and the arrivals CSV will be written (their directories must exist).
     pub json_report: Option<PathBuf>,
     pub csv_report: Option<PathBuf>,
+    /// Where the charts will be drawn (checked here with the other outputs; drawn by the caller).
+    pub png_report: Option<PathBuf>,
     /// Header names, besides the built-in secret ones, whose values reports must not contain.
     pub redact: Vec<String>,
     /// PEM file of CA certificates trusted besides the system's roots.
@@ -84,6 +87,7 @@ impl ProbeRequest {
             output: output.into(),
             json_report: None,
             csv_report: None,
+            png_report: None,
             redact: Vec::new(),
             cacert: None,
             insecure: false,
@@ -139,8 +143,10 @@ pub enum InputError {
     ExpectSha256(String),
     #[error("no output file given")]
     NoOutput,
-    #[error("output path {0:?} is a directory; name a file")]
-    OutputIsDir(PathBuf),
+    #[error("{1} (the {0})")]
+    Dest(&'static str, crate::outfile::DestError),
+    #[error("the {0} is a {1}: {2}")]
+    Straight(&'static str, &'static str, &'static str),
     #[error("directory {1:?} for the {0} does not exist")]
     MissingDir(&'static str, PathBuf),
     #[error("the {0} must be a positive number of seconds, got {1}")]
@@ -159,8 +165,8 @@ impl InputError {
             InputError::Url(..) | InputError::Scheme(_) => Field::Url,
             InputError::HeaderSyntax(_) | InputError::Header(..) => Field::Header,
             InputError::ExpectSha256(_) => Field::ExpectSha256,
-            InputError::NoOutput | InputError::OutputIsDir(_) => Field::Output,
-            InputError::MissingDir(what, _) => match *what {
+            InputError::NoOutput | InputError::Straight(..) => Field::Output,
+            InputError::MissingDir(what, _) | InputError::Dest(what, _) => match *what {
                 JSON_REPORT => Field::JsonReport,
                 CSV_REPORT => Field::CsvReport,
                 _ => Field::Output,
@@ -180,6 +186,7 @@ impl InputError {
 const OUTPUT: &str = "output file";
 const JSON_REPORT: &str = "JSON report";
 const CSV_REPORT: &str = "arrivals CSV";
+const PNG_REPORT: &str = "PNG";
 const CONNECT_TIMEOUT: &str = "connect timeout";
 const IDLE_TIMEOUT: &str = "idle timeout";
 const MAX_TIME: &str = "time limit";
@@ -219,10 +226,15 @@ pub struct ValidRequest {
     pub overall_limit: Option<Duration>,
     pub expect_sha256: Option<[u8; 32]>,
     pub output: PathBuf,
-    /// `<output>.part`: where bytes go until the download is complete and verified.
+    /// What `output` is: a file (written as `.part`, renamed once complete) or a special file
+    /// the user named (written straight into).
+    pub dest: Dest,
+    /// `<output>.part`: where bytes go until the download is complete and verified (`output`
+    /// itself when it is written straight into).
     pub part: PathBuf,
     pub json_report: Option<PathBuf>,
     pub csv_report: Option<PathBuf>,
+    pub png_report: Option<PathBuf>,
     pub redact: Vec<String>,
     pub tls: TlsTrust,
     pub max_redirects: u32,
@@ -242,15 +254,7 @@ impl ProbeRequest {
         let connect_timeout = seconds(CONNECT_TIMEOUT, self.connect_timeout_s)?;
         let idle_timeout = seconds(IDLE_TIMEOUT, self.idle_timeout_s)?;
         let overall_limit = self.max_time_s.map(|s| seconds(MAX_TIME, s)).transpose()?;
-        check_output(&self.output)?;
-        for (what, path) in [
-            (JSON_REPORT, &self.json_report),
-            (CSV_REPORT, &self.csv_report),
-        ] {
-            if let Some(p) = path {
-                check_dir_of(what, p)?;
-            }
-        }
+        let dest = self.check_outputs()?;
         let tls = TlsTrust {
             extra_roots: match &self.cacert {
                 Some(path) => read_ca_file(path)?,
@@ -270,10 +274,15 @@ impl ProbeRequest {
             idle_timeout,
             overall_limit,
             expect_sha256,
-            part: part_path(&self.output),
+            part: match dest {
+                Dest::File => part_path(&self.output),
+                Dest::Straight(_) => self.output.clone(),
+            },
+            dest,
             output: self.output.clone(),
             json_report: self.json_report.clone(),
             csv_report: self.csv_report.clone(),
+            png_report: self.png_report.clone(),
             redact: self.redact.clone(),
             tls,
             max_redirects: self.max_redirects,
@@ -283,6 +292,57 @@ impl ProbeRequest {
             segments: self.segments,
             segment_bytes: self.segment_bytes,
         })
+    }
+
+    /// Every file the run will write: directories there, nothing a link or a special file the
+    /// user did not name, no two the same (see [`crate::outfile`]). Returns what the download's
+    /// own path is.
+    fn check_outputs(&self) -> Result<Dest, InputError> {
+        if self.output.as_os_str().is_empty() {
+            return Err(InputError::NoOutput);
+        }
+        let dest = checked_dest(OUTPUT, &self.output)?;
+        let part = part_path(&self.output);
+        let mut named: Vec<(&'static str, &Path)> = vec![(OUTPUT, &self.output)];
+        match dest {
+            Dest::File => {
+                let mut sidecar = part.clone().into_os_string();
+                sidecar.push(".resume");
+                let sidecar = PathBuf::from(sidecar);
+                for side in [&part, &sidecar] {
+                    crate::outfile::check_side_file(side)
+                        .map_err(|e| InputError::Dest(OUTPUT, e))?;
+                }
+                named.push(("output's .part", &part));
+            }
+            Dest::Straight(kind) if self.resume => {
+                return Err(InputError::Straight(
+                    OUTPUT,
+                    kind.label(),
+                    "there is no .part to resume",
+                ));
+            }
+            Dest::Straight(kind) if self.segments.is_some() => {
+                return Err(InputError::Straight(
+                    OUTPUT,
+                    kind.label(),
+                    "parallel ranges need a regular file to write into",
+                ));
+            }
+            Dest::Straight(_) => {}
+        }
+        for (what, path) in [
+            (JSON_REPORT, &self.json_report),
+            (CSV_REPORT, &self.csv_report),
+            (PNG_REPORT, &self.png_report),
+        ] {
+            if let Some(p) = path {
+                checked_dest(what, p)?;
+                named.push((what, p));
+            }
+        }
+        crate::outfile::distinct(&named).map_err(|e| InputError::Dest(OUTPUT, e))?;
+        Ok(dest)
     }
 
     /// The signing spec, when SigV4 is on.
@@ -411,14 +471,13 @@ fn read_ca_file(
     Ok(certs)
 }
 
-fn check_output(output: &Path) -> Result<(), InputError> {
-    if output.as_os_str().is_empty() {
-        return Err(InputError::NoOutput);
+/// `path`'s directory exists and `path` is something the run may write (see [`Dest::of`]).
+fn checked_dest(what: &'static str, path: &Path) -> Result<Dest, InputError> {
+    let dest = Dest::of(path).map_err(|e| InputError::Dest(what, e))?;
+    if dest == Dest::File {
+        check_dir_of(what, path)?;
     }
-    if output.is_dir() {
-        return Err(InputError::OutputIsDir(output.to_path_buf()));
-    }
-    check_dir_of(OUTPUT, output)
+    Ok(dest)
 }
 
 fn check_dir_of(what: &'static str, path: &Path) -> Result<(), InputError> {

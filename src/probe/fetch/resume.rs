@@ -22,13 +22,9 @@ pub fn sidecar(req: &ValidRequest) -> PathBuf {
 /// `.part`: a fresh start (as curl's `-C -` starts from zero).
 pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
     let part = req.part.clone();
-    let hashed = tokio::task::spawn_blocking(move || {
-        let mut f = match std::fs::File::open(&part) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        Prefix::of_file(&mut f).map(Some)
+    let hashed = tokio::task::spawn_blocking(move || match crate::outfile::open_read(&part)? {
+        Some(mut f) => Prefix::of_file(&mut f).map(Some),
+        None => Ok(None),
     })
     .await
     .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string())));
@@ -39,8 +35,8 @@ pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
     let Some(prefix) = prefix else {
         return Ok(Start::fresh());
     };
-    let validator = std::fs::read(sidecar(req))
-        .ok()
+    // An ETag and a date: a few hundred bytes (anything larger was not written by us).
+    let validator = crate::outfile::read_side_file(&sidecar(req), 64 * 1024)
         .and_then(|b| serde_json::from_slice::<Validator>(&b).ok());
     Ok(Start {
         prefix,
@@ -56,7 +52,10 @@ pub fn leave_part(req: &ValidRequest, validator: Option<&Validator>) {
         Some(v) => {
             let written = serde_json::to_vec(v)
                 .map_err(std::io::Error::other)
-                .and_then(|json| std::fs::write(sidecar(req), json));
+                .and_then(|json| {
+                    use std::io::Write;
+                    crate::outfile::create_fresh(&sidecar(req))?.write_all(&json)
+                });
             if written.is_err() {
                 // A full disk: no half-written note beside the .part.
                 std::fs::remove_file(sidecar(req)).ok();

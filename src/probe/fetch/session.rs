@@ -300,6 +300,12 @@ pub(super) fn commit(
         partial_left: part_created,
         bytes_written,
     };
+    if req.dest != crate::outfile::Dest::File {
+        // Written straight into what the user named: nothing to rename, nothing left aside.
+        out.partial_left = false;
+        out.saved = part_created && outcome.is_complete();
+        return (outcome, out);
+    }
     if !outcome.is_complete() {
         if part_created {
             resume::leave_part(req, validator);
@@ -307,7 +313,17 @@ pub(super) fn commit(
         return (outcome, out);
     }
     resume::forget_part(req);
-    if let Err(e) = std::fs::rename(&req.part, &req.output) {
+    // Looked at again just before: never rename over what is no longer a regular file (or nothing).
+    let still_file = crate::outfile::Dest::of(&req.output)
+        .map_err(|e| std::io::Error::other(e.to_string()))
+        .and_then(|d| {
+            if d == crate::outfile::Dest::File {
+                Ok(())
+            } else {
+                Err(std::io::Error::other("it is no longer a regular file"))
+            }
+        });
+    if let Err(e) = still_file.and_then(|()| std::fs::rename(&req.part, &req.output)) {
         return (
             Outcome::IoError(IoFailure {
                 doing: format!(

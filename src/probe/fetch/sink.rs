@@ -127,6 +127,65 @@ impl Target for std::fs::File {
     }
 }
 
+/// The download's file: a regular file (the `.part`), or a special file the user named, written
+/// straight into (no preallocation, no write-back hints, no fsync: a device or a pipe has no
+/// pages to make durable, and `fsync` on one fails).
+pub enum Out {
+    File(std::fs::File),
+    /// The file, and the bytes it holds from this run (those before it included).
+    Straight(std::fs::File, u64),
+}
+
+impl Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Out::File(f) => f.write(buf),
+            Out::Straight(f, n) => f.write(buf).inspect(|k| *n += *k as u64),
+        }
+    }
+    fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+        match self {
+            Out::File(f) => f.write_vectored(bufs),
+            Out::Straight(f, n) => f.write_vectored(bufs).inspect(|k| *n += *k as u64),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::File(f) | Out::Straight(f, _) => f.flush(),
+        }
+    }
+}
+
+impl Target for Out {
+    fn sync(&mut self) -> std::io::Result<()> {
+        match self {
+            Out::File(f) => f.sync(),
+            Out::Straight(..) => Ok(()),
+        }
+    }
+    fn stored_len(&self) -> std::io::Result<u64> {
+        match self {
+            Out::File(f) => f.stored_len(),
+            Out::Straight(_, n) => Ok(*n),
+        }
+    }
+    fn start_writeback(&self, from: u64, len: u64) {
+        if let Out::File(f) = self {
+            f.start_writeback(from, len);
+        }
+    }
+    fn reserve(&self, len: u64) {
+        if let Out::File(f) = self {
+            f.reserve(len);
+        }
+    }
+    fn release_beyond(&self, len: u64) {
+        if let Out::File(f) = self {
+            f.release_beyond(len);
+        }
+    }
+}
+
 /// Starts the writer for `target`, with room reserved for `expected_len` bytes when the length is
 /// known. Dropping the sender ends it: the target is synced.
 pub fn spawn<T: Target>(

@@ -259,7 +259,7 @@ pub fn write_comparison_json(
         "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
         "targets": targets,
     });
-    std::fs::write(path, serde_json::to_vec_pretty(&v).unwrap_or_default())
+    crate::outfile::write_whole(path, &serde_json::to_vec_pretty(&v).unwrap_or_default())
 }
 
 /// The rows as a text table with aligned columns.

@@ -251,7 +251,37 @@ fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
             Tone::Info,
         );
     }
-    if r.output.saved {
+    output_line(r, push);
+    if let Some(m) = &r.response {
+        push(
+            "status",
+            format!("{} {}", m.status, m.version.label()),
+            Tone::Info,
+        );
+    }
+    if r.request.tls.insecure && r.request.url.scheme() == "https" {
+        push(
+            "tls",
+            "certificate verification was OFF: the server's identity was not checked".into(),
+            Tone::Warn,
+        );
+    }
+}
+
+/// Where the body went: saved, written straight into a special file, or left as `.part`.
+fn output_line(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone)) {
+    if let crate::outfile::Dest::Straight(kind) = r.request.dest {
+        push(
+            "written",
+            format!(
+                "{} bytes straight into {} (a {}: no .part, nothing renamed)",
+                r.output.bytes_written,
+                r.request.output.display(),
+                kind.label()
+            ),
+            Tone::Info,
+        );
+    } else if r.output.saved {
         push(
             "saved",
             format!(
@@ -269,20 +299,6 @@ fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
                 r.output.bytes_written,
                 r.request.part.display()
             ),
-            Tone::Warn,
-        );
-    }
-    if let Some(m) = &r.response {
-        push(
-            "status",
-            format!("{} {}", m.status, m.version.label()),
-            Tone::Info,
-        );
-    }
-    if r.request.tls.insecure && r.request.url.scheme() == "https" {
-        push(
-            "tls",
-            "certificate verification was OFF: the server's identity was not checked".into(),
             Tone::Warn,
         );
     }

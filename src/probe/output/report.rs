@@ -123,6 +123,10 @@ pub struct OutputInfo {
     pub partial_left: bool,
     /// Bytes that reached the file.
     pub bytes_written: u64,
+    /// Set when `path` is a special file the user named (`-o /dev/null`): written straight into,
+    /// with no `.part` and no rename.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub written_straight_into: Option<crate::outfile::Special>,
 }
 
 /// The JSON schema. Build it with [`Report::new`]; nothing reads it back.
@@ -245,6 +249,10 @@ impl Report {
                 saved: r.output.saved,
                 partial_left: r.output.partial_left,
                 bytes_written: r.output.bytes_written,
+                written_straight_into: match req.dest {
+                    crate::outfile::Dest::Straight(kind) => Some(kind),
+                    crate::outfile::Dest::File => None,
+                },
             },
             bytes: r.bytes,
             expected_bytes: expected_length.map(|l| l.bytes),
@@ -334,9 +342,7 @@ pub fn write_csv_rows(
 
 /// Writes `<path>.part` then renames it, so a reader never sees half a report.
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    let tmp = crate::probe::fetch::request::part_path(path);
-    std::fs::write(&tmp, data)?;
-    std::fs::rename(&tmp, path)
+    crate::outfile::write_whole(path, data)
 }
 
 impl RequestInfo {
