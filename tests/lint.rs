@@ -263,3 +263,43 @@ fn the_readme_tables_list_every_rule() {
         );
     }
 }
+
+#[test]
+fn hostile_inputs_are_one_line_errors_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = dir.path().join("huge.yaml");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(17 << 20)
+        .unwrap();
+    // Nine levels of ten aliases: a billion nodes if expanded, in 700 bytes.
+    let bomb = dir.path().join("bomb.yaml");
+    let mut text = String::from("Resources:\n  a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        let p = format!("*a{}", i - 1);
+        text.push_str(&format!("  a{i}: &a{i} [{}]\n", vec![p; 10].join(", ")));
+    }
+    std::fs::write(&bomb, text).unwrap();
+    let deep = dir.path().join("deep.json");
+    std::fs::write(&deep, "[".repeat(1 << 20)).unwrap();
+    for (input, says) in [
+        (Path::new("/dev/zero"), "not a regular file"),
+        (huge.as_path(), "larger than the 16 MiB"),
+        (bomb.as_path(), "alias"),
+        (deep.as_path(), ""),
+    ] {
+        let o = std::process::Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 600000 && exec \"$@\"")
+            .arg("sh")
+            .arg(BIN)
+            .arg("lint")
+            .arg(input)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", input.display());
+        assert!(err.contains(says), "{}: {err}", input.display());
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+    }
+}

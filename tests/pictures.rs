@@ -97,3 +97,83 @@ fn reports_that_cannot_be_drawn_are_one_line_errors() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("(--png)"), "{}", stderr(&o));
 }
+
+/// Runs `streamscope ARGS` with its address space limited to `kib` KiB (`ulimit -v`): what takes
+/// memory without bound fails instead of taking the machine.
+fn limited(kib: u64, args: &[&str]) -> std::process::Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("ulimit -v {kib} && exec \"$@\""))
+        .arg("sh")
+        .arg(BIN)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn hostile_reports_are_refused_or_drawn_in_bounded_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let png = dir.path().join("h.png");
+    let p = png.to_str().unwrap();
+    // Not a regular file, or larger than a report may be (a sparse file: no disk used).
+    let huge = dir.path().join("huge.json");
+    std::fs::File::create(&huge)
+        .unwrap()
+        .set_len(300 << 20)
+        .unwrap();
+    // Arrivals after the end, out of order, or more bytes than arrived.
+    let report = |name: &str, body: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(r#"{{"schema_version": 1, "request": {{"url": "http://x/"}}, "outcome": "complete", {body}}}"#),
+        )
+        .unwrap();
+        path
+    };
+    let late = report(
+        "late.json",
+        r#""duration_ms": 3, "bytes": 10, "timeline": [[1000, 5], [18446744073709551615, 5]]"#,
+    );
+    let unsorted = report(
+        "unsorted.json",
+        r#""duration_ms": 3, "bytes": 10, "timeline": [[2000, 5], [1000, 5]]"#,
+    );
+    let too_many = report(
+        "bytes.json",
+        r#""duration_ms": 3, "bytes": 9, "timeline": [[1000, 5], [2000, 5]]"#,
+    );
+    for (input, says) in [
+        ("/dev/zero", "not a regular file"),
+        (huge.to_str().unwrap(), "larger than the 256 MiB"),
+        (late.to_str().unwrap(), "after the run ended"),
+        (unsorted.to_str().unwrap(), "earlier than the one before"),
+        (too_many.to_str().unwrap(), "more than the 9 bytes"),
+    ] {
+        let o = limited(600_000, &["report", input, "--png", p]);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{input}: {err}");
+        assert!(err.contains(says), "{input}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+        assert!(!png.exists());
+    }
+    // A run that claims to have lasted 584 years, with an arrival at its end: a possible report,
+    // drawn with coarser windows in a few tens of MB, not 24 GB.
+    let long = report(
+        "long.json",
+        r#""duration_ms": 18446744073709.6, "bytes": 300, "timeline": [[1000, 100], [18446744073709551000, 200]]"#,
+    );
+    let o = limited(600_000, &["report", long.to_str().unwrap(), "--png", p]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let drawn = Picture::read(&png);
+    let line = drawn
+        .below(TITLE_PX)
+        .iter()
+        .filter(|px| **px == [230, 140, 20])
+        .count();
+    assert!(
+        line > 1000,
+        "the run's line is drawn across the charts: {line} px"
+    );
+}

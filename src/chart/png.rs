@@ -86,7 +86,7 @@ pub fn render_png(path: &Path, title: &str, runs: &[ChartRun]) -> Result<(), Cha
         .and_then(|mut w| w.write_image_data(&rgb))
         .map_err(|e| writing(e.to_string()))?;
     // Like every output: a fresh file renamed into place, or straight into a device (see outfile).
-    crate::outfile::write_whole(path, &encoded).map_err(|e| writing(e.to_string()))
+    crate::disk::write_whole(path, &encoded).map_err(|e| writing(e.to_string()))
 }
 
 type Area<'a> = DrawingArea<BitMapBackend<'a>, plotters::coord::Shift>;

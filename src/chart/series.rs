@@ -14,6 +14,10 @@ pub const MAX_BUCKETS: usize = 2048;
 const INITIAL_BUCKET_NS: u64 = 1_000_000;
 /// Gap points kept for drawing; the largest gap is tracked apart from these.
 const MAX_GAP_POINTS: usize = 4096;
+/// Throughput windows kept at most: 250 ms windows cover 4.5 hours; a longer run (or a report
+/// that claims one) gets windows twice as long, and again, so memory stays bounded whatever
+/// the times say.
+pub const MAX_WINDOWS: usize = 1 << 16;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Bucket {
@@ -28,6 +32,8 @@ struct Bucket {
 #[derive(Debug, Clone)]
 pub struct LiveSeries {
     window_bytes: Vec<u64>,
+    /// [`WINDOW_NS`], doubled each time the windows would exceed [`MAX_WINDOWS`].
+    window_ns: u64,
     /// x = window start (s), y = MB/s; completed windows only (plus the last one once finished).
     pub throughput: Vec<Point>,
     bucket_ns: u64,
@@ -57,6 +63,7 @@ impl LiveSeries {
     pub fn new(gap_threshold_ns: u64) -> Self {
         LiveSeries {
             window_bytes: Vec::new(),
+            window_ns: WINDOW_NS,
             throughput: Vec::new(),
             bucket_ns: INITIAL_BUCKET_NS,
             buckets: Vec::new(),
@@ -117,8 +124,30 @@ impl LiveSeries {
         self.push_bucket(t, a.bytes);
     }
 
+    /// The window `t` falls in, coarsening the windows first if it lies beyond the last allowed.
+    fn window_of(&mut self, t: u64) -> usize {
+        while t / self.window_ns >= MAX_WINDOWS as u64 {
+            self.coarsen_windows();
+        }
+        (t / self.window_ns) as usize
+    }
+
+    /// Windows twice as long: neighbours merged, the published points redrawn from them.
+    fn coarsen_windows(&mut self) {
+        self.window_ns = self.window_ns.saturating_mul(2);
+        self.window_bytes = self
+            .window_bytes
+            .chunks(2)
+            .map(|pair| pair.iter().sum())
+            .collect();
+        let published = self.throughput.len() / 2;
+        self.throughput = (0..published)
+            .map(|i| window_point(i, self.window_bytes[i], self.window_ns, self.window_ns))
+            .collect();
+    }
+
     fn push_window(&mut self, t: u64, bytes: u64) {
-        let i = (t / WINDOW_NS) as usize;
+        let i = self.window_of(t);
         if i >= self.window_bytes.len() {
             self.window_bytes.resize(i + 1, 0);
         }
@@ -134,8 +163,12 @@ impl LiveSeries {
         }
         while self.throughput.len() < upto {
             let i = self.throughput.len();
-            self.throughput
-                .push(window_point(i, self.window_bytes[i], WINDOW_NS));
+            self.throughput.push(window_point(
+                i,
+                self.window_bytes[i],
+                self.window_ns,
+                self.window_ns,
+            ));
         }
     }
 
@@ -143,7 +176,8 @@ impl LiveSeries {
     /// become zeros, so a stall shows as a drop to 0 while it happens.
     pub fn advance_to(&mut self, now_ns: u64) {
         if !self.finished {
-            self.publish_windows((now_ns / WINDOW_NS) as usize);
+            let upto = self.window_of(now_ns);
+            self.publish_windows(upto);
         }
     }
 
@@ -153,14 +187,18 @@ impl LiveSeries {
             return;
         }
         self.finished = true;
-        let last = (end_ns / WINDOW_NS) as usize;
+        let last = self.window_of(end_ns);
         self.publish_windows(last);
         if self.window_bytes.len() > last {
             // At least a tenth of a window, so a few bytes in the last microseconds don't spike.
-            let partial_ns = (end_ns - last as u64 * WINDOW_NS).max(WINDOW_NS / 10);
+            let partial_ns = (end_ns - last as u64 * self.window_ns).max(self.window_ns / 10);
             self.throughput.truncate(last);
-            self.throughput
-                .push(window_point(last, self.window_bytes[last], partial_ns));
+            self.throughput.push(window_point(
+                last,
+                self.window_bytes[last],
+                partial_ns,
+                self.window_ns,
+            ));
         }
     }
 
@@ -241,9 +279,10 @@ impl LiveSeries {
     }
 }
 
-fn window_point(i: usize, bytes: u64, len_ns: u64) -> Point {
+/// Window `i` (windows of `window_ns`) holding `bytes` over `len_ns`: x = its start (s), y = MB/s.
+fn window_point(i: usize, bytes: u64, len_ns: u64, window_ns: u64) -> Point {
     Point::new(
-        i as f64 * WINDOW_NS as f64 / 1e9,
+        i as f64 * window_ns as f64 / 1e9,
         bytes as f64 / (len_ns as f64 / 1e9) / 1e6,
     )
 }
@@ -310,6 +349,41 @@ mod tests {
             "{drawn} vs {total}"
         );
         assert_eq!(s.window_bytes.len(), (end / WINDOW_NS + 1) as usize);
+    }
+
+    #[test]
+    fn any_time_keeps_the_windows_bounded_and_the_bytes_counted() {
+        let tl = vec![
+            Arrival {
+                t_offset_ns: 1_000,
+                bytes: 100,
+            },
+            Arrival {
+                t_offset_ns: 3_600_000_000_000 * 24,
+                bytes: 200,
+            },
+            Arrival {
+                t_offset_ns: u64::MAX - 1,
+                bytes: 300,
+            },
+        ];
+        let s = LiveSeries::from_timeline(&tl, 500_000_000, u64::MAX);
+        assert!(
+            s.window_bytes.len() <= MAX_WINDOWS,
+            "{}",
+            s.window_bytes.len()
+        );
+        assert!(s.throughput.len() <= MAX_WINDOWS);
+        assert_eq!(s.window_bytes.iter().sum::<u64>(), 600);
+        assert!(s.bucket_count() <= MAX_BUCKETS);
+        // Coarsening in the middle of a run keeps what was counted before.
+        let mut live = LiveSeries::new(500_000_000);
+        live.push(tl[0]);
+        live.advance_to(WINDOW_NS * MAX_WINDOWS as u64 * 3);
+        live.push(tl[1]);
+        live.finish(3_600_000_000_000 * 25);
+        assert_eq!(live.window_bytes.iter().sum::<u64>(), 300);
+        assert!(live.throughput.len() <= MAX_WINDOWS);
     }
 
     #[test]

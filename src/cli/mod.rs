@@ -74,6 +74,7 @@ impl From<InputError> for UsageError {
             Field::Output => Some("-o"),
             Field::JsonReport => Some("--json"),
             Field::CsvReport => Some("--csv"),
+            Field::PngReport => Some("--png"),
             Field::ConnectTimeout => Some("--connect-timeout"),
             Field::IdleTimeout => Some("--idle-timeout"),
             Field::MaxTime => Some("--max-time"),

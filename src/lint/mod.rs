@@ -333,7 +333,8 @@ pub fn lint_paths(paths: &[PathBuf]) -> Result<Vec<LintFinding>, LintError> {
 
 fn lint_path(path: &Path) -> Result<Vec<LintFinding>, LintError> {
     let read = |p: &Path| {
-        std::fs::read_to_string(p).map_err(|e| LintError::Unreadable(p.to_path_buf(), e))
+        crate::disk::read_input_text(p, crate::disk::TEMPLATE_CAP)
+            .map_err(|e| LintError::Unreadable(p.to_path_buf(), e))
     };
     if path.is_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(path)

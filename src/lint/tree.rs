@@ -3,7 +3,7 @@
 //! (`{Ref: X}`, `{Fn::Sub: s}`, `{Fn::GetAtt: [A, B]}`), so that rules see one shape whatever the
 //! template was written in.
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
+use saphyr::Scalar;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -91,13 +91,182 @@ pub enum ParseError {
     Syntax(String),
     #[error("an empty document")]
     Empty,
+    #[error("nested deeper than {MAX_DEPTH} levels")]
+    TooDeep,
+    #[error(
+        "its aliases expand to more than {0} nodes (a YAML alias bomb?): streamscope reads at most a few nodes per byte"
+    )]
+    TooManyNodes(usize),
 }
 
-/// Parses a YAML (or JSON, a subset of YAML 1.2) document.
+/// Containers nested at most (CloudFormation allows far fewer; deeper is hostile, and would
+/// overflow the stack of whatever walks the tree).
+pub const MAX_DEPTH: usize = 256;
+
+/// Parses a YAML (or JSON, a subset of YAML 1.2) document: the first of the stream.
+///
+/// The tree is built straight from the parser's events (no intermediate YAML tree), so memory is
+/// the tree's alone; aliases are expanded within a budget of nodes proportional to the text, so a
+/// few hundred bytes of nested aliases cannot expand to gigabytes.
 pub fn parse(text: &str) -> Result<Node, ParseError> {
-    let docs = MarkedYaml::load_from_str(text).map_err(|e| ParseError::Syntax(e.to_string()))?;
-    let doc = docs.into_iter().next().ok_or(ParseError::Empty)?;
-    Ok(convert(&doc))
+    let mut b = Builder {
+        stack: Vec::new(),
+        anchors: std::collections::HashMap::new(),
+        doc: None,
+        done: false,
+        nodes: 0,
+        budget: 10_000 + text.len() / 2,
+        error: None,
+    };
+    saphyr_parser::Parser::new_from_str(text)
+        .load(&mut b, false)
+        .map_err(|e| ParseError::Syntax(e.to_string()))?;
+    if let Some(e) = b.error {
+        return Err(e);
+    }
+    b.doc.ok_or(ParseError::Empty)
+}
+
+/// A container being read: its line, what it holds so far, its anchor and its short tag.
+struct Open {
+    line: usize,
+    kind: OpenKind,
+    anchor: usize,
+    tag: Option<String>,
+}
+
+enum OpenKind {
+    Seq(Vec<Node>),
+    /// The entries, and the key read whose value is next (with the key's line).
+    Map(Vec<(String, Node)>, Option<(String, usize)>),
+}
+
+struct Builder {
+    stack: Vec<Open>,
+    anchors: std::collections::HashMap<usize, Node>,
+    doc: Option<Node>,
+    done: bool,
+    nodes: usize,
+    budget: usize,
+    error: Option<ParseError>,
+}
+
+impl<'input> saphyr_parser::SpannedEventReceiver<'input> for Builder {
+    fn on_event(&mut self, ev: saphyr_parser::Event<'input>, span: saphyr_parser::Span) {
+        if self.error.is_none()
+            && !self.done
+            && let Err(e) = self.event(ev, span.start.line())
+        {
+            self.error = Some(e);
+        }
+    }
+}
+
+impl Builder {
+    fn event(&mut self, ev: saphyr_parser::Event<'_>, line: usize) -> Result<(), ParseError> {
+        use saphyr_parser::Event;
+        let is_seq = matches!(ev, Event::SequenceStart(..));
+        match ev {
+            Event::SequenceStart(anchor, tag) | Event::MappingStart(anchor, tag) => {
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(ParseError::TooDeep);
+                }
+                let kind = if is_seq {
+                    OpenKind::Seq(Vec::new())
+                } else {
+                    OpenKind::Map(Vec::new(), None)
+                };
+                self.stack.push(Open {
+                    line,
+                    kind,
+                    anchor,
+                    tag: short_tag(tag.as_deref()),
+                });
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let Some(open) = self.stack.pop() else {
+                    return Ok(());
+                };
+                let value = match open.kind {
+                    OpenKind::Seq(items) => Value::Seq(items),
+                    OpenKind::Map(entries, _) => Value::Map(entries),
+                };
+                let node = Node {
+                    line: open.line,
+                    value,
+                };
+                self.insert(node, open.anchor, open.tag.as_deref())?;
+            }
+            Event::Scalar(text, style, anchor, tag) => {
+                let short = short_tag(tag.as_deref());
+                let core = tag.as_ref().filter(|t| t.is_yaml_core_schema());
+                let value = match Scalar::parse_from_cow_and_metadata(text.clone(), style, core) {
+                    Some(s) => scalar(&s),
+                    None => Value::Str(text.into_owned()),
+                };
+                self.insert(Node { line, value }, anchor, short.as_deref())?;
+            }
+            Event::Alias(id) => {
+                let node = self.anchors.get(&id).cloned().unwrap_or(Node {
+                    line,
+                    value: Value::Null,
+                });
+                self.count(size(&node))?;
+                self.insert(Node { line, ..node }, 0, None)?;
+            }
+            Event::DocumentEnd if self.doc.is_some() => self.done = true,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn count(&mut self, n: usize) -> Result<(), ParseError> {
+        self.nodes += n;
+        if self.nodes > self.budget {
+            return Err(ParseError::TooManyNodes(self.budget));
+        }
+        Ok(())
+    }
+
+    /// A finished node: its short tag applied, remembered under its anchor, put in its parent.
+    fn insert(&mut self, node: Node, anchor: usize, tag: Option<&str>) -> Result<(), ParseError> {
+        self.count(1)?;
+        let node = match tag {
+            Some(t) => long_form_node(t, node),
+            None => node,
+        };
+        if anchor > 0 {
+            self.count(size(&node))?;
+            self.anchors.insert(anchor, node.clone());
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.doc.get_or_insert(node);
+            return Ok(());
+        };
+        match &mut parent.kind {
+            OpenKind::Seq(items) => items.push(node),
+            OpenKind::Map(entries, key) => match key.take() {
+                None => *key = Some((key_text(&node), node.line)),
+                // A value is where its key is: a block mapping under `Download:` starts a line below.
+                Some((k, line)) => entries.push((k, Node { line, ..node })),
+            },
+        }
+        Ok(())
+    }
+}
+
+/// Nodes in a tree (what an alias to it adds).
+fn size(n: &Node) -> usize {
+    1 + match &n.value {
+        Value::Seq(items) => items.iter().map(size).sum(),
+        Value::Map(entries) => entries.iter().map(|(_, v)| size(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// The name of a CloudFormation short tag (`!Ref` → `Ref`); None for any other tag.
+fn short_tag(tag: Option<&saphyr_parser::Tag>) -> Option<String> {
+    tag.filter(|t| t.handle == "!").map(|t| t.suffix.clone())
 }
 
 /// `!Ref` → `Ref`, `!Condition` → `Condition`, `!Sub` → `Fn::Sub`, ...
@@ -108,42 +277,24 @@ fn long_form(tag: &str) -> String {
     }
 }
 
-fn convert(y: &MarkedYaml<'_>) -> Node {
-    let line = y.span.start.line();
-    let value = match &y.data {
-        YamlData::Value(s) => scalar(s),
-        YamlData::Representation(text, _, _) => Value::Str(text.to_string()),
-        YamlData::Sequence(items) => Value::Seq(items.iter().map(convert).collect()),
-        // A value is where its key is: a block mapping under `Download:` starts a line below.
-        YamlData::Mapping(map) => Value::Map(
-            map.iter()
-                .map(|(k, v)| {
-                    let mut node = convert(v);
-                    node.line = k.span.start.line();
-                    (key_text(k), node)
-                })
-                .collect(),
-        ),
-        YamlData::Tagged(tag, inner) if tag.handle == "!" => {
-            let name = long_form(&tag.suffix);
-            let mut inner = convert(inner);
-            // `!GetAtt Resource.Attribute` is the short form of `[Resource, Attribute]`.
-            if name == "Fn::GetAtt"
-                && let Value::Str(s) = &inner.value
-                && let Some((res, attr)) = s.split_once('.')
-            {
-                let part = |v: &str| Node {
-                    line: inner.line,
-                    value: Value::Str(v.to_string()),
-                };
-                inner.value = Value::Seq(vec![part(res), part(attr)]);
-            }
-            Value::Map(vec![(name, inner)])
-        }
-        YamlData::Tagged(_, inner) => convert(inner).value,
-        _ => Value::Null,
-    };
-    Node { line, value }
+/// A node under a short tag as its long form: `!Sub s` → `{Fn::Sub: s}`.
+fn long_form_node(tag: &str, mut inner: Node) -> Node {
+    let name = long_form(tag);
+    // `!GetAtt Resource.Attribute` is the short form of `[Resource, Attribute]`.
+    if name == "Fn::GetAtt"
+        && let Value::Str(s) = &inner.value
+        && let Some((res, attr)) = s.split_once('.')
+    {
+        let part = |v: &str| Node {
+            line: inner.line,
+            value: Value::Str(v.to_string()),
+        };
+        inner.value = Value::Seq(vec![part(res), part(attr)]);
+    }
+    Node {
+        line: inner.line,
+        value: Value::Map(vec![(name, inner)]),
+    }
 }
 
 fn scalar(s: &Scalar<'_>) -> Value {
@@ -156,15 +307,12 @@ fn scalar(s: &Scalar<'_>) -> Value {
     }
 }
 
-fn key_text(k: &MarkedYaml<'_>) -> String {
-    match &k.data {
-        YamlData::Value(Scalar::String(s)) => s.to_string(),
-        YamlData::Value(s) => match scalar(s) {
-            Value::Num(n) => n.to_string(),
-            Value::Bool(b) => b.to_string(),
-            _ => String::new(),
-        },
-        YamlData::Representation(t, _, _) => t.to_string(),
+/// A mapping key as text (a number or a boolean as written; anything else, empty).
+fn key_text(k: &Node) -> String {
+    match &k.value {
+        Value::Str(s) => s.clone(),
+        Value::Num(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
         _ => String::new(),
     }
 }
@@ -192,6 +340,31 @@ mod tests {
         let nested = parse("X: 1\nEvents:\n  Download:\n    Type: Api\n").unwrap();
         assert_eq!(nested.at(&["Events", "Download"]).unwrap().line, 3);
         assert_eq!(nested.at(&["Events", "Download", "Type"]).unwrap().line, 4);
+    }
+
+    #[test]
+    fn hostile_documents_are_refused_not_expanded() {
+        // Nine levels of ten aliases each: 10^9 nodes if expanded.
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..10 {
+            let p = i - 1;
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        assert!(matches!(parse(&bomb), Err(ParseError::TooManyNodes(_))));
+        let deep = "[".repeat(100_000);
+        assert!(parse(&deep).is_err());
+        let deep_ok = format!("{}{}", "[".repeat(100), "]".repeat(100));
+        assert!(parse(&deep_ok).is_ok());
+        // An ordinary alias still reads as its anchor's value.
+        let t = parse("A: &x {K: 1}\nB: *x\n").unwrap();
+        assert_eq!(t.at(&["B", "K"]).unwrap().num(), Some(1.0));
+        assert_eq!(t.at(&["B"]).unwrap().line, 2);
+        assert_eq!(parse(""), Err(ParseError::Empty));
+        // Only the first document counts.
+        let two = parse("A: 1\n---\nB: 2\n").unwrap();
+        assert!(two.get("A").is_some() && two.get("B").is_none());
     }
 
     #[test]

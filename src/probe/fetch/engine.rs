@@ -17,7 +17,7 @@ use super::resume::{self, Start, Validator};
 use super::session::{Run, commit};
 use super::sink::{self, Out};
 use super::waits::Waits;
-use crate::outfile::{self, Dest};
+use crate::disk::{self, Dest};
 use std::time::{Duration, Instant, SystemTime};
 use tokio_util::sync::CancellationToken;
 
@@ -355,18 +355,18 @@ async fn receive(
 
 /// The `.part` to write: a continuation appends after the `keep` bytes it was given (cut to
 /// exactly those); a fresh attempt starts the file over. Never through a link (see
-/// [`crate::outfile`]). A special file the user named is written straight into, in order.
+/// [`crate::disk`]). A special file the user named is written straight into, in order.
 fn open_part(req: &ValidRequest, keep: u64) -> Result<Out, IoFailure> {
     let part = req.part.as_path();
     let opened = match req.dest {
-        Dest::Straight(_) => outfile::open_straight(part).map(|f| Out::Straight(f, keep)),
-        Dest::File if keep > 0 => outfile::open_existing(part).and_then(|mut f| {
+        Dest::Straight(_) => disk::open_straight(part).map(|f| Out::Straight(f, keep)),
+        Dest::File if keep > 0 => disk::open_existing(part).and_then(|mut f| {
             use std::io::Seek;
             f.set_len(keep)?;
             f.seek(std::io::SeekFrom::Start(keep))?;
             Ok(Out::File(f))
         }),
-        Dest::File => outfile::create_fresh(part).map(Out::File),
+        Dest::File => disk::create_fresh(part).map(Out::File),
     };
     opened.map_err(|e| IoFailure {
         doing: format!(

@@ -73,7 +73,7 @@ pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u3
         Ok(first) => first,
         Err(ended) => return *ended,
     };
-    let file = match crate::outfile::create_fresh(&run.req.part) {
+    let file = match crate::disk::create_fresh(&run.req.part) {
         Ok(f) => f,
         Err(e) => {
             let failure = IoFailure {
@@ -275,7 +275,7 @@ async fn whole_run(
 ) -> RunResult {
     let part = run.req.part.clone();
     let sha256 = tokio::task::spawn_blocking(move || {
-        let mut f = crate::outfile::open_read(&part)?
+        let mut f = crate::disk::open_read(&part)?
             .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))?;
         super::sink::Prefix::of_file(&mut f).map(|p| {
             let d: [u8; 32] = p.hasher.finalize().into();

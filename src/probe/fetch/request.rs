@@ -3,7 +3,7 @@
 //! anything touches the network or the disk. Errors name the value, never a CLI flag: the CLI maps
 //! [`Field`] to its flags, the app shows the sentence under its form.
 
-use crate::outfile::Dest;
+use crate::disk::Dest;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -120,6 +120,7 @@ pub enum Field {
     Output,
     JsonReport,
     CsvReport,
+    PngReport,
     ConnectTimeout,
     IdleTimeout,
     MaxTime,
@@ -144,7 +145,9 @@ pub enum InputError {
     #[error("no output file given")]
     NoOutput,
     #[error("{1} (the {0})")]
-    Dest(&'static str, crate::outfile::DestError),
+    Dest(&'static str, crate::disk::DestError),
+    #[error("{0}")]
+    SameFile(crate::disk::DestError),
     #[error("the {0} is a {1}: {2}")]
     Straight(&'static str, &'static str, &'static str),
     #[error("directory {1:?} for the {0} does not exist")]
@@ -165,10 +168,13 @@ impl InputError {
             InputError::Url(..) | InputError::Scheme(_) => Field::Url,
             InputError::HeaderSyntax(_) | InputError::Header(..) => Field::Header,
             InputError::ExpectSha256(_) => Field::ExpectSha256,
-            InputError::NoOutput | InputError::Straight(..) => Field::Output,
+            InputError::NoOutput | InputError::Straight(..) | InputError::SameFile(_) => {
+                Field::Output
+            }
             InputError::MissingDir(what, _) | InputError::Dest(what, _) => match *what {
                 JSON_REPORT => Field::JsonReport,
                 CSV_REPORT => Field::CsvReport,
+                PNG_REPORT => Field::PngReport,
                 _ => Field::Output,
             },
             InputError::Seconds(what, _) => match *what {
@@ -295,7 +301,7 @@ impl ProbeRequest {
     }
 
     /// Every file the run will write: directories there, nothing a link or a special file the
-    /// user did not name, no two the same (see [`crate::outfile`]). Returns what the download's
+    /// user did not name, no two the same (see [`crate::disk`]). Returns what the download's
     /// own path is.
     fn check_outputs(&self) -> Result<Dest, InputError> {
         if self.output.as_os_str().is_empty() {
@@ -310,8 +316,7 @@ impl ProbeRequest {
                 sidecar.push(".resume");
                 let sidecar = PathBuf::from(sidecar);
                 for side in [&part, &sidecar] {
-                    crate::outfile::check_side_file(side)
-                        .map_err(|e| InputError::Dest(OUTPUT, e))?;
+                    crate::disk::check_side_file(side).map_err(|e| InputError::Dest(OUTPUT, e))?;
                 }
                 named.push(("output's .part", &part));
             }
@@ -341,7 +346,7 @@ impl ProbeRequest {
                 named.push((what, p));
             }
         }
-        crate::outfile::distinct(&named).map_err(|e| InputError::Dest(OUTPUT, e))?;
+        crate::disk::distinct(&named).map_err(InputError::SameFile)?;
         Ok(dest)
     }
 
@@ -461,7 +466,8 @@ fn read_ca_file(
 ) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, InputError> {
     use rustls::pki_types::{CertificateDer, pem::PemObject};
     let err = |why: String| InputError::CaCert(path.to_path_buf(), why);
-    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let pem = crate::disk::read_input(path, crate::disk::SMALL_FILE_CAP)
+        .map_err(|e| err(e.to_string()))?;
     let certs = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| err(e.to_string()))?;

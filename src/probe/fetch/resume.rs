@@ -22,7 +22,7 @@ pub fn sidecar(req: &ValidRequest) -> PathBuf {
 /// `.part`: a fresh start (as curl's `-C -` starts from zero).
 pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
     let part = req.part.clone();
-    let hashed = tokio::task::spawn_blocking(move || match crate::outfile::open_read(&part)? {
+    let hashed = tokio::task::spawn_blocking(move || match crate::disk::open_read(&part)? {
         Some(mut f) => Prefix::of_file(&mut f).map(Some),
         None => Ok(None),
     })
@@ -36,7 +36,7 @@ pub async fn start_from_part(req: &ValidRequest) -> Result<Start, IoFailure> {
         return Ok(Start::fresh());
     };
     // An ETag and a date: a few hundred bytes (anything larger was not written by us).
-    let validator = crate::outfile::read_side_file(&sidecar(req), 64 * 1024)
+    let validator = crate::disk::read_side_file(&sidecar(req), 64 * 1024)
         .and_then(|b| serde_json::from_slice::<Validator>(&b).ok());
     Ok(Start {
         prefix,
@@ -54,7 +54,7 @@ pub fn leave_part(req: &ValidRequest, validator: Option<&Validator>) {
                 .map_err(std::io::Error::other)
                 .and_then(|json| {
                     use std::io::Write;
-                    crate::outfile::create_fresh(&sidecar(req))?.write_all(&json)
+                    crate::disk::create_fresh(&sidecar(req))?.write_all(&json)
                 });
             if written.is_err() {
                 // A full disk: no half-written note beside the .part.

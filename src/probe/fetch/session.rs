@@ -300,7 +300,7 @@ pub(super) fn commit(
         partial_left: part_created,
         bytes_written,
     };
-    if req.dest != crate::outfile::Dest::File {
+    if req.dest != crate::disk::Dest::File {
         // Written straight into what the user named: nothing to rename, nothing left aside.
         out.partial_left = false;
         out.saved = part_created && outcome.is_complete();
@@ -314,10 +314,10 @@ pub(super) fn commit(
     }
     resume::forget_part(req);
     // Looked at again just before: never rename over what is no longer a regular file (or nothing).
-    let still_file = crate::outfile::Dest::of(&req.output)
+    let still_file = crate::disk::Dest::of(&req.output)
         .map_err(|e| std::io::Error::other(e.to_string()))
         .and_then(|d| {
-            if d == crate::outfile::Dest::File {
+            if d == crate::disk::Dest::File {
                 Ok(())
             } else {
                 Err(std::io::Error::other("it is no longer a regular file"))

@@ -82,8 +82,8 @@ impl Target {
 /// throwaway output path in `scratch`).
 pub fn read_targets(path: &Path, dir: &Path) -> Result<Vec<Checked>, TargetsError> {
     let name = path.display().to_string();
-    let text =
-        std::fs::read_to_string(path).map_err(|e| TargetsError::Unreadable(name.clone(), e))?;
+    let text = crate::disk::read_input_text(path, crate::disk::SMALL_FILE_CAP)
+        .map_err(|e| TargetsError::Unreadable(name.clone(), e))?;
     parse_targets(&name, &text, dir)
 }
 
@@ -259,7 +259,7 @@ pub fn write_comparison_json(
         "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
         "targets": targets,
     });
-    crate::outfile::write_whole(path, &serde_json::to_vec_pretty(&v).unwrap_or_default())
+    crate::disk::write_whole(path, &serde_json::to_vec_pretty(&v).unwrap_or_default())
 }
 
 /// The rows as a text table with aligned columns.

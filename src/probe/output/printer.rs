@@ -270,7 +270,7 @@ fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
 
 /// Where the body went: saved, written straight into a special file, or left as `.part`.
 fn output_line(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone)) {
-    if let crate::outfile::Dest::Straight(kind) = r.request.dest {
+    if let crate::disk::Dest::Straight(kind) = r.request.dest {
         push(
             "written",
             format!(

@@ -126,7 +126,7 @@ pub struct OutputInfo {
     /// Set when `path` is a special file the user named (`-o /dev/null`): written straight into,
     /// with no `.part` and no rename.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub written_straight_into: Option<crate::outfile::Special>,
+    pub written_straight_into: Option<crate::disk::Special>,
 }
 
 /// The JSON schema. Build it with [`Report::new`]; nothing reads it back.
@@ -250,8 +250,8 @@ impl Report {
                 partial_left: r.output.partial_left,
                 bytes_written: r.output.bytes_written,
                 written_straight_into: match req.dest {
-                    crate::outfile::Dest::Straight(kind) => Some(kind),
-                    crate::outfile::Dest::File => None,
+                    crate::disk::Dest::Straight(kind) => Some(kind),
+                    crate::disk::Dest::File => None,
                 },
             },
             bytes: r.bytes,
@@ -342,7 +342,7 @@ pub fn write_csv_rows(
 
 /// Writes `<path>.part` then renames it, so a reader never sees half a report.
 fn write_atomically(path: &Path, data: &[u8]) -> std::io::Result<()> {
-    crate::outfile::write_whole(path, data)
+    crate::disk::write_whole(path, data)
 }
 
 impl RequestInfo {

@@ -1,4 +1,6 @@
-//! Where the tool writes, made safe against careless and hostile paths: the download, its `.part`
+//! What the tool reads and writes on disk, made safe against careless and hostile paths.
+//!
+//! Writing: the download, its `.part`
 //! and `.part.resume`, the JSON report, the arrivals CSV and the PNG all go through here.
 //!
 //! - A path is looked at without following it ([`Dest::of`]): a regular file (or nothing) is
@@ -9,6 +11,10 @@
 //!   `O_NOFOLLOW` and created exclusively, so a link planted there by someone else makes the run
 //!   stop with one line instead of overwriting the link's target.
 //! - Two outputs naming the same file are refused before anything is downloaded ([`distinct`]).
+//!
+//! Reading: a template, a report, a targets file or a CA file is read only if it is a regular
+//! file no larger than a cap stated per kind ([`read_input`]), so `lint /dev/zero` or a huge
+//! file cannot make the tool take memory without bound.
 
 use std::fs::File;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
@@ -225,8 +231,11 @@ pub fn write_whole(path: &Path, data: &[u8]) -> std::io::Result<()> {
                 Some(p) if !p.as_os_str().is_empty() => p,
                 _ => Path::new("."),
             };
+            use std::os::unix::fs::PermissionsExt;
+            // As `std::fs::write` would create it: 0666 less the umask (tempfile's default is 0600).
             let mut tmp = tempfile::Builder::new()
                 .prefix(".streamscope-")
+                .permissions(std::fs::Permissions::from_mode(0o666))
                 .tempfile_in(dir)?;
             tmp.write_all(data)?;
             tmp.as_file().sync_all()?;
@@ -234,6 +243,66 @@ pub fn write_whole(path: &Path, data: &[u8]) -> std::io::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The largest input of each kind read (a template, a report, ...), and what it is called.
+#[derive(Debug, Clone, Copy)]
+pub struct Cap {
+    pub what: &'static str,
+    pub bytes: u64,
+}
+
+/// Templates: the largest CloudFormation accepts is 1 MB (from S3); 16 MiB leaves room for
+/// generated OpenAPI bodies and Terraform directories.
+pub const TEMPLATE_CAP: Cap = Cap {
+    what: "template",
+    bytes: 16 << 20,
+};
+/// Reports: a 10 GiB download read in 16 KiB pieces makes a report of about 15 MB.
+pub const REPORT_CAP: Cap = Cap {
+    what: "report",
+    bytes: 256 << 20,
+};
+/// Targets files, CA files: small by nature.
+pub const SMALL_FILE_CAP: Cap = Cap {
+    what: "file",
+    bytes: 4 << 20,
+};
+
+/// Reads a file the user named as input: only a regular file (a link to one is followed), and
+/// only up to `cap` (checked before reading and while reading, as a file may grow).
+pub fn read_input(path: &Path, cap: Cap) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = File::open(path)?;
+    let meta = f.metadata()?;
+    if !meta.file_type().is_file() {
+        return Err(std::io::Error::other(format!(
+            "not a regular file (a device, FIFO or directory): a {} is read from a regular file only",
+            cap.what
+        )));
+    }
+    let too_big = || {
+        std::io::Error::other(format!(
+            "larger than the {} MiB a {} may be",
+            cap.bytes >> 20,
+            cap.what
+        ))
+    };
+    if meta.len() > cap.bytes {
+        return Err(too_big());
+    }
+    let mut buf = Vec::with_capacity(meta.len() as usize);
+    f.take(cap.bytes + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 > cap.bytes {
+        return Err(too_big());
+    }
+    Ok(buf)
+}
+
+/// [`read_input`] as UTF-8 text.
+pub fn read_input_text(path: &Path, cap: Cap) -> std::io::Result<String> {
+    String::from_utf8(read_input(path, cap)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not UTF-8 text"))
 }
 
 fn not_ours(path: &Path) -> std::io::Error {
@@ -254,6 +323,28 @@ fn refused_link(path: &Path, e: std::io::Error) -> std::io::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inputs_are_regular_files_under_their_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let small = dir.path().join("t.yaml");
+        std::fs::write(&small, b"Resources: {}").unwrap();
+        let tiny = Cap {
+            what: "template",
+            bytes: 20,
+        };
+        assert_eq!(read_input_text(&small, tiny).unwrap(), "Resources: {}");
+        std::fs::write(&small, [b'x'; 21]).unwrap();
+        let e = read_input(&small, tiny).unwrap_err().to_string();
+        assert!(e.contains("larger than"), "{e}");
+        for special in ["/dev/zero", "/dev/null"] {
+            let e = read_input(Path::new(special), tiny)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("not a regular file"), "{special}: {e}");
+        }
+        assert!(read_input(dir.path(), tiny).is_err());
+    }
 
     #[test]
     fn what_a_path_is() {
