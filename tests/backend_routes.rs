@@ -200,3 +200,119 @@ async fn gateway_emulation_is_reported_on_the_index() {
     let (_, _, b) = get(emulator::router(config), "/", None).await;
     assert_eq!(json(&b)["gateway_emulation"], "buffered");
 }
+
+/// CPU seconds (user + system) the process has used, from /proc/PID/stat.
+fn cpu_s(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (which may hold spaces) start after the last ')'.
+    let rest: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: f64 = rest[11].parse::<f64>().unwrap() + rest[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf has no preconditions.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+/// Whether the peer closed `s` (EOF or reset) within `limit`.
+fn closed_within(s: &mut std::net::TcpStream, limit: std::time::Duration) -> bool {
+    use std::io::Read;
+    s.set_read_timeout(Some(limit)).unwrap();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[test]
+fn serve_sheds_slow_and_silent_clients_and_stops_digests_nobody_waits_for() {
+    use std::io::Write;
+    use std::time::{Duration, Instant};
+    // Scaled: one second for the head instead of thirty.
+    let server = common::serve(&["--header-timeout", "1"]);
+    let addr = server.base.trim_start_matches("http://").to_string();
+    let mut silent: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    let mut slow: Vec<std::net::TcpStream> = (0..100)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /download?size=10 HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // Kept alive after one answered request, then idle.
+    let mut idle = std::net::TcpStream::connect(&addr).unwrap();
+    idle.write_all(b"GET /download?size=10 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    // Each is closed by the server (well within 60 s on a loaded machine; 1 s is the setting).
+    for s in silent.iter_mut().chain(slow.iter_mut()) {
+        assert!(
+            closed_within(s, Duration::from_secs(60)),
+            "a slow client was shed"
+        );
+    }
+    assert!(
+        closed_within(&mut idle, Duration::from_secs(60)),
+        "an idle keep-alive connection was closed"
+    );
+    // Serving goes on.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("ok.bin");
+    let o = common::get(&[
+        &format!("{}/download?size=1000", server.base),
+        "-o",
+        out.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+
+    // Eight clients ask for 16 GiB objects (each needs its digest before the headers: ~10 s of
+    // one core each) and leave at once. The server stops hashing for them: its CPU time stops
+    // growing long before the 80+ CPU-seconds the whole digests would take.
+    let pid = server.child.id();
+    let before = cpu_s(pid);
+    let clients: Vec<std::net::TcpStream> = (0..8)
+        .map(|seed| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            write!(
+                s,
+                "GET /download?size=16GiB&seed={} HTTP/1.1\r\nHost: x\r\n\r\n",
+                1000 + seed
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    // Hashing has started (a second of CPU), then every client leaves.
+    let started = Instant::now() + Duration::from_secs(60);
+    while cpu_s(pid) - before < 1.0 {
+        assert!(Instant::now() < started, "the digests never started");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    drop(clients);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = cpu_s(pid);
+    loop {
+        std::thread::sleep(Duration::from_millis(500));
+        let now = cpu_s(pid);
+        if now - last < 0.05 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server kept hashing: {:.1} CPU-s",
+            now - before
+        );
+        last = now;
+    }
+    let used = cpu_s(pid) - before;
+    assert!(
+        used < 20.0,
+        "{used:.1} CPU-s spent on digests nobody waited for"
+    );
+    eprintln!("digests for 8 departed clients: {used:.2} CPU-s");
+}

@@ -131,6 +131,7 @@ pub enum Setting {
     ApiKey,
     Iam,
     IamRegion,
+    HeaderTimeout,
 }
 
 impl Setting {
@@ -159,6 +160,7 @@ impl Setting {
             Setting::ApiKey => "API key",
             Setting::Iam => "IAM test credentials",
             Setting::IamRegion => "IAM region",
+            Setting::HeaderTimeout => "header-read timeout",
         }
     }
 }

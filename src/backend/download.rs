@@ -221,12 +221,24 @@ fn object_headers(etag: &str, size: u64, seed: u64) -> HeaderMap {
     resp_headers
 }
 
-/// `Repr-Digest` of the whole object (computed off the async threads, cached per object).
+/// `Repr-Digest` of the whole object: computed off the async threads, [`DIGEST_WORKERS`] at a
+/// time, checkpointed per object, and stopped when the request is dropped (its client left).
+///
+/// [`DIGEST_WORKERS`]: super::synthetic::DIGEST_WORKERS
 async fn repr_digest(state: &AppState, seed: u64, size: u64) -> Option<HeaderValue> {
     let cache = state.digests.clone();
-    let digest = tokio::task::spawn_blocking(move || cache.sha256(seed, size))
-        .await
-        .ok()?;
+    // Held by the computation itself: a stopped one frees its place only once it has stopped.
+    let worker = cache.workers.clone().acquire_owned().await.ok()?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let _stop_when_dropped = super::synthetic::StopOnDrop(stop.clone());
+    let hashing = cache.clone();
+    let digest = tokio::task::spawn_blocking(move || {
+        let digest = hashing.sha256(seed, size, &stop);
+        drop(worker);
+        digest
+    })
+    .await
+    .ok()??;
     HeaderValue::from_str(&format!("sha-256=:{}:", B64.encode(digest))).ok()
 }
 

@@ -8,6 +8,7 @@
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;
 
@@ -56,15 +57,31 @@ const CHECKPOINT: u64 = 16 * 1024 * 1024;
 const MAX_SEEDS: usize = 32;
 const HASH_BUF: usize = 1024 * 1024;
 
-#[derive(Default)]
+/// Digests computed at once at most: each is a core's work for up to a second per GiB.
+pub const DIGEST_WORKERS: usize = 2;
+
 pub struct DigestCache {
     by_seed: Mutex<HashMap<u64, Vec<Sha256>>>,
+    /// Bounds the digests computed at once; a request waiting here that is dropped (its client
+    /// left) never starts one.
+    pub workers: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for DigestCache {
+    fn default() -> Self {
+        DigestCache {
+            by_seed: Mutex::default(),
+            workers: std::sync::Arc::new(tokio::sync::Semaphore::new(DIGEST_WORKERS)),
+        }
+    }
 }
 
 impl DigestCache {
-    /// SHA-256 of the first `size` bytes of the stream for `seed`. CPU-bound: call it from a
+    /// SHA-256 of the first `size` bytes of the stream for `seed`, or None when `stop` was set
+    /// first (checked every MiB). Each checkpoint reached is kept at once, so work stopped half
+    /// way (or done by a request alongside) is not done again. CPU-bound: call it from a
     /// blocking context for large sizes.
-    pub fn sha256(&self, seed: u64, size: u64) -> [u8; 32] {
+    pub fn sha256(&self, seed: u64, size: u64, stop: &AtomicBool) -> Option<[u8; 32]> {
         let want = (size / CHECKPOINT) as usize;
         let (mut have, mut state) = {
             let map = self.by_seed.lock().unwrap_or_else(|p| p.into_inner());
@@ -76,45 +93,72 @@ impl DigestCache {
                 None => (0, Sha256::new()),
             }
         };
-        let mut new_points = Vec::new();
         let mut buf = vec![0u8; HASH_BUF];
         while have < want {
-            hash_range(
-                &mut state,
-                seed,
-                have as u64 * CHECKPOINT,
-                CHECKPOINT,
-                &mut buf,
-            );
+            let start = have as u64 * CHECKPOINT;
+            if !hash_range(&mut state, seed, start, CHECKPOINT, &mut buf, stop) {
+                return None;
+            }
             have += 1;
-            new_points.push((have, state.clone()));
-        }
-        if !new_points.is_empty() {
-            let mut map = self.by_seed.lock().unwrap_or_else(|p| p.into_inner());
-            if map.len() >= MAX_SEEDS && !map.contains_key(&seed) {
-                map.clear();
-            }
-            let points = map.entry(seed).or_insert_with(|| vec![Sha256::new()]);
-            for (i, s) in new_points {
-                if i == points.len() {
-                    points.push(s);
-                }
-            }
+            self.keep(seed, have, &state);
         }
         let tail_start = want as u64 * CHECKPOINT;
-        hash_range(&mut state, seed, tail_start, size - tail_start, &mut buf);
-        state.finalize().into()
+        if !hash_range(
+            &mut state,
+            seed,
+            tail_start,
+            size - tail_start,
+            &mut buf,
+            stop,
+        ) {
+            return None;
+        }
+        Some(state.finalize().into())
+    }
+
+    /// Keeps the hash state after `i` checkpoints of `seed` (if it is the next one).
+    fn keep(&self, seed: u64, i: usize, state: &Sha256) {
+        let mut map = self.by_seed.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_SEEDS && !map.contains_key(&seed) {
+            map.clear();
+        }
+        let points = map.entry(seed).or_insert_with(|| vec![Sha256::new()]);
+        if i == points.len() {
+            points.push(state.clone());
+        }
     }
 }
 
-fn hash_range(state: &mut Sha256, seed: u64, start: u64, len: u64, buf: &mut [u8]) {
+/// Sets its flag when dropped: what a blocking computation checks to stop once its requester is
+/// gone (an async handler is dropped when its client disconnects).
+pub struct StopOnDrop(pub std::sync::Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Hashes `len` bytes of `seed`'s stream from `start`; false when `stop` was set first.
+fn hash_range(
+    state: &mut Sha256,
+    seed: u64,
+    start: u64,
+    len: u64,
+    buf: &mut [u8],
+    stop: &AtomicBool,
+) -> bool {
     let mut done = 0u64;
     while done < len {
+        if stop.load(Ordering::Relaxed) {
+            return false;
+        }
         let n = (len - done).min(buf.len() as u64) as usize;
         fill(seed, start + done, &mut buf[..n]);
         state.update(&buf[..n]);
         done += n as u64;
     }
+    true
 }
 
 #[cfg(test)]
@@ -159,14 +203,25 @@ mod tests {
             let mut data = vec![0u8; size as usize];
             fill(3, 0, &mut data);
             let direct: [u8; 32] = Sha256::digest(&data).into();
-            assert_eq!(cache.sha256(3, size), direct, "size {size}");
+            let go = AtomicBool::new(false);
+            assert_eq!(cache.sha256(3, size, &go), Some(direct), "size {size}");
         }
         // Asking again, now from checkpoints, gives the same answer.
         let mut data = vec![0u8; (CHECKPOINT + 1) as usize];
         fill(3, 0, &mut data);
+        let go = AtomicBool::new(false);
         assert_eq!(
-            cache.sha256(3, CHECKPOINT + 1),
-            <[u8; 32]>::from(Sha256::digest(&data))
+            cache.sha256(3, CHECKPOINT + 1, &go),
+            Some(<[u8; 32]>::from(Sha256::digest(&data)))
+        );
+        // Stopped: no digest, and nothing wrong kept.
+        let stopped = AtomicBool::new(true);
+        assert_eq!(cache.sha256(4, 3 * CHECKPOINT, &stopped), None);
+        let mut data = vec![0u8; (2 * CHECKPOINT + 9) as usize];
+        fill(4, 0, &mut data);
+        assert_eq!(
+            cache.sha256(4, 2 * CHECKPOINT + 9, &go),
+            Some(<[u8; 32]>::from(Sha256::digest(&data)))
         );
     }
 }

@@ -115,6 +115,7 @@ impl From<ConfigError> for UsageError {
             Setting::ApiKey => "--api-key",
             Setting::Iam => "--iam",
             Setting::IamRegion => "--iam-region",
+            Setting::HeaderTimeout => "--header-timeout",
         };
         UsageError(format!("{e} ({flag})"))
     }

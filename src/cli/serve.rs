@@ -66,6 +66,16 @@ pub struct ServeArgs {
         requires = "iam"
     )]
     pub iam_region: String,
+    /// Seconds a client has to send its first byte and its whole request head; also the longest
+    /// an HTTP/1 connection may idle between requests (slow or silent clients are disconnected).
+    /// HTTP/2 connections are pinged after 30 s of quiet and closed if the answer takes 20 s
+    #[arg(
+        long,
+        default_value_t = 30.0,
+        value_name = "SECS",
+        allow_negative_numbers = true
+    )]
+    pub header_timeout: f64,
     /// A usage plan's quota: requests after this many get 429 Limit Exceeded
     #[arg(long, value_name = "N")]
     pub usage_quota: Option<u64>,
@@ -213,6 +223,7 @@ impl ServeArgs {
                 name: self.function_name.clone(),
                 stage: self.function_stage.clone(),
             }),
+            header_timeout_s: Some(self.header_timeout),
         }
     }
 }

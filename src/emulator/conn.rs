@@ -6,6 +6,10 @@
 //! (HTTP/1): a flush after the cut was decided means every byte queued before it reached the
 //! kernel. Where no such flush can be seen (HTTP/2, whose frames wait for flow-control credit, or a
 //! Router run without this listener, as on Lambda), a cut waits [`FLUSH_FALLBACK`] instead.
+//!
+//! [`serve_connections`] is the accept loop: clients that send nothing, or do not finish their
+//! request headers within [`HEADER_TIMEOUT`] (also the longest an HTTP/1 connection may idle
+//! between requests), are disconnected, as are HTTP/2 clients that stop answering pings.
 
 use axum::extract::connect_info::{ConnectInfo, Connected};
 use axum::serve::{IncomingStream, Listener};
@@ -20,6 +24,14 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// How long a cut waits when it cannot see the connection drain.
 pub const FLUSH_FALLBACK: Duration = Duration::from_millis(100);
+
+/// A client's first byte and its whole request head must come within this; an HTTP/1 connection
+/// idle between requests this long is closed (hyper's header-read timeout covers both).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2: a ping when the connection has been quiet this long, and the connection closed when
+/// the answer takes longer than [`H2_PING_TIMEOUT`].
+pub const H2_PING_EVERY: Duration = Duration::from_secs(30);
+pub const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Flushes of one connection's socket, counted, with a way to wait for the next one.
 #[derive(Default)]
@@ -52,6 +64,84 @@ impl ConnWatch {
             notified.await;
         }
     }
+}
+
+/// Serves `app` on every connection `listener` accepts until `stopping` resolves; then lets the
+/// open connections finish (HTTP/1 after the response in flight, HTTP/2 with GOAWAY) and returns.
+/// Each request carries its connection's [`ConnWatch`] as `ConnectInfo`.
+pub async fn serve_connections(
+    listener: TcpListener,
+    app: axum::Router,
+    header_timeout: Duration,
+    stopping: impl std::future::Future<Output = ()> + Send,
+) -> io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
+    let builder = Arc::new(builder);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let closing = tokio_util::sync::CancellationToken::new();
+    let mut stopping = std::pin::pin!(stopping);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut stopping => break,
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                // Out of file descriptors, a connection reset before accept: go on after a pause.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        stream.set_nodelay(true).ok();
+        let watch = ConnWatch {
+            flushes: Arc::default(),
+            peer: Some(peer),
+        };
+        let io = WatchedIo {
+            inner: stream,
+            watch: watch.clone(),
+        };
+        let svc = tower::ServiceExt::map_request(
+            app.clone(),
+            move |mut req: axum::http::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(watch.clone()));
+                req
+            },
+        );
+        let svc = hyper_util::service::TowerToHyperService::new(svc);
+        let builder = builder.clone();
+        let closing = closing.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // A client that sends nothing at all never reaches hyper (whose version sniffing
+            // has no timeout of its own).
+            // (`readable()` may report readiness falsely; a peek waits for a real byte.)
+            let mut byte = [0u8; 1];
+            let first = tokio::select! {
+                () = closing.cancelled() => return,
+                r = tokio::time::timeout(header_timeout, io.inner.peek(&mut byte)) => r,
+            };
+            if !matches!(first, Ok(Ok(n)) if n > 0) {
+                return;
+            }
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+            watcher.watch(conn.into_owned()).await.ok();
+        });
+    }
+    closing.cancel();
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 impl Connected<IncomingStream<'_, WatchedListener>> for ConnWatch {

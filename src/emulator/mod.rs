@@ -12,7 +12,7 @@ pub mod iam;
 pub mod lambda_service;
 pub mod shaping;
 
-use crate::backend::{self, BackendConfig, BackendSettings, ConfigError};
+use crate::backend::{self, BackendConfig, BackendSettings, ConfigError, Setting};
 use axum::Router;
 use gateway::{GatewayConfig, GatewaySettings};
 use lambda_service::{FunctionConfig, FunctionSettings, LambdaService};
@@ -27,6 +27,9 @@ pub struct LocalSettings {
     pub backend: BackendSettings,
     /// A real function to host behind the gateway emulation instead of the Router.
     pub function: Option<FunctionSettings>,
+    /// Seconds a client has for its first byte and its request head (and an HTTP/1 connection
+    /// may idle between requests); None: [`conn::HEADER_TIMEOUT`].
+    pub header_timeout_s: Option<f64>,
 }
 
 /// A local stack: every value checked.
@@ -35,6 +38,17 @@ pub struct LocalConfig {
     pub gateway: GatewayConfig,
     pub backend: BackendConfig,
     pub function: Option<FunctionConfig>,
+    pub header_timeout: HeaderTimeout,
+}
+
+/// How long a client may take to send its request head (see [`conn::serve_connections`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeaderTimeout(pub std::time::Duration);
+
+impl Default for HeaderTimeout {
+    fn default() -> Self {
+        HeaderTimeout(conn::HEADER_TIMEOUT)
+    }
 }
 
 impl LocalSettings {
@@ -43,10 +57,18 @@ impl LocalSettings {
     pub async fn build(&self) -> Result<LocalConfig, ConfigError> {
         let gateway = self.gateway.validate()?;
         let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
+        let header_timeout = match self.header_timeout_s {
+            None => HeaderTimeout::default(),
+            Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => {
+                HeaderTimeout(std::time::Duration::from_secs_f64(s))
+            }
+            Some(s) => return Err(ConfigError::Seconds(Setting::HeaderTimeout, s)),
+        };
         Ok(LocalConfig {
             gateway,
             backend: self.backend.build().await?,
             function,
+            header_timeout,
         })
     }
 }
@@ -110,8 +132,8 @@ pub async fn serve_on(
         .function
         .clone()
         .map(|f| Arc::new(LambdaService::new(f)));
-    let app =
-        app_for(config, service.clone()).into_make_service_with_connect_info::<conn::ConnWatch>();
+    let header_timeout = config.header_timeout.0;
+    let app = app_for(config, service.clone());
     let stopping = async move {
         shutdown.await;
         // The function's processes end first (SIGTERM, then SIGKILL): the streams they were
@@ -120,9 +142,7 @@ pub async fn serve_on(
             s.shutdown().await;
         }
     };
-    axum::serve(conn::WatchedListener(listener), app)
-        .with_graceful_shutdown(stopping)
-        .await
+    conn::serve_connections(listener, app, header_timeout, stopping).await
 }
 
 /// Starts the Router on 127.0.0.1 with a free port on the current tokio runtime; returns its address.
