@@ -548,3 +548,128 @@ fn ctrl_c_cancels_keeps_the_part_and_writes_the_report() {
     );
     assert!(r["bytes"].as_u64().unwrap() < 50_000_000);
 }
+
+/// python's http.server answering `/hop/N` with a redirect to `/hop/N-1` and `/hop/0` with 64 KiB,
+/// closing the connection after every response without saying `Connection: close`: the next
+/// request may go out on a connection the server has already closed.
+const CLOSING_REDIRECTS: &str = r#"
+import http.server
+body = bytes(range(256)) * 256
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        n = int(self.path.rsplit('/', 1)[1])
+        if n > 0:
+            self.send_response(302)
+            self.send_header('Location', '/hop/%d' % (n - 1))
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+        else:
+            self.send_response(200)
+            self.send_header('Content-Length', str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        self.wfile.flush()
+        self.close_connection = True
+    def log_message(self, *a):
+        pass
+s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn a_pooled_connection_the_server_closed_is_retried_once_on_a_fresh_one() {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", CLOSING_REDIRECTS])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Proc {
+        child,
+        base: format!("http://127.0.0.1:{}", line.trim()),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut retried = 0;
+    for run in 0..20 {
+        let out = dir.path().join(format!("r{run}.bin"));
+        let json = dir.path().join(format!("r{run}.json"));
+        let (o, r) = get_report(
+            &format!("{}/hop/20", server.base),
+            &out,
+            &json,
+            &["--max-redirs", "20", "-q"],
+        );
+        assert!(
+            o.status.success(),
+            "run {run}: {} {}",
+            stderr(&o),
+            r["outcome_detail"]
+        );
+        assert_eq!(r["bytes"], 65536);
+        assert_eq!(r["redirects"].as_array().unwrap().len(), 20);
+        retried += r["fresh_connection_retries"].as_u64().unwrap();
+    }
+    eprintln!(
+        "20 of 20 runs of a 20-hop chain complete; {retried} requests sent again on a fresh connection"
+    );
+}
+
+/// A server that answers every connection with `head` (then closes): responses no HTTP client
+/// should accept.
+fn raw_server(head: Vec<u8>) -> (String, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let t = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        // One connection per case (the client does not retry a response it could not read).
+        if let Ok((mut s, _)) = listener.accept() {
+            let mut buf = [0u8; 4096];
+            let _request = s.read(&mut buf);
+            s.write_all(&head).ok();
+        }
+    });
+    (base, t)
+}
+
+#[test]
+fn protocol_errors_say_what_was_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut huge = b"HTTP/1.1 200 OK\r\n".to_vec();
+    for i in 0..100_000 {
+        huge.extend_from_slice(format!("X-Filler-{i}: {}\r\n", "y".repeat(40)).as_bytes());
+    }
+    huge.extend_from_slice(b"Content-Length: 0\r\n\r\n");
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (huge, "headers are too large"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: -5\r\n\r\n".to_vec(),
+            "Content-Length is not a valid length",
+        ),
+        (
+            b"HTTP/1.1 abc OK\r\n\r\n".to_vec(),
+            "status line is malformed",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\nBad Header\r\n\r\n".to_vec(),
+            "not valid HTTP",
+        ),
+    ];
+    for (head, says) in cases {
+        let (base, t) = raw_server(head);
+        let out = dir.path().join("p.bin");
+        let json = dir.path().join("p.json");
+        let (o, r) = get_report(&format!("{base}/x"), &out, &json, &["-q"]);
+        t.join().unwrap();
+        assert_eq!(o.status.code(), Some(1));
+        let detail = r["outcome_detail"].as_str().unwrap();
+        assert!(detail.starts_with("invalid response: "), "{detail}");
+        assert!(detail.contains(says), "{says:?} in {detail:?}");
+        assert!(!out.exists());
+    }
+}

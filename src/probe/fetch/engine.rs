@@ -111,6 +111,7 @@ async fn prepare(
         attempts: Vec::new(),
         timeline: Vec::new(),
         resumed_from: 0,
+        fresh_connection_retries: Default::default(),
     };
     let client = match client {
         Ok(c) => c,

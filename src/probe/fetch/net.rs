@@ -182,6 +182,9 @@ fn cause_of(err: &(dyn StdError + 'static)) -> Option<ConnectCause> {
     if err.downcast_ref::<DnsError>().is_some() {
         return Some(ConnectCause::Dns);
     }
+    if let Some(h) = err.downcast_ref::<hyper::Error>() {
+        return protocol_cause(h);
+    }
     let tls = err.downcast_ref::<rustls::Error>()?;
     use rustls::CertificateError as C;
     Some(match tls {
@@ -198,6 +201,33 @@ fn cause_of(err: &(dyn StdError + 'static)) -> Option<ConnectCause> {
         },
         _ => ConnectCause::Tls,
     })
+}
+
+/// What hyper says of a response it could not read. hyper's parse error kinds are private; its
+/// `Display` names them ("invalid content-length parsed"), and that text is hyper's API here.
+fn protocol_cause(h: &hyper::Error) -> Option<ConnectCause> {
+    if h.is_parse_too_large() {
+        Some(ConnectCause::HeadersTooLarge)
+    } else if h.is_parse_status() {
+        Some(ConnectCause::MalformedStatusLine)
+    } else if h.is_parse() {
+        Some(if h.to_string().contains("content-length") {
+            ConnectCause::InvalidContentLength
+        } else {
+            ConnectCause::InvalidResponse
+        })
+    } else if h.is_incomplete_message() {
+        Some(ConnectCause::ClosedBeforeResponse)
+    } else {
+        None
+    }
+}
+
+/// Whether `e` is a request that failed before any byte of a response: a connection the pool
+/// kept that the server had closed fails so (hyper's "connection closed before message
+/// completed"). Worth one more try on a fresh connection.
+pub fn closed_before_response(e: &reqwest::Error) -> bool {
+    connect_cause(e) == ConnectCause::ClosedBeforeResponse
 }
 
 #[cfg(test)]

@@ -118,10 +118,32 @@ pub enum ConnectCause {
     Tls,
     /// No AWS credentials (or region) to sign the request with.
     Credentials,
+    /// The connection closed before a response (on a reused connection, after one retry on a
+    /// fresh one).
+    ClosedBeforeResponse,
+    /// The response head is larger than the client reads.
+    HeadersTooLarge,
+    /// The response's Content-Length is not a valid length.
+    InvalidContentLength,
+    /// The status line is not `HTTP/x.y NNN reason`.
+    MalformedStatusLine,
+    /// Another violation of HTTP in the response head.
+    InvalidResponse,
     Other,
 }
 
 impl ConnectCause {
+    /// The server answered, but not in valid HTTP.
+    pub fn is_protocol(self) -> bool {
+        matches!(
+            self,
+            ConnectCause::HeadersTooLarge
+                | ConnectCause::InvalidContentLength
+                | ConnectCause::MalformedStatusLine
+                | ConnectCause::InvalidResponse
+        )
+    }
+
     /// One plain phrase, with what to change where there is something to change.
     pub fn explain(self) -> &'static str {
         match self {
@@ -141,6 +163,19 @@ impl ConnectCause {
             ConnectCause::Credentials => {
                 "no AWS credentials to sign with (environment, profile, SSO or role; see the error)"
             }
+            ConnectCause::ClosedBeforeResponse => {
+                "the server closed the connection before answering"
+            }
+            ConnectCause::HeadersTooLarge => {
+                "the response headers are too large (the server sent more header bytes than any client reads)"
+            }
+            ConnectCause::InvalidContentLength => {
+                "the response's Content-Length is not a valid length (not a non-negative number, or two that differ)"
+            }
+            ConnectCause::MalformedStatusLine => {
+                "the response's status line is malformed (not 'HTTP/1.1 200 OK')"
+            }
+            ConnectCause::InvalidResponse => "the response is not valid HTTP (a malformed header)",
             ConnectCause::Other => "the connection failed",
         }
     }
@@ -214,6 +249,9 @@ impl Outcome {
                 format!("Lambda stream error {}: {}", e.error_type, e.error_body)
             }
             Outcome::Cancelled => "cancelled".to_string(),
+            Outcome::ConnectError(f) if f.cause.is_protocol() => {
+                format!("invalid response: {}", f.cause.explain())
+            }
             Outcome::ConnectError(f) => format!("connection failed: {}", f.cause.explain()),
             Outcome::IoError(f) => format!("I/O error {}: {}", f.doing, f.error),
             Outcome::RangeRefused(why) => format!("refused to continue: {why}"),

@@ -516,11 +516,26 @@ async fn request(
             error: error.to_string(),
         })
     })?;
-    let send = sh.client.get(sh.url.clone()).headers(headers).send();
-    match waits.wait(send, Instant::now()).await {
-        Waited::Ready(Ok(resp)) => Ok(resp),
-        Waited::Ready(Err(e)) => Err(Outcome::ConnectError(super::net::connect_failure(&e))),
-        other => Err(other.outcome()),
+    let mut retried = false;
+    loop {
+        let send = sh
+            .client
+            .get(sh.url.clone())
+            .headers(headers.clone())
+            .send();
+        match waits.wait(send, Instant::now()).await {
+            Waited::Ready(Ok(resp)) => return Ok(resp),
+            // A pooled connection found closed: once more (ranges share the connection marks,
+            // so whether this one was reused is not told apart here).
+            Waited::Ready(Err(e)) if !retried && super::net::closed_before_response(&e) => {
+                retried = true;
+                sh.run.count_fresh_connection_retry();
+            }
+            Waited::Ready(Err(e)) => {
+                return Err(Outcome::ConnectError(super::net::connect_failure(&e)));
+            }
+            other => return Err(other.outcome()),
+        }
     }
 }
 

@@ -156,6 +156,8 @@ pub struct RunResult {
     pub attempts: Vec<Attempt>,
     /// Bytes the `.part` held before the run (a resumed download), not in `bytes`.
     pub resumed_from: u64,
+    /// Requests sent again on a fresh connection after a reused one was found closed.
+    pub fresh_connection_retries: u32,
     /// The ranges of a parallel download, in order (empty for one stream).
     pub segments: Vec<Segment>,
 }

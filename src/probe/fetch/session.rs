@@ -37,6 +37,9 @@ pub(super) struct Run {
     pub(super) timeline: Vec<Arrival>,
     /// Bytes the `.part` held before the run (a resumed download).
     pub(super) resumed_from: u64,
+    /// Requests sent again on a fresh connection because a reused one was found closed before
+    /// any byte of a response (see [`net::closed_before_response`]).
+    pub(super) fresh_connection_retries: std::sync::atomic::AtomicU32,
 }
 
 impl Run {
@@ -57,6 +60,7 @@ impl Run {
         start: &Start,
     ) -> Result<Sent, Outcome> {
         let mut url = self.req.url.clone();
+        let mut retried_hop = false;
         loop {
             let headers = match self.headers_for(&url, start) {
                 Ok(h) => h,
@@ -70,8 +74,19 @@ impl Run {
             let sent = Instant::now();
             let request = client.get(url.clone()).headers(headers);
             let resp = match self.waits.wait(request.send(), sent).await {
-                Waited::Ready(Ok(resp)) => resp,
+                Waited::Ready(Ok(resp)) => {
+                    retried_hop = false;
+                    resp
+                }
                 Waited::Ready(Err(e)) => {
+                    // A pooled connection the server had closed: once more, on a new one (the
+                    // pool dropped the dead one). A new connection that fails so is the answer.
+                    let reused = self.marks.since(sent).connect_start.is_none();
+                    if reused && !retried_hop && net::closed_before_response(&e) {
+                        retried_hop = true;
+                        self.count_fresh_connection_retry();
+                        continue;
+                    }
                     return Err(Outcome::ConnectError(net::connect_failure(&e)));
                 }
                 other => return Err(other.outcome()),
@@ -248,7 +263,13 @@ impl Run {
             attempts: self.attempts,
             resumed_from: self.resumed_from,
             segments: Vec::new(),
+            fresh_connection_retries: self.fresh_connection_retries.into_inner(),
         }
+    }
+
+    pub(super) fn count_fresh_connection_retry(&self) {
+        self.fresh_connection_retries
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Records the attempt that started at `started_ns` from byte `from`.

@@ -223,6 +223,16 @@ fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
             Tone::Info,
         );
     }
+    if r.fresh_connection_retries > 0 {
+        push(
+            "reconnected",
+            format!(
+                "{} request(s) sent again on a fresh connection: a reused one had been closed by the server (it closes connections without saying 'Connection: close')",
+                r.fresh_connection_retries
+            ),
+            Tone::Info,
+        );
+    }
     if r.attempts.len() > 1 {
         let list: Vec<String> = r
             .attempts

@@ -150,6 +150,9 @@ pub struct Report {
     pub attempts: Vec<AttemptInfo>,
     /// Bytes the `.part` already held when the run started (`--resume`); `sha256` covers them.
     pub resumed_from_bytes: u64,
+    /// Requests sent again on a fresh connection because a reused one had been closed by the
+    /// server before answering.
+    pub fresh_connection_retries: u32,
     /// A parallel download's ranges, in order: `index`, `from`, `to` (inclusive), `started_ns`,
     /// `headers_ns`, `ended_ns` (from the run's start), `bytes`, `requests`, `status`, `outcome`.
     pub segments: Vec<crate::probe::fetch::result::Segment>,
@@ -231,6 +234,7 @@ impl Report {
             phases: r.phases().as_ref().map(PhasesInfo::of),
             attempts: r.attempts.iter().map(AttemptInfo::of).collect(),
             resumed_from_bytes: r.resumed_from,
+            fresh_connection_retries: r.fresh_connection_retries,
             segments: r.segments.clone(),
             response: r.response.as_ref().map(|m| ResponseInfo {
                 status: m.status,
