@@ -21,6 +21,13 @@ pub struct CompareArgs {
     /// Draw the targets' charts, overlaid, into this PNG
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
+    /// Write the comparison as JUnit XML: a test case per target and per threshold
+    #[arg(long, value_name = "FILE.xml")]
+    pub junit: Option<PathBuf>,
+    /// A threshold every target must meet (besides each target's own `require`), e.g.
+    /// first_byte_ms<1000, after_10mib>=1.9MB/s (repeatable). All complete but one missed: exit 3
+    #[arg(long, value_name = "EXPR")]
+    pub require: Vec<String>,
     /// Keep the downloaded files in this directory (by default they are deleted)
     #[arg(long, value_name = "DIR")]
     pub keep: Option<PathBuf>,
@@ -39,30 +46,14 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
         Some(d) => d.clone(),
         None => std::env::temp_dir().join(format!("streamscope-compare-{}", std::process::id())),
     };
-    let usage = |e: String| {
-        eprintln!("streamscope: {e}");
-        ExitCode::from(2)
-    };
-    for (flag, p) in [("--json", &args.json), ("--png", &args.png)] {
-        if let Some(Err(e)) = p.as_deref().map(super::report::check_png_path) {
-            return usage(format!("{e} ({flag})"));
-        }
-    }
-    if let Some(d) = &args.keep
-        && !d.is_dir()
-    {
-        return usage(format!("directory {} does not exist (--keep)", d.display()));
-    }
-    if let Err(e) = std::fs::create_dir_all(&scratch) {
-        return usage(format!("cannot create {}: {e}", scratch.display()));
-    }
-    let targets = match compare::read_targets(&args.targets, &scratch) {
+    let targets = match checked_targets(&args, &scratch) {
         Ok(t) => t,
         Err(e) => {
             if args.keep.is_none() {
                 std::fs::remove_dir_all(&scratch).ok();
             }
-            return usage(e.to_string());
+            eprintln!("streamscope: {e}");
+            return ExitCode::from(2);
         }
     };
     let done = run_all(targets, args.keep.is_some()).await;
@@ -74,27 +65,88 @@ pub async fn compare(args: CompareArgs) -> ExitCode {
         .map(|d| Row::of(&d.target.name, &d.result, &d.figures))
         .collect();
     print!("{}", compare::table(&rows));
-    let mut code = if rows
+    let missed = missed_thresholds(&done);
+    let mut code = if !rows
         .iter()
         .all(|r| r.outcome == probe::OutcomeKind::Complete)
     {
-        ExitCode::SUCCESS
-    } else {
         ExitCode::from(1)
+    } else if missed > 0 {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     };
-    if let Some(p) = &args.json
-        && let Err(e) = write_json(p, &done)
-    {
-        eprintln!("streamscope: cannot write {}: {e}", p.display());
-        code = ExitCode::from(1);
-    }
-    if let Some(p) = &args.png
-        && let Err(e) = draw(p, &args.targets, &done)
-    {
+    if let Err(e) = write_outputs(&args, &done) {
         eprintln!("streamscope: {e}");
         code = ExitCode::from(1);
     }
     code
+}
+
+/// Everything checked before a byte is downloaded: the thresholds, the output paths, the
+/// targets (each with the `--require` thresholds added), the scratch directory made.
+fn checked_targets(args: &CompareArgs, scratch: &Path) -> Result<Vec<compare::Checked>, String> {
+    let required = args
+        .require
+        .iter()
+        .map(|t| crate::probe::require::Requirement::parse(t))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{e} (--require)"))?;
+    for (flag, p) in [
+        ("--json", &args.json),
+        ("--png", &args.png),
+        ("--junit", &args.junit),
+    ] {
+        if let Some(Err(e)) = p.as_deref().map(super::report::check_png_path) {
+            return Err(format!("{e} ({flag})"));
+        }
+    }
+    if let Some(d) = &args.keep
+        && !d.is_dir()
+    {
+        return Err(format!("directory {} does not exist (--keep)", d.display()));
+    }
+    std::fs::create_dir_all(scratch)
+        .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
+    let mut targets = compare::read_targets(&args.targets, scratch).map_err(|e| e.to_string())?;
+    for c in &mut targets {
+        c.request.require.extend(required.iter().cloned());
+    }
+    Ok(targets)
+}
+
+/// Says every missed threshold on stderr (a CI log shows which one failed the build); how many.
+fn missed_thresholds(done: &[Done]) -> usize {
+    let mut missed = 0;
+    for d in done {
+        for t in probe::analysis::thresholds::check(&d.result, &d.figures, &d.findings) {
+            if !t.passed {
+                missed += 1;
+                eprintln!(
+                    "streamscope: {}: threshold missed: {} (seen: {})",
+                    d.target.name,
+                    t.expression,
+                    t.value.as_deref().unwrap_or("not measured")
+                );
+            }
+        }
+    }
+    missed
+}
+
+/// The JUnit XML, the JSON and the PNG asked for.
+fn write_outputs(args: &CompareArgs, done: &[Done]) -> Result<(), String> {
+    let cannot = |p: &Path, e: std::io::Error| format!("cannot write {}: {e}", p.display());
+    if let Some(p) = &args.junit {
+        write_junit(p, &args.targets, done).map_err(|e| cannot(p, e))?;
+    }
+    if let Some(p) = &args.json {
+        write_json(p, done).map_err(|e| cannot(p, e))?;
+    }
+    if let Some(p) = &args.png {
+        draw(p, &args.targets, done)?;
+    }
+    Ok(())
 }
 
 /// Runs every target in turn into `scratch` (a failing one does not stop the others; Ctrl-C
@@ -136,16 +188,24 @@ async fn run_all(targets: Vec<compare::Checked>, keep: bool) -> Vec<Done> {
 }
 
 fn write_json(path: &Path, done: &[Done]) -> std::io::Result<()> {
-    let items: Vec<compare::Compared<'_>> = done
-        .iter()
+    compare::write_comparison_json(path, &compared(done))
+}
+
+fn compared(done: &[Done]) -> Vec<compare::Compared<'_>> {
+    done.iter()
         .map(|d| compare::Compared {
             name: &d.target.name,
             result: &d.result,
             figures: &d.figures,
             findings: &d.findings,
         })
-        .collect();
-    compare::write_comparison_json(path, &items)
+        .collect()
+}
+
+fn write_junit(path: &Path, targets: &Path, done: &[Done]) -> std::io::Result<()> {
+    let suite = format!("streamscope compare {}", targets.display());
+    let xml = probe::output::junit::junit(&suite, &compared(done))?;
+    crate::disk::write_whole(path, &xml)
 }
 
 fn draw(png: &Path, targets: &Path, done: &[Done]) -> Result<(), String> {

@@ -108,6 +108,11 @@ pub struct GetArgs {
     /// Draw the charts (throughput, bytes, arrivals) into this PNG file
     #[arg(long, value_name = "FILE.png")]
     pub png: Option<PathBuf>,
+    /// A threshold the run must meet, e.g. first_byte_ms<1000, after_10mib>=1.9MB/s,
+    /// delivery==streamed, findings.errors==0, duration<60s (repeatable). A complete run that
+    /// misses one exits 3
+    #[arg(long, value_name = "EXPR")]
+    pub require: Vec<String>,
     /// No progress line and no summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -137,6 +142,7 @@ impl GetArgs {
             json_report: self.json.clone(),
             csv_report: self.csv.clone(),
             png_report: self.png.clone(),
+            require: self.require.clone(),
             redact: self.redact.clone(),
             cacert: self.cacert.clone(),
             insecure: self.insecure,
@@ -182,10 +188,13 @@ pub async fn get(args: GetArgs) -> ExitCode {
     progress.await.ok();
     let figures = Figures::of(&result);
     let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
-    let mut code = if result.outcome.is_complete() {
-        ExitCode::SUCCESS
-    } else {
+    let thresholds = probe::analysis::thresholds::check(&result, &figures, &findings);
+    let mut code = if !result.outcome.is_complete() {
         ExitCode::from(1)
+    } else if !probe::analysis::thresholds::all_met(&thresholds) {
+        ExitCode::from(3)
+    } else {
+        ExitCode::SUCCESS
     };
     if let Err((path, e)) = probe::output::report::write_requested(&result, &figures, &findings) {
         eprintln!("streamscope: cannot write {}: {e}", path.display());
@@ -205,6 +214,14 @@ pub async fn get(args: GetArgs) -> ExitCode {
     }
     if !result.outcome.is_complete() {
         eprintln!("streamscope: download failed: {}", result.outcome.kind());
+    }
+    // Said even with -q: a CI log shows which threshold failed the build.
+    for t in thresholds.iter().filter(|t| !t.passed) {
+        eprintln!(
+            "streamscope: threshold missed: {} (seen: {})",
+            t.expression,
+            t.value.as_deref().unwrap_or("not measured")
+        );
     }
     code
 }

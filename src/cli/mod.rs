@@ -81,6 +81,7 @@ impl From<InputError> for UsageError {
             Field::CaCert => Some("--cacert"),
             Field::Auth => Some("--aws-sigv4"),
             Field::Ranges => None,
+            Field::Require => Some("--require"),
         };
         UsageError(match flag {
             Some(f) => format!("{e} ({f})"),

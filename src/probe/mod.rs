@@ -14,6 +14,7 @@ pub mod analysis;
 pub mod fetch;
 pub mod output;
 pub mod redact;
+pub mod require;
 
 pub use analysis::figures::Figures;
 pub use fetch::engine::run;

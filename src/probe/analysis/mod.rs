@@ -5,4 +5,5 @@
 
 pub mod figures;
 pub mod findings;
+pub mod thresholds;
 pub mod timeline;

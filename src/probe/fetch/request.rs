@@ -72,6 +72,8 @@ pub struct ProbeRequest {
     pub segments: Option<u32>,
     /// Bytes per range (6 MiB: Lambda's uncapped window).
     pub segment_bytes: u64,
+    /// Thresholds the run must meet (`first_byte_ms<1000`); see [`crate::probe::require`].
+    pub require: Vec<String>,
 }
 
 impl ProbeRequest {
@@ -98,6 +100,7 @@ impl ProbeRequest {
             retries: 0,
             segments: None,
             segment_bytes: DEFAULT_SEGMENT_BYTES,
+            require: Vec::new(),
         }
     }
 }
@@ -128,6 +131,7 @@ pub enum Field {
     Auth,
     /// Resume, retries, segments: how the body is fetched in parts.
     Ranges,
+    Require,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -160,6 +164,8 @@ pub enum InputError {
     Auth(#[from] super::auth::AuthError),
     #[error("{0}")]
     Ranges(String),
+    #[error("{0}")]
+    Require(#[from] crate::probe::require::RequireError),
 }
 
 impl InputError {
@@ -185,6 +191,7 @@ impl InputError {
             InputError::CaCert(..) => Field::CaCert,
             InputError::Auth(_) => Field::Auth,
             InputError::Ranges(_) => Field::Ranges,
+            InputError::Require(_) => Field::Require,
         }
     }
 }
@@ -250,6 +257,7 @@ pub struct ValidRequest {
     pub retries: u32,
     pub segments: Option<u32>,
     pub segment_bytes: u64,
+    pub require: Vec<crate::probe::require::Requirement>,
 }
 
 impl ProbeRequest {
@@ -271,6 +279,11 @@ impl ProbeRequest {
         };
         let sigv4 = self.sigv4()?;
         self.check_ranges(&header_list)?;
+        let require = self
+            .require
+            .iter()
+            .map(|t| crate::probe::require::Requirement::parse(t))
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(ValidRequest {
             url,
             headers,
@@ -297,6 +310,7 @@ impl ProbeRequest {
             retries: self.retries,
             segments: self.segments,
             segment_bytes: self.segment_bytes,
+            require,
         })
     }
 

@@ -20,6 +20,7 @@ use std::path::Path;
 /// segments = 0                   # 0: one stream; N: N parallel ranges
 /// aws_sigv4 = "eu-west-1"        # optional: sign with SigV4
 /// expect_sha256 = "..."          # optional
+/// require = ["first_byte_ms<1000", "after_10mib>=1.9MB/s"]   # optional thresholds
 /// ```
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +37,9 @@ pub struct Target {
     pub aws_sigv4: Option<String>,
     #[serde(default)]
     pub expect_sha256: Option<String>,
+    /// Thresholds this target must meet (see [`crate::probe::require`]).
+    #[serde(default)]
+    pub require: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,6 +77,7 @@ impl Target {
             segments: (self.segments > 0).then_some(self.segments),
             aws_sigv4: self.aws_sigv4.clone(),
             expect_sha256: self.expect_sha256.clone(),
+            require: self.require.clone(),
             ..ProbeRequest::new(self.url.clone(), output)
         })
     }

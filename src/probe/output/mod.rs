@@ -2,5 +2,6 @@
 //! verdict with ([`printer`]), and the comparison of several runs ([`compare`]).
 
 pub mod compare;
+pub mod junit;
 pub mod printer;
 pub mod report;

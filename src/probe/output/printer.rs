@@ -143,7 +143,15 @@ fn headline(r: &RunResult, digest_match: Option<bool>) -> (String, Tone) {
 /// a reader asks (where it went, how it ended, how long, how it arrived, whether it is intact).
 pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     let digest_match = r.digest_match();
-    let (headline, tone) = headline(r, digest_match);
+    let (mut headline, mut tone) = headline(r, digest_match);
+    let checked = crate::probe::analysis::thresholds::check(r, f, findings);
+    let missed = checked.iter().filter(|c| !c.passed).count();
+    if missed > 0 {
+        headline += &format!(", but {missed} of {} threshold(s) missed", checked.len());
+        if tone == Tone::Good {
+            tone = Tone::Warn;
+        }
+    }
     let mut lines = Vec::new();
     let mut push = |label, text: String, tone| lines.push(Line { label, text, tone });
     request_lines(r, &mut push);
@@ -153,6 +161,18 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     delivery_lines(r, f, &mut push);
     range_lines(r, f, &mut push);
     digest_lines(r, digest_match, &mut push);
+    for c in checked {
+        push(
+            "threshold",
+            format!(
+                "{} {} (seen: {})",
+                if c.passed { "met   " } else { "MISSED" },
+                c.expression,
+                c.value.as_deref().unwrap_or("not measured in this run")
+            ),
+            if c.passed { Tone::Good } else { Tone::Bad },
+        );
+    }
     Summary {
         headline,
         tone,

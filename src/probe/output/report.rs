@@ -190,6 +190,8 @@ pub struct Report {
     pub delivery: Delivery,
     /// Why, in AWS's terms: `{id, severity, title, evidence, fix, doc_url}`, most severe first.
     pub findings: Vec<Finding>,
+    /// The thresholds asked for (`--require`), in order: `{expression, value, passed}`.
+    pub thresholds: Vec<crate::probe::analysis::thresholds::Checked>,
     /// Every arrival as `[t_offset_ns, bytes]`, so charts can be drawn again from the report
     /// (`streamscope report --png`); neighbours are merged, keeping times and totals, when there
     /// are more than [`MAX_REPORT_ARRIVALS`] (then `timeline_merged` is true). (`arrivals` is
@@ -276,6 +278,7 @@ impl Report {
             request_ids: request_ids(r),
             delivery: f.delivery,
             findings: findings.to_vec(),
+            thresholds: crate::probe::analysis::thresholds::check(r, f, findings),
             timeline: report_arrivals(&r.timeline, MAX_REPORT_ARRIVALS).0,
             timeline_merged: r.timeline.len() > MAX_REPORT_ARRIVALS,
         }
