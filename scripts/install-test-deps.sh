@@ -5,7 +5,8 @@
 #          coreutils, nginx-light (a TLS/h2 server), util-linux (unshare: private tmpfs mounts),
 #          nodejs + npm, and cmake/autoconf/automake/libtool/g++/make (aws-lambda-ric builds its
 #          native client at install)
-#   pip:   moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM templates)
+#   pip:   moto[server] (a real S3 API server on loopback), cfn-lint (validates the SAM templates),
+#          jsonschema (checks reports against schema/), junitparser (reads compare --junit)
 #   npm:   src/backend/node's lock file (the real Node runtime interface client, aws-lambda-ric)
 #   venv:  $STREAMSCOPE_TOOLS/venv with src/backend/python/requirements.txt (Flask, gunicorn, requests)
 #   cargo: lambda_web_adapter (the real Lambda Web Adapter) into $STREAMSCOPE_TOOLS/lwa; cargo-deb
@@ -40,7 +41,8 @@ if [ ${#apt_pkgs[@]} -gt 0 ]; then
   if pgrep -x nginx >/dev/null 2>&1; then $SUDO nginx -s stop 2>/dev/null || true; fi
 fi
 
-if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1; then
+if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 2>&1 \
+   || ! python3 -c 'import jsonschema, junitparser' 2>/dev/null; then
   # Debian's system Python refuses global pip installs (PEP 668); a user install is enough.
   pip_args=(--quiet)
   if python3 -m pip install --help 2>/dev/null | grep -- --break-system-packages >/dev/null \
@@ -48,7 +50,9 @@ if ! command -v moto_server >/dev/null 2>&1 || ! command -v cfn-lint >/dev/null 
      && ! command -v pyenv >/dev/null 2>&1; then
     pip_args+=(--user --break-system-packages)
   fi
-  python3 -m pip install "${pip_args[@]}" 'moto[server]' cfn-lint
+  # jsonschema validates every report the suite reads against schema/; junitparser reads
+  # compare --junit as CI report tools do.
+  python3 -m pip install "${pip_args[@]}" 'moto[server]' cfn-lint jsonschema junitparser
 fi
 
 # The Node backend's runtime client, built from the lock file.

@@ -31,7 +31,7 @@ pub enum Dest {
 }
 
 /// A file that is not a regular file and takes writes in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Special {
     CharacterDevice,

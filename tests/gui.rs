@@ -251,7 +251,7 @@ fn save_report_writes_the_files_the_dialog_named_and_holds_no_secret() {
     h.step();
     h.get_by_label_contains("saved ");
     let text = std::fs::read_to_string(&json_path).unwrap();
-    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let v = common::read_json(&json_path);
     assert_eq!(v["outcome"], "complete");
     assert_eq!(v["bytes"], 3 * 1024 * 1024);
     for s in ["sekrit-1", "sekrit-2", "sekrit-3"] {
@@ -537,8 +537,7 @@ fn the_demo_comparison_runs_three_paths_and_saves_one_picture() {
     let p = common::Picture::read(&png);
     assert!(p.count([230, 140, 20]) > 1000, "STREAM drawn");
     assert!(p.count([40, 160, 90]) > 300, "no gateway drawn");
-    let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(png.with_extension("json")).unwrap()).unwrap();
+    let v = common::read_json(&png.with_extension("json"));
     assert_eq!(v["targets"].as_array().unwrap().len(), 3);
 }
 

@@ -43,11 +43,28 @@ pub enum Command {
     Compare(compare::CompareArgs),
     /// Draw a saved JSON report's charts into a PNG file.
     Report(report::ReportArgs),
+    /// Print the JSON Schema of the report or of the comparison (as in schema/).
+    Schema(SchemaArgs),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
     /// Write the man pages (for packaging).
     #[command(hide = true)]
     Man(man::ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct SchemaArgs {
+    /// Which schema
+    #[arg(value_enum)]
+    pub which: SchemaKind,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum SchemaKind {
+    /// `get --json`, the app's Save report
+    Report,
+    /// `compare --json`
+    Comparison,
 }
 
 #[derive(Args, Debug, Default)]
@@ -133,6 +150,15 @@ pub fn main() -> ExitCode {
         Some(Command::Lint(args)) => lint::lint(args),
         Some(Command::Report(args)) => report::report(args),
         Some(Command::Man(args)) => man::man(args),
+        Some(Command::Schema(args)) => {
+            use crate::probe::output::schema;
+            let value = match args.which {
+                SchemaKind::Report => schema::report(),
+                SchemaKind::Comparison => schema::comparison(),
+            };
+            print!("{}", schema::text(&value));
+            ExitCode::SUCCESS
+        }
         Some(Command::Compare(args)) => {
             with_runtime(false, |rt| rt.block_on(compare::compare(args)))
         }

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct HeaderPair {
     pub name: String,
     pub value: String,

@@ -213,9 +213,58 @@ pub fn header_of(raw: &str, name: &str) -> Option<String> {
     })
 }
 
+/// Reads a report (or a comparison) the tool wrote, and validates it against the checked-in JSON
+/// Schema its `$schema` names with an independent validator (Python's `jsonschema`): every
+/// report the suite reads is checked.
 pub fn read_json(path: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
-        .expect("report is JSON")
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).expect("report written"))
+            .expect("report is JSON");
+    let schema = match v["$schema"].as_str() {
+        Some("urn:streamscope:schema:report:1") => "report.schema.json",
+        Some("urn:streamscope:schema:comparison:1") => "comparison.schema.json",
+        Some(other) => panic!("{}: unknown $schema {other:?}", path.display()),
+        None if v.get("schema_version").is_some() => {
+            panic!("{}: a report without $schema", path.display())
+        }
+        None => return v,
+    };
+    validate_with_jsonschema(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("schema")
+            .join(schema),
+        path,
+    );
+    v
+}
+
+/// Validates the JSON file `instance` against `schema` with Python's jsonschema (the validator
+/// class the schema's own `$schema` asks for); panics with the first errors.
+pub fn validate_with_jsonschema(schema: &Path, instance: &Path) {
+    const SCRIPT: &str = r#"
+import json, sys, jsonschema
+schema = json.load(open(sys.argv[1]))
+instance = json.load(open(sys.argv[2]))
+cls = jsonschema.validators.validator_for(schema)
+cls.check_schema(schema)
+errors = sorted(cls(schema).iter_errors(instance), key=lambda e: list(e.absolute_path))
+for e in errors[:5]:
+    print("/".join(map(str, e.absolute_path)) + ": " + e.message[:300], file=sys.stderr)
+sys.exit(1 if errors else 0)
+"#;
+    let o = Command::new("python3")
+        .args(["-c", SCRIPT])
+        .arg(schema)
+        .arg(instance)
+        .output()
+        .expect("python3 with jsonschema (scripts/install-test-deps.sh installs it)");
+    assert!(
+        o.status.success(),
+        "{} does not follow {}:\n{}",
+        instance.display(),
+        schema.display(),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 pub fn part_of(p: &Path) -> PathBuf {

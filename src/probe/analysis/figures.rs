@@ -7,7 +7,7 @@ use crate::probe::fetch::result::RunResult;
 use serde::Serialize;
 
 /// How the body arrived over time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Delivery {
     /// Bytes arrived spread out, starting early.
@@ -72,7 +72,9 @@ pub fn delivery(timeline: &[Arrival], bytes: u64) -> Delivery {
 }
 
 /// Sizes and gaps of the arrivals, and the peak rate.
-#[derive(Debug, Clone, PartialEq, Serialize, Default)]
+#[derive(Debug, Clone, PartialEq, Serialize, Default, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Summary {
     pub arrivals: u64,
     pub arrival_bytes_min: Option<u32>,

@@ -10,6 +10,8 @@ use serde::Serialize;
 
 /// One threshold against one run.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Checked {
     /// The threshold as given (`after_10mib>=1.9MB/s`).
     pub expression: String,

@@ -51,7 +51,9 @@ pub fn peak_bytes_per_sec(arrivals: &[Arrival], window_ns: u64, end_ns: u64) -> 
 }
 
 /// Throughput before and after a byte threshold was crossed.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Split {
     pub threshold_bytes: u64,
     /// Seconds from the request to the arrival that carried byte `threshold_bytes`; None if never reached.

@@ -14,7 +14,11 @@ pub use crate::aws::EXECUTE_API;
 
 /// What to sign with, as the user said it: `--aws-sigv4 [aws:amz:]REGION[:SERVICE]` (curl's
 /// form), or nothing for the region the URL or the AWS configuration names.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct SigV4Spec {
     pub region: Option<String>,
     pub service: String,

@@ -6,7 +6,7 @@ use reqwest::header::HeaderMap;
 use serde::Serialize;
 
 /// Where the expected SHA-256 came from, in order of precedence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum DigestSource {
     /// Given by the user: wins over anything the server says.
     #[serde(rename = "user")]
@@ -30,7 +30,7 @@ impl DigestSource {
 }
 
 /// The header that announced the body's length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum LengthSource {
     #[serde(rename = "content-length")]
     ContentLength,

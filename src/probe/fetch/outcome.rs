@@ -5,7 +5,9 @@ use super::expect::LengthSource;
 use serde::Serialize;
 
 /// The outcome's name in reports and exit messages (`"complete"`, `"http_error"`, ...).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum OutcomeKind {
     Complete,

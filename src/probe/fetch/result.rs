@@ -10,7 +10,7 @@ use serde::Serialize;
 use std::time::SystemTime;
 
 /// The HTTP version a response came over.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum WireVersion {
     #[serde(rename = "HTTP/0.9")]
     Http09,
@@ -217,7 +217,9 @@ impl RunResult {
 }
 
 /// One range of a parallel download, as it went.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Segment {
     pub index: usize,
     /// Its bytes, inclusive.

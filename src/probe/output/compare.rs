@@ -148,7 +148,9 @@ pub fn parse_targets(name: &str, text: &str, dir: &Path) -> Result<Vec<Checked>,
 }
 
 /// One target's figures, as the table shows them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Row {
     pub name: String,
     pub outcome: OutcomeKind,
@@ -244,27 +246,52 @@ pub struct Compared<'a> {
     pub findings: &'a [crate::probe::analysis::findings::Finding],
 }
 
-/// Writes `{schema_version, tool, targets: [{row, report}]}` to `path`: every target's row and its
-/// full report (secrets redacted, as in any report).
+/// `compare --json`: every target's row and its full report (secrets redacted, as in any report).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
+pub struct Comparison {
+    /// [`super::schema::COMPARISON_ID`], the `$id` of `schema/comparison.schema.json`.
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
+    pub schema_version: u32,
+    pub tool: &'static str,
+    pub targets: Vec<ComparedTarget>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
+pub struct ComparedTarget {
+    pub row: Row,
+    pub report: super::report::Report,
+}
+
+impl Comparison {
+    pub fn of(items: &[Compared<'_>]) -> Comparison {
+        Comparison {
+            schema: super::schema::COMPARISON_ID,
+            schema_version: super::report::SCHEMA_VERSION,
+            tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")),
+            targets: items
+                .iter()
+                .map(|c| ComparedTarget {
+                    row: Row::of(c.name, c.result, c.figures),
+                    report: super::report::Report::new(c.result, c.figures, c.findings),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Writes the [`Comparison`] of `items` to `path`.
 pub fn write_comparison_json(
     path: &std::path::Path,
     items: &[Compared<'_>],
 ) -> std::io::Result<()> {
-    let targets: Vec<serde_json::Value> = items
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "row": Row::of(c.name, c.result, c.figures),
-                "report": super::report::Report::new(c.result, c.figures, c.findings),
-            })
-        })
-        .collect();
-    let v = serde_json::json!({
-        "schema_version": super::report::SCHEMA_VERSION,
-        "tool": concat!("streamscope ", env!("CARGO_PKG_VERSION")),
-        "targets": targets,
-    });
-    crate::disk::write_whole(path, &serde_json::to_vec_pretty(&v).unwrap_or_default())
+    // Serializing plain structs of strings and numbers cannot fail.
+    let json = serde_json::to_vec_pretty(&Comparison::of(items)).unwrap_or_default();
+    crate::disk::write_whole(path, &json)
 }
 
 /// The rows as a text table with aligned columns.

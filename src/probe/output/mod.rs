@@ -5,3 +5,4 @@ pub mod compare;
 pub mod junit;
 pub mod printer;
 pub mod report;
+pub mod schema;

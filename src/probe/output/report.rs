@@ -25,7 +25,9 @@ const REQUEST_ID_HEADERS: &[&str] = &[
     "x-amz-request-id",
 ];
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct RequestInfo {
     pub method: &'static str,
     pub url: String,
@@ -43,7 +45,9 @@ pub struct RequestInfo {
 }
 
 /// A redirect met on the way (URLs with credential-like parts redacted).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct RedirectInfo {
     pub status: u16,
     pub url: String,
@@ -53,7 +57,9 @@ pub struct RedirectInfo {
     pub headers_ms: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct AttemptInfo {
     pub started_ms: f64,
     pub ended_ms: f64,
@@ -64,7 +70,9 @@ pub struct AttemptInfo {
 }
 
 /// Where the time went, in milliseconds (see [`Phases`]).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct PhasesInfo {
     pub redirects_ms: f64,
     /// 0 for an IP literal or a reused connection.
@@ -98,7 +106,9 @@ impl PhasesInfo {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct TlsInfo {
     /// False when the user turned certificate verification off.
     pub verify_certificates: bool,
@@ -106,14 +116,18 @@ pub struct TlsInfo {
     pub cacert: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct ResponseInfo {
     pub status: u16,
     pub http_version: WireVersion,
     pub headers: Vec<HeaderPair>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct OutputInfo {
     pub path: String,
     pub part_path: String,
@@ -130,8 +144,14 @@ pub struct OutputInfo {
 }
 
 /// The JSON schema. Build it with [`Report::new`]; nothing reads it back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Report {
+    /// The JSON Schema this report follows: [`super::schema::REPORT_ID`], the `$id` of
+    /// `schema/report.schema.json`.
+    #[serde(rename = "$schema")]
+    pub schema: &'static str,
     pub schema_version: u32,
     pub tool: String,
     /// UTC, RFC 3339: when the request was sent.
@@ -226,6 +246,7 @@ impl Report {
         let expected_digest = r.expected_digest();
         let expected_length = r.expected_length();
         Report {
+            schema: super::schema::REPORT_ID,
             schema_version: SCHEMA_VERSION,
             tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")).to_string(),
             started_at: crate::units::rfc3339_utc(r.started_at),

@@ -13,7 +13,7 @@ use serde::Serialize;
 mod rules;
 use rules::*;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Error,
@@ -31,7 +31,9 @@ impl Severity {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
+// Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
+#[serde(deny_unknown_fields)]
 pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,
