@@ -673,3 +673,87 @@ fn protocol_errors_say_what_was_wrong() {
         assert!(!out.exists());
     }
 }
+
+#[test]
+fn a_missed_threshold_is_exit_3_with_the_value_seen() {
+    // 12 MiB at 3 MB/s after the first 10 MiB: complete, but slower than 5 MB/s after 10 MiB.
+    let server = serve(&["--gateway", "stream", "--stream-rate", "3MB"]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/download?size=12MiB", server.base);
+    let out = dir.path().join("t.bin");
+    let json = dir.path().join("t.json");
+    let (o, r) = get_report(
+        &url,
+        &out,
+        &json,
+        &[
+            "--require",
+            "after_10mib>=5MB/s",
+            "--require",
+            "delivery==streamed",
+            "-q",
+        ],
+    );
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(3), "{err}");
+    assert_eq!(r["outcome"], "complete");
+    assert!(out.exists(), "the file is saved: only the threshold failed");
+    let line = err
+        .lines()
+        .find(|l| l.contains("threshold missed: after_10mib>=5MB/s"))
+        .unwrap_or_else(|| panic!("{err}"));
+    let seen: f64 = line
+        .split("(seen: ")
+        .nth(1)
+        .and_then(|s| s.strip_suffix(" MB/s)"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(seen > 2.0 && seen < 4.0, "{line}");
+    assert_eq!(r["thresholds"][0]["passed"], false);
+    assert_eq!(r["thresholds"][1]["passed"], true);
+    // The summary lists both, and the headline says one was missed.
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--require",
+        "after_10mib>=5MB/s",
+        "--require",
+        "delivery==streamed",
+    ]);
+    let summary = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        summary
+            .lines()
+            .next()
+            .unwrap()
+            .contains("1 of 2 threshold(s) missed"),
+        "{summary}"
+    );
+    assert!(summary.contains("MISSED after_10mib>=5MB/s"), "{summary}");
+    assert!(
+        summary.contains("met    delivery==streamed (seen: streamed)"),
+        "{summary}"
+    );
+    // The same run with a threshold it meets: exit 0.
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--require",
+        "after_10mib>=1.9MB/s",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // A failed download stays exit 1, whatever the thresholds.
+    let o = get(&[
+        &format!("{}/download?size=1000&status=500", server.base),
+        "-o",
+        out.to_str().unwrap(),
+        "--require",
+        "bytes>=1",
+        "-q",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+}

@@ -579,3 +579,44 @@ fn parallel_ranges_are_charted_from_the_result() {
     assert_eq!(s.throughput, png.series.throughput);
     assert_eq!(s.arrival_points, png.series.arrival_points);
 }
+
+#[test]
+fn thresholds_typed_in_the_form_colour_the_verdict_and_list_what_was_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    let demo = h.state().demo.unwrap();
+    h.state_mut().form.url = format!("http://{}/download?size=2MiB", demo.off);
+    // Typed as a user would: in the Thresholds field.
+    h.get_by_label("Thresholds").click();
+    h.step();
+    h.get_by_label("Thresholds")
+        .type_text("bytes>=1MiB, first_byte_ms<0.001");
+    h.step();
+    assert_eq!(
+        h.state().form.thresholds,
+        "bytes>=1MiB, first_byte_ms<0.001"
+    );
+    h.get_by_label("Start").click();
+    step_until_done(&mut h, Duration::from_secs(30));
+    h.get_by_label_contains("but 1 of 2 threshold(s) missed");
+    h.get_by_label_contains("MISSED first_byte_ms<0.001");
+    h.get_by_label_contains("met    bytes>=1MiB (seen: 2.1 MB)");
+    // Remembered (thresholds hold no secret).
+    assert_eq!(
+        h.state().settings().thresholds,
+        "bytes>=1MiB, first_byte_ms<0.001"
+    );
+    // A malformed one is an inline error, nothing starts.
+    h.state_mut().form.thresholds = "first_bite<3".into();
+    h.get_by_label("Start").click();
+    h.step();
+    assert!(!h.state().is_running());
+    assert!(
+        h.state()
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("unknown figure")),
+        "{:?}",
+        h.state().message
+    );
+}

@@ -44,6 +44,8 @@ pub struct Settings {
     pub sigv4: bool,
     pub aws_region: String,
     pub aws_profile: String,
+    /// Thresholds a run must meet, comma-separated (`first_byte_ms<1000, delivery==streamed`).
+    pub thresholds: String,
 }
 
 impl Default for Settings {
@@ -60,6 +62,7 @@ impl Default for Settings {
             sigv4: false,
             aws_region: String::new(),
             aws_profile: String::new(),
+            thresholds: String::new(),
         }
     }
 }
@@ -84,6 +87,8 @@ pub struct RequestForm {
     pub aws_profile: String,
     /// Parallel ranges at a time (0: one stream).
     pub segments: u32,
+    /// Thresholds, comma-separated (see [`crate::probe::require`]); empty: none.
+    pub thresholds: String,
     pub dest_dir: PathBuf,
     /// A file typed or chosen in the save dialog; when empty, `dest_dir` + a name suggested by
     /// the URL.
@@ -124,6 +129,13 @@ impl RequestForm {
             aws_profile: Some(self.aws_profile.trim())
                 .filter(|p| self.sigv4 && !p.is_empty())
                 .map(str::to_string),
+            require: self
+                .thresholds
+                .split([',', '\n'])
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(str::to_string)
+                .collect(),
             ..ProbeRequest::new(self.url.trim(), self.destination())
         }
     }

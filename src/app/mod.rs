@@ -165,6 +165,7 @@ impl StreamscopeApp {
             aws_region: settings.aws_region.trim().to_string(),
             aws_profile: settings.aws_profile.trim().to_string(),
             segments: 0,
+            thresholds: settings.thresholds.trim().to_string(),
             dest_dir: settings
                 .dest_dir
                 .filter(|d| d.is_dir())
@@ -229,6 +230,7 @@ impl StreamscopeApp {
             sigv4: self.form.sigv4,
             aws_region: self.form.aws_region.trim().to_string(),
             aws_profile: self.form.aws_profile.trim().to_string(),
+            thresholds: self.form.thresholds.trim().to_string(),
         }
     }
 

@@ -199,20 +199,23 @@ impl StreamscopeApp {
         .on_hover_text("Trust the CA certificates in this PEM file, besides the system's");
         ui.checkbox(&mut self.form.insecure, "Skip TLS verification")
             .on_hover_text("Do not check the server's certificate (the summary says so)");
-        if let Some(d) = &self.demo {
-            let note = PRESETS[self.preset].note;
-            ui.label(
-                RichText::new(format!(
-                    "demo on 127.0.0.1:{} · {note}",
-                    d.addr(self.gateway).port()
-                ))
-                .weak(),
-            );
-        }
     }
 
-    /// Parallel ranges and how requests are authorised.
+    /// Thresholds, parallel ranges and how requests are authorised.
     fn ranges_auth_row_ui(&mut self, ui: &mut egui::Ui) {
+        labelled_field(
+            ui,
+            "Thresholds",
+            egui::TextEdit::singleline(&mut self.form.thresholds)
+                .hint_text("optional: first_byte_ms<1000, after_10mib>=1.9MB/s")
+                .desired_width(220.0),
+        )
+        .on_hover_text(
+            "What the run must meet, comma-separated: the verdict says which were missed \
+             (as get --require; figures: first_byte_ms, after_10mib, delivery, findings.errors, \
+             duration, bytes, verified, ...)",
+        );
+        ui.separator();
         let l = ui.label("Parallel ranges");
         ui.add(egui::DragValue::new(&mut self.form.segments).range(0..=64))
             .labelled_by(l.id)
@@ -241,6 +244,21 @@ impl StreamscopeApp {
                 egui::TextEdit::singleline(&mut self.form.aws_profile)
                     .hint_text("default chain")
                     .desired_width(120.0),
+            );
+        }
+        ui.separator();
+        if let Some(d) = &self.demo {
+            let note = PRESETS[self.preset].note;
+            // Ends in "…" (the whole text on hover) rather than running off a narrow window.
+            ui.add(
+                egui::Label::new(
+                    RichText::new(format!(
+                        "demo on 127.0.0.1:{} · {note}",
+                        d.addr(self.gateway).port()
+                    ))
+                    .weak(),
+                )
+                .truncate(),
             );
         }
     }
