@@ -246,12 +246,16 @@ pub struct Compared<'a> {
     pub findings: &'a [crate::probe::analysis::findings::Finding],
 }
 
+/// `$id` of `schema/comparison.schema.json` (see [`super::schema`]), and the `$schema` of
+/// `compare --json`.
+pub const COMPARISON_ID: &str = "urn:streamscope:schema:comparison:1";
+
 /// `compare --json`: every target's row and its full report (secrets redacted, as in any report).
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 // Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
 #[serde(deny_unknown_fields)]
 pub struct Comparison {
-    /// [`super::schema::COMPARISON_ID`], the `$id` of `schema/comparison.schema.json`.
+    /// [`COMPARISON_ID`], the `$id` of `schema/comparison.schema.json`.
     #[serde(rename = "$schema")]
     pub schema: &'static str,
     pub schema_version: u32,
@@ -270,7 +274,7 @@ pub struct ComparedTarget {
 impl Comparison {
     pub fn of(items: &[Compared<'_>]) -> Comparison {
         Comparison {
-            schema: super::schema::COMPARISON_ID,
+            schema: COMPARISON_ID,
             schema_version: super::report::SCHEMA_VERSION,
             tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")),
             targets: items

@@ -16,6 +16,9 @@ use std::path::Path;
 
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// `$id` of `schema/report.schema.json` (see [`super::schema`]), and the `$schema` of every report.
+pub const REPORT_ID: &str = "urn:streamscope:schema:report:1";
+
 /// Response headers naming a request, for joining with API Gateway / Lambda / CloudFront logs.
 const REQUEST_ID_HEADERS: &[&str] = &[
     "x-amzn-requestid",
@@ -148,7 +151,7 @@ pub struct OutputInfo {
 // Reports are written, not read: this makes the schema refuse unknown (e.g. renamed) fields.
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// The JSON Schema this report follows: [`super::schema::REPORT_ID`], the `$id` of
+    /// The JSON Schema this report follows: [`REPORT_ID`], the `$id` of
     /// `schema/report.schema.json`.
     #[serde(rename = "$schema")]
     pub schema: &'static str,
@@ -246,7 +249,7 @@ impl Report {
         let expected_digest = r.expected_digest();
         let expected_length = r.expected_length();
         Report {
-            schema: super::schema::REPORT_ID,
+            schema: REPORT_ID,
             schema_version: SCHEMA_VERSION,
             tool: concat!("streamscope ", env!("CARGO_PKG_VERSION")).to_string(),
             started_at: crate::units::rfc3339_utc(r.started_at),

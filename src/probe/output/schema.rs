@@ -3,10 +3,8 @@
 //! names its schema in `$schema`. `streamscope schema report|comparison` prints them; a test fails
 //! when the types change without the files.
 
-/// `$id` of `schema/report.schema.json`, and the `$schema` of every report.
-pub const REPORT_ID: &str = "urn:streamscope:schema:report:1";
-/// `$id` of `schema/comparison.schema.json`, and the `$schema` of `compare --json`.
-pub const COMPARISON_ID: &str = "urn:streamscope:schema:comparison:1";
+pub use super::compare::COMPARISON_ID;
+pub use super::report::REPORT_ID;
 
 /// A schema, titled and identified.
 fn with_id(mut schema: schemars::Schema, id: &str, description: &str) -> serde_json::Value {
