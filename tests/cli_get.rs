@@ -757,3 +757,85 @@ fn a_missed_threshold_is_exit_3_with_the_value_seen() {
     ]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// python's http.server answering the first GET with 429 and `Retry-After: 1`, the next ones with
+/// 64 KiB; it prints when each request came (seconds, monotonic) to stderr.
+const RETRY_AFTER_SERVER: &str = r#"
+import http.server, sys, time
+body = bytes(range(256)) * 256
+seen = []
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = 'HTTP/1.1'
+    def do_GET(self):
+        seen.append(time.monotonic())
+        print("request at %.3f" % seen[-1], file=sys.stderr, flush=True)
+        if len(seen) == 1:
+            self.send_response(429)
+            self.send_header('Retry-After', '1')
+            self.send_header('Content-Length', '0')
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header('Content-Length', str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(('127.0.0.1', 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+
+#[test]
+fn retry_waits_as_retry_after_says_on_a_429() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("server.log");
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", RETRY_AFTER_SERVER])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let server = Proc {
+        child,
+        base: format!("http://127.0.0.1:{}", line.trim()),
+    };
+    let out = dir.path().join("r.bin");
+    let json = dir.path().join("r.json");
+    let (o, r) = get_report(
+        &format!("{}/x", server.base),
+        &out,
+        &json,
+        &["--retry", "2", "-q"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r["bytes"], 65536);
+    assert_eq!(r["throttled_responses"], 1);
+    let attempts = r["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[0]["status"], 429);
+    let times: Vec<f64> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.strip_prefix("request at ")?.parse().ok())
+        .collect();
+    assert_eq!(times.len(), 2, "one 429, then the download");
+    assert!(
+        times[1] - times[0] >= 1.0,
+        "waited the Retry-After second: {times:?}"
+    );
+    // Only the first request was throttled: the next run needs no wait.
+    let (o, r) = get_report(&format!("{}/x", server.base), &out, &json, &["-q"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "the server now answers 200: {}",
+        stderr(&o)
+    );
+    assert_eq!(r["throttled_responses"], 0);
+}

@@ -214,3 +214,92 @@ fn bad_segment_flags_are_usage_errors() {
         assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn a_usage_plan_throttles_the_sixth_request_and_ranges_back_off_to_fit_it() {
+    // Burst 5 (the templates' default) at a rate so low that no token comes back during the test:
+    // five immediate requests pass, the sixth is API Gateway's 429.
+    let plan = serve(&[
+        "--gateway",
+        "stream",
+        "--api-key",
+        "k-1",
+        "--usage-burst",
+        "5",
+        "--usage-rate",
+        "0.01",
+    ]);
+    let url = format!("{}/download?size=10", plan.base);
+    let o = Command::new("curl")
+        .args(["-s", "-H", "x-api-key: k-1", "-w", "%{http_code} "])
+        .args((0..6).flat_map(|_| [url.as_str(), "-o", "/dev/null"]))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "200 200 200 200 200 429"
+    );
+    let o = Command::new("curl")
+        .args(["-s", "-D", "-", "-H", "x-api-key: k-1", &url])
+        .output()
+        .unwrap();
+    let head = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+    assert!(
+        head.contains("x-amzn-errortype: toomanyrequestsexception"),
+        "{head}"
+    );
+    assert!(
+        head.contains(r#"{"message":"too many requests"}"#),
+        "{head}"
+    );
+
+    // Scaled: burst 5, 40 requests/s. 30 ranges asked 10 at a time: 429s, waited out, the
+    // concurrency lowered, and still every byte verified.
+    let plan = serve(&[
+        "--gateway",
+        "stream",
+        "--api-key",
+        "k-2",
+        "--usage-burst",
+        "5",
+        "--usage-rate",
+        "40",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("{}/download?size=30MiB&seed=3", plan.base);
+    let (o, r) = fetch(
+        &url,
+        dir.path(),
+        &[
+            "--segments",
+            "10",
+            "--segment-size",
+            "1MiB",
+            "-H",
+            "x-api-key: k-2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r["outcome"], "complete");
+    assert_eq!(r["digest_match"], true);
+    assert_eq!(r["segments"].as_array().unwrap().len(), 30);
+    let throttled = r["throttled_responses"].as_u64().unwrap();
+    let settled = r["settled_concurrency"].as_u64().unwrap();
+    assert!(throttled > 0, "the plan answered 429s");
+    assert!(settled < 10, "the concurrency was lowered: {settled}");
+    let ids: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"usage-plan-too-tight"), "{ids:?}");
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed.contains("429 Too Many Requests, waited out"),
+        "{printed}"
+    );
+    eprintln!(
+        "30 ranges, 10 at a time, through burst 5 / 40 per s: {throttled} 429s, settled at {settled}"
+    );
+}

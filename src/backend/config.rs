@@ -132,6 +132,7 @@ pub enum Setting {
     Iam,
     IamRegion,
     HeaderTimeout,
+    UsageRate,
 }
 
 impl Setting {
@@ -161,6 +162,7 @@ impl Setting {
             Setting::Iam => "IAM test credentials",
             Setting::IamRegion => "IAM region",
             Setting::HeaderTimeout => "header-read timeout",
+            Setting::UsageRate => "usage plan rate",
         }
     }
 }

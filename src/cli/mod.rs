@@ -134,6 +134,7 @@ impl From<ConfigError> for UsageError {
             Setting::Iam => "--iam",
             Setting::IamRegion => "--iam-region",
             Setting::HeaderTimeout => "--header-timeout",
+            Setting::UsageRate => "--usage-rate",
         };
         UsageError(format!("{e} ({flag})"))
     }

@@ -79,6 +79,13 @@ pub struct ServeArgs {
     /// A usage plan's quota: requests after this many get 429 Limit Exceeded
     #[arg(long, value_name = "N")]
     pub usage_quota: Option<u64>,
+    /// A usage plan's throttle rate: requests per second per API key (the token bucket's
+    /// refill); over it, 429 Too Many Requests. The repository's templates deploy 2
+    #[arg(long, value_name = "PER_SEC", allow_negative_numbers = true)]
+    pub usage_rate: Option<f64>,
+    /// A usage plan's burst: requests a key may make at once (the bucket's size; templates: 5)
+    #[arg(long, value_name = "N")]
+    pub usage_burst: Option<u32>,
     /// STREAM: edge-optimized endpoint: idle timeout 30 s
     #[arg(long, conflicts_with = "stream_idle_timeout")]
     pub edge: bool,
@@ -188,6 +195,8 @@ impl ServeArgs {
                 stage: self.stage.clone(),
                 api_key: self.api_key.clone(),
                 usage_quota: self.usage_quota,
+                usage_rate: self.usage_rate,
+                usage_burst: self.usage_burst,
                 iam: self.iam.as_ref().map(|text| {
                     let (id, secret) = text.split_once(':').unwrap_or((text.as_str(), ""));
                     crate::emulator::iam::IamConfig {

@@ -95,6 +95,10 @@ pub struct GatewaySettings {
     pub api_key: Option<String>,
     /// A usage plan's quota: requests after this many get 429 `Limit Exceeded`.
     pub usage_quota: Option<u64>,
+    /// A usage plan's throttle: requests per second (the bucket's refill) and burst (its size),
+    /// per API key; a request that finds the bucket empty gets 429 `Too Many Requests`.
+    pub usage_rate: Option<f64>,
+    pub usage_burst: Option<u32>,
     /// `AuthorizationType: AWS_IAM`: requests must carry a SigV4 signature by these (test)
     /// credentials for this region. Never shown.
     #[serde(skip)]
@@ -119,6 +123,8 @@ impl Default for GatewaySettings {
             stage: None,
             api_key: None,
             usage_quota: None,
+            usage_rate: None,
+            usage_burst: None,
             iam: None,
         }
     }
@@ -189,10 +195,26 @@ impl GatewaySettings {
                 ));
             }
         }
+        let throttle = match (self.usage_rate, self.usage_burst) {
+            (None, None) => None,
+            (rate, burst) => {
+                let rate = rate.unwrap_or(f64::from(burst.unwrap_or(1)));
+                if !(rate.is_finite() && rate > 0.0) {
+                    return Err(ConfigError::Invalid(
+                        Setting::UsageRate,
+                        format!("{rate} is not a positive number of requests per second"),
+                    ));
+                }
+                // API Gateway's bucket holds at least one request.
+                let burst = burst.unwrap_or_else(|| rate.ceil() as u32).max(1);
+                Some(Arc::new(TokenBuckets::new(rate, burst)))
+            }
+        };
         let stream_max_duration = seconds(Setting::StreamMaxDuration, self.stream_max_duration_s)?;
         Ok(GatewayConfig {
             settings: self.clone(),
             requests: Arc::default(),
+            throttle,
             // The stream ends at whichever comes first: the integration's timeout or the cap.
             stream_max_duration: stream_max_duration.min(stream_timeout),
             stream_idle_timeout: seconds(Setting::StreamIdleTimeout, self.stream_idle_timeout_s)?,
@@ -207,6 +229,8 @@ pub struct GatewayConfig {
     settings: GatewaySettings,
     /// Requests counted against the usage quota.
     requests: Arc<std::sync::atomic::AtomicU64>,
+    /// The usage plan's token buckets, one per API key.
+    throttle: Option<Arc<TokenBuckets>>,
     stream_max_duration: Duration,
     stream_idle_timeout: Duration,
     integration_timeout: Duration,
@@ -225,6 +249,7 @@ impl GatewayConfig {
         let s = GatewaySettings::default();
         GatewayConfig {
             requests: Arc::default(),
+            throttle: None,
             stream_max_duration: Duration::from_secs_f64(s.stream_max_duration_s),
             stream_idle_timeout: Duration::from_secs_f64(s.stream_idle_timeout_s),
             integration_timeout: Duration::from_millis(s.integration_timeout_ms),
@@ -252,6 +277,7 @@ impl GatewayConfig {
             && s.stage.is_none()
             && s.api_key.is_none()
             && s.usage_quota.is_none()
+            && self.throttle.is_none()
             && s.iam.is_none()
     }
 
@@ -260,17 +286,6 @@ impl GatewayConfig {
     fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
         let s = &self.settings;
         let original_uri = req.uri().clone();
-        let refuse = |status, message: &str, kind: &'static str| {
-            let mut r = (
-                status,
-                [(header::CONTENT_TYPE, "application/json")],
-                serde_json::json!({ "message": message }).to_string(),
-            )
-                .into_response();
-            r.headers_mut()
-                .insert("x-amzn-errortype", HeaderValue::from_static(kind));
-            r
-        };
         if let Some(stage) = &s.stage {
             let path = req.uri().path();
             let rest = match path.strip_prefix(&format!("/{stage}")) {
@@ -279,7 +294,7 @@ impl GatewayConfig {
                 _ => None,
             };
             let Some(rest) = rest else {
-                return Err(Box::new(refuse(
+                return Err(Box::new(refusal(
                     StatusCode::FORBIDDEN,
                     "Missing Authentication Token",
                     "MissingAuthenticationTokenException",
@@ -303,19 +318,40 @@ impl GatewayConfig {
                 std::time::SystemTime::now(),
             )
         {
-            return Err(Box::new(refuse(
+            return Err(Box::new(refusal(
                 StatusCode::FORBIDDEN,
                 &no.message,
                 no.error_type,
             )));
         }
+        self.usage_plan(&req)?;
+        Ok(req)
+    }
+
+    /// The API key, the usage plan's throttle and its quota.
+    fn usage_plan(&self, req: &Request) -> Result<(), Box<Response>> {
+        let s = &self.settings;
         if let Some(key) = &s.api_key {
             let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());
             if sent != Some(key.as_bytes()) {
-                return Err(Box::new(refuse(
+                return Err(Box::new(refusal(
                     StatusCode::FORBIDDEN,
                     "Forbidden",
                     "ForbiddenException",
+                )));
+            }
+        }
+        if let Some(buckets) = &self.throttle {
+            let key = req
+                .headers()
+                .get("x-api-key")
+                .map(|v| v.as_bytes().to_vec())
+                .unwrap_or_default();
+            if !buckets.take(&key, std::time::Instant::now()) {
+                return Err(Box::new(refusal(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too Many Requests",
+                    "TooManyRequestsException",
                 )));
             }
         }
@@ -324,15 +360,70 @@ impl GatewayConfig {
                 .requests
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if n >= quota {
-                return Err(Box::new(refuse(
+                return Err(Box::new(refusal(
                     StatusCode::TOO_MANY_REQUESTS,
                     "Limit Exceeded",
                     "LimitExceededException",
                 )));
             }
         }
-        Ok(req)
+        Ok(())
     }
+}
+
+/// A usage plan's throttle: a token bucket per API key, refilled at `rate` per second up to
+/// `burst` (API Gateway's model for usage plans, stage and account limits).
+#[derive(Debug)]
+pub struct TokenBuckets {
+    rate: f64,
+    burst: f64,
+    /// Per key: tokens left and when they were counted. At most a few keys in practice; capped
+    /// so a client inventing keys cannot grow it without bound.
+    by_key: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (f64, std::time::Instant)>>,
+}
+
+const MAX_BUCKETS: usize = 10_000;
+
+impl TokenBuckets {
+    pub fn new(rate: f64, burst: u32) -> TokenBuckets {
+        TokenBuckets {
+            rate,
+            burst: f64::from(burst),
+            by_key: std::sync::Mutex::default(),
+        }
+    }
+
+    /// Takes a token for `key` at `now`; false when its bucket is empty.
+    pub fn take(&self, key: &[u8], now: std::time::Instant) -> bool {
+        let mut map = self.by_key.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= MAX_BUCKETS && !map.contains_key(key) {
+            map.clear();
+        }
+        let (tokens, at) = map.entry(key.to_vec()).or_insert((self.burst, now));
+        let refilled = (*tokens + now.saturating_duration_since(*at).as_secs_f64() * self.rate)
+            .min(self.burst);
+        *at = now;
+        if refilled >= 1.0 {
+            *tokens = refilled - 1.0;
+            true
+        } else {
+            *tokens = refilled;
+            false
+        }
+    }
+}
+
+/// API Gateway's own refusal: `{"message": ...}` and its error type.
+fn refusal(status: StatusCode, message: &str, kind: &'static str) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        serde_json::json!({ "message": message }).to_string(),
+    )
+        .into_response();
+    r.headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(kind));
+    r
 }
 
 fn gateway_error(status: StatusCode, message: &str, why: &str) -> Response {
@@ -458,6 +549,26 @@ async fn buffered(
 mod tests {
     use super::*;
     use crate::backend::Setting;
+
+    #[test]
+    fn the_usage_plan_bucket_allows_a_burst_then_its_rate_per_key() {
+        let b = TokenBuckets::new(2.0, 5);
+        let t0 = std::time::Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let taken: Vec<bool> = (0..6).map(|_| b.take(b"k", t0)).collect();
+        assert_eq!(
+            taken,
+            [true, true, true, true, true, false],
+            "burst 5: the 6th is refused"
+        );
+        assert!(b.take(b"other", t0), "each key has its own bucket");
+        assert!(!b.take(b"k", at(400)), "0.8 of a token after 400 ms at 2/s");
+        assert!(b.take(b"k", at(500)), "a whole one after 500 ms");
+        assert!(!b.take(b"k", at(500)));
+        // Refills stop at the burst.
+        let taken: Vec<bool> = (0..6).map(|_| b.take(b"k", at(60_000))).collect();
+        assert_eq!(taken, [true, true, true, true, true, false]);
+    }
 
     #[test]
     fn gateway_settings_are_checked_once() {

@@ -85,9 +85,7 @@ pub fn seen(figure: Figure, r: &RunResult, f: &Figures, findings: &[Finding]) ->
                 .filter(|s| s.outcome != OutcomeKind::Complete)
                 .count(),
         ),
-        Figure::SegmentsThrottled => {
-            count(r.segments.iter().filter(|s| s.status == Some(429)).count())
-        }
+        Figure::SegmentsThrottled => count(r.throttled as usize),
         Figure::Retries => count(r.attempts.len().saturating_sub(1)),
     }
 }

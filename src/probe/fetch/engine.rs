@@ -112,6 +112,8 @@ async fn prepare(
         timeline: Vec::new(),
         resumed_from: 0,
         fresh_connection_retries: Default::default(),
+        throttled: 0,
+        settled_concurrency: None,
     };
     let client = match client {
         Ok(c) => c,
@@ -201,6 +203,9 @@ async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step 
             None,
         );
     }
+    if matches!(meta.status, 429 | 503) && run.attempts.len() < run.req.retries as usize {
+        return wait_and_again(run, resp, meta, start, (attempt_started, from)).await;
+    }
     if !meta.is_success() {
         let preview = run.error_preview(resp, &meta).await;
         let outcome = Outcome::HttpError {
@@ -224,6 +229,39 @@ async fn attempt(run: &mut Run, client: &reqwest::Client, start: Start) -> Step 
     });
     run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
     retry_or_commit(run, outcome, received, meta, validator)
+}
+
+/// Too many requests, or unavailable for now, with retries left: wait as the server says
+/// (Retry-After) or back off, and ask again from the same byte.
+async fn wait_and_again(
+    run: &mut Run,
+    resp: reqwest::Response,
+    meta: ResponseMeta,
+    start: Start,
+    (attempt_started, from): (u64, u64),
+) -> Step {
+    let outcome = Outcome::HttpError {
+        status: meta.status,
+    };
+    run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
+    run.throttled += u32::from(meta.status == 429);
+    let wait = super::throttle::backoff(
+        meta.header("retry-after"),
+        SystemTime::now(),
+        run.attempts.len().saturating_sub(1) as u32,
+        super::throttle::jitter(),
+    );
+    drop(resp);
+    let cancel = run.waits_cancel();
+    tokio::select! {
+        () = tokio::time::sleep(wait) => Step::Again(start),
+        () = cancel.cancelled() => Step::NoBody(Box::new(NoBody {
+            outcome: Outcome::Cancelled,
+            start,
+            meta: Some(meta),
+            preview: None,
+        })),
+    }
 }
 
 /// After a body: a truncated or stalled attempt with retries left continues from what the file

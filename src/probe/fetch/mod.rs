@@ -21,4 +21,5 @@ pub mod result;
 pub mod resume;
 pub mod session;
 pub mod sink;
+pub mod throttle;
 pub mod waits;

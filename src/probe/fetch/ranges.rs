@@ -36,6 +36,8 @@ struct Shared<'a> {
     validator: Validator,
     /// Ended by the first segment that fails, so the others stop.
     stop: tokio_util::sync::CancellationToken,
+    /// The concurrency, lowered by 429s.
+    throttle: super::throttle::Throttle,
 }
 
 /// Why a segment failed, the response that said so, and what its body said.
@@ -73,18 +75,10 @@ pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u3
         Ok(first) => first,
         Err(ended) => return *ended,
     };
-    let file = match crate::disk::create_fresh(&run.req.part) {
+    let file = match create_part(&run.req.part, total) {
         Ok(f) => f,
-        Err(e) => {
-            let failure = IoFailure {
-                doing: format!("creating {}", run.req.part.display()),
-                error: e.to_string(),
-            };
-            return run.without_response(Outcome::IoError(failure), None);
-        }
+        Err(failure) => return run.without_response(Outcome::IoError(failure), None),
     };
-    use super::sink::Target;
-    file.reserve(total);
     let validator = Validator::of(&meta);
     let shared = Shared {
         client,
@@ -94,6 +88,7 @@ pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u3
         total,
         validator: validator.clone(),
         stop: run.waits_cancel().child_token(),
+        throttle: super::throttle::Throttle::new(concurrency),
     };
     let ended = fetch_all(
         &shared,
@@ -104,7 +99,10 @@ pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u3
     )
     .await;
     let file = shared.file.clone();
+    let (throttled, settled) = (shared.throttle.responses(), shared.throttle.limit());
     drop(shared);
+    run.throttled += throttled;
+    run.settled_concurrency = Some(settled);
     let mut ends = match ended {
         Ok(e) => e,
         Err(outcome) => {
@@ -137,6 +135,17 @@ pub(super) async fn download(run: Run, client: &reqwest::Client, concurrency: u3
     }
 }
 
+/// The `.part`, created afresh with room for `total` bytes.
+fn create_part(part: &std::path::Path, total: u64) -> Result<std::fs::File, IoFailure> {
+    use super::sink::Target;
+    let file = crate::disk::create_fresh(part).map_err(|e| IoFailure {
+        doing: format!("creating {}", part.display()),
+        error: e.to_string(),
+    })?;
+    file.reserve(total);
+    Ok(file)
+}
+
 /// The first range's response, which says the object's size, or the run's end.
 struct First {
     resp: reqwest::Response,
@@ -156,11 +165,34 @@ async fn first_range(
         until: Some(seg - 1),
         ..Start::fresh()
     };
-    let sent = match run.send(client, &first_start).await {
-        Ok(s) => s,
-        Err(outcome) => return Err(Box::new(run.without_response(outcome, None))),
+    let mut nth = 0;
+    let (sent, meta) = loop {
+        let sent = match run.send(client, &first_start).await {
+            Ok(s) => s,
+            Err(outcome) => return Err(Box::new(run.without_response(outcome, None))),
+        };
+        let meta = run.meta_of(&sent, &first_start);
+        if meta.status != 429 || nth >= super::throttle::MAX_THROTTLED {
+            break (sent, meta);
+        }
+        // Too many requests already: wait as told (or back off) and ask again.
+        let wait = super::throttle::backoff(
+            meta.header("retry-after"),
+            std::time::SystemTime::now(),
+            nth,
+            super::throttle::jitter(),
+        );
+        drop(sent);
+        nth += 1;
+        run.throttled += 1;
+        let cancel = run.waits_cancel();
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = cancel.cancelled() => {
+                return Err(Box::new(run.without_response(Outcome::Cancelled, None)));
+            }
+        }
     };
-    let meta = run.meta_of(&sent, &first_start);
     let url = sent.url.clone();
     let resp = sent.resp;
     run.events
@@ -349,22 +381,11 @@ async fn fetch(
     t_first: u64,
 ) -> SegmentEnd {
     let run = sh.run;
-    let mut seg = Segment {
-        index,
-        from,
-        to,
-        started_ns: if pre.is_some() {
-            t_first
-        } else {
-            run.elapsed_ns(Instant::now())
-        },
-        headers_ns: pre.as_ref().map(|p| p.1),
-        ended_ns: 0,
-        bytes: 0,
-        requests: 1,
-        status: pre.as_ref().map(|p| p.0.status().as_u16()),
-        outcome: OutcomeKind::Complete,
+    let started_ns = match pre {
+        Some(_) => t_first,
+        None => run.elapsed_ns(Instant::now()),
     };
+    let mut seg = Segment::new(index, (from, to), started_ns, pre.as_ref());
     // The segment's own idle timer; the first segment to fail stops the others (and the user's
     // cancel stops them all: `stop` is its child).
     let mut waits = Waits::new(run.t0, sh.stop.clone(), run.req.idle_timeout, None);
@@ -372,8 +393,14 @@ async fn fetch(
     let mut pos = from;
     let mut pre = pre.map(|p| p.0);
     let mut last_failure = None;
-    for attempt in 0..=run.req.retries {
-        if attempt > 0 {
+    // A slot of the (429-lowered) concurrency, held while this range's requests run.
+    let mut slot = tokio::select! {
+        s = sh.throttle.slot() => s,
+        () = sh.stop.cancelled() => None,
+    };
+    let (mut attempt, mut throttled) = (0u32, 0u32);
+    while attempt <= run.req.retries && !sh.stop.is_cancelled() {
+        if attempt > 0 || throttled > 0 {
             seg.requests += 1;
         }
         let resp = match pre.take() {
@@ -382,15 +409,18 @@ async fn fetch(
                 Ok(r) => r,
                 Err(failure) => {
                     last_failure = Some(failure);
-                    if sh.stop.is_cancelled() {
-                        break;
-                    }
+                    attempt += 1;
                     continue;
                 }
             },
         };
         let status = resp.status().as_u16();
         seg.status = Some(status);
+        if status == 429 && throttled < super::throttle::MAX_THROTTLED {
+            slot = wait_out_429(sh, resp, throttled, slot).await;
+            throttled += 1;
+            continue;
+        }
         let headers_at = Instant::now();
         if seg.headers_ns.is_none() {
             seg.headers_ns = Some(run.elapsed_ns(headers_at));
@@ -404,9 +434,12 @@ async fn fetch(
         if !retry {
             break;
         }
-        if sh.stop.is_cancelled() {
-            break;
-        }
+        attempt += 1;
+    }
+    drop(slot);
+    if last_failure.is_none() && pos <= to {
+        // Stopped (another range failed, or the user cancelled) before this one was whole.
+        last_failure = Some(Outcome::Cancelled);
     }
     seg.ended_ns = run.elapsed_ns(Instant::now());
     if let Some(o) = &last_failure {
@@ -419,6 +452,54 @@ async fn fetch(
         segment: seg,
         arrivals,
         failure: last_failure.map(|o| (o, None, None)),
+    }
+}
+
+impl Segment {
+    /// Range `index` (`from..=to`) as it starts, with its first response when that is already in.
+    fn new(
+        index: usize,
+        (from, to): (u64, u64),
+        started_ns: u64,
+        pre: Option<&(reqwest::Response, u64)>,
+    ) -> Segment {
+        Segment {
+            index,
+            from,
+            to,
+            started_ns,
+            headers_ns: pre.map(|p| p.1),
+            ended_ns: 0,
+            bytes: 0,
+            requests: 1,
+            status: pre.map(|p| p.0.status().as_u16()),
+            outcome: OutcomeKind::Complete,
+        }
+    }
+}
+
+/// A 429 for a range: wait as the server says (or back off), give up this range's slot when the
+/// concurrency can still drop, then wait for a slot to ask again in (None once stopped).
+async fn wait_out_429<'s>(
+    sh: &'s Shared<'_>,
+    resp: reqwest::Response,
+    nth: u32,
+    slot: Option<tokio::sync::SemaphorePermit<'s>>,
+) -> Option<tokio::sync::SemaphorePermit<'s>> {
+    let wait = super::throttle::backoff(
+        header(&resp, reqwest::header::RETRY_AFTER),
+        std::time::SystemTime::now(),
+        nth,
+        super::throttle::jitter(),
+    );
+    drop(resp);
+    sh.throttle.throttled(slot);
+    tokio::select! {
+        () = tokio::time::sleep(wait) => tokio::select! {
+            s = sh.throttle.slot() => s,
+            () = sh.stop.cancelled() => None,
+        },
+        () = sh.stop.cancelled() => None,
     }
 }
 

@@ -158,6 +158,10 @@ pub struct RunResult {
     pub resumed_from: u64,
     /// Requests sent again on a fresh connection after a reused one was found closed.
     pub fresh_connection_retries: u32,
+    /// 429 Too Many Requests answers waited out before asking again.
+    pub throttled: u32,
+    /// Parallel ranges: the concurrency the run ended with (lowered by 429s from `segments`).
+    pub settled_concurrency: Option<u32>,
     /// The ranges of a parallel download, in order (empty for one stream).
     pub segments: Vec<Segment>,
 }

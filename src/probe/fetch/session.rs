@@ -40,6 +40,10 @@ pub(super) struct Run {
     /// Requests sent again on a fresh connection because a reused one was found closed before
     /// any byte of a response (see [`net::closed_before_response`]).
     pub(super) fresh_connection_retries: std::sync::atomic::AtomicU32,
+    /// 429 Too Many Requests answers waited out (see [`super::throttle`]).
+    pub(super) throttled: u32,
+    /// Parallel ranges: the concurrency the run ended with (lowered by 429s).
+    pub(super) settled_concurrency: Option<u32>,
 }
 
 impl Run {
@@ -264,6 +268,8 @@ impl Run {
             resumed_from: self.resumed_from,
             segments: Vec::new(),
             fresh_connection_retries: self.fresh_connection_retries.into_inner(),
+            throttled: self.throttled,
+            settled_concurrency: self.settled_concurrency,
         }
     }
 

@@ -243,6 +243,22 @@ fn outcome_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
             Tone::Info,
         );
     }
+    if r.throttled > 0 {
+        let ranges = match (r.request.segments, r.settled_concurrency) {
+            (Some(asked), Some(settled)) if settled < asked => {
+                format!("; parallel ranges lowered from {asked} to {settled} at a time")
+            }
+            _ => String::new(),
+        };
+        push(
+            "throttled",
+            format!(
+                "{} response(s) 429 Too Many Requests, waited out and asked again{ranges}",
+                r.throttled
+            ),
+            Tone::Warn,
+        );
+    }
     if r.fresh_connection_retries > 0 {
         push(
             "reconnected",

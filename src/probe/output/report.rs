@@ -176,6 +176,10 @@ pub struct Report {
     /// Requests sent again on a fresh connection because a reused one had been closed by the
     /// server before answering.
     pub fresh_connection_retries: u32,
+    /// 429 Too Many Requests answers waited out (Retry-After or an exponential back-off).
+    pub throttled_responses: u32,
+    /// Parallel ranges: the concurrency the run ended with, lowered by 429s from the one asked.
+    pub settled_concurrency: Option<u32>,
     /// A parallel download's ranges, in order: `index`, `from`, `to` (inclusive), `started_ns`,
     /// `headers_ns`, `ended_ns` (from the run's start), `bytes`, `requests`, `status`, `outcome`.
     pub segments: Vec<crate::probe::fetch::result::Segment>,
@@ -261,6 +265,8 @@ impl Report {
             attempts: r.attempts.iter().map(AttemptInfo::of).collect(),
             resumed_from_bytes: r.resumed_from,
             fresh_connection_retries: r.fresh_connection_retries,
+            throttled_responses: r.throttled,
+            settled_concurrency: r.settled_concurrency,
             segments: r.segments.clone(),
             response: r.response.as_ref().map(|m| ResponseInfo {
                 status: m.status,

@@ -112,6 +112,11 @@ pub struct Facts<'a> {
     pub remapped_length: bool,
     pub digest_known: bool,
     pub timeline: &'a [Arrival],
+    /// 429 answers waited out before the run went on.
+    pub throttled: u32,
+    /// Parallel ranges: how many at a time were asked for, and where 429s left it.
+    pub segments_asked: Option<u32>,
+    pub settled_concurrency: Option<u32>,
 }
 
 impl<'a> Facts<'a> {
@@ -145,6 +150,9 @@ impl<'a> Facts<'a> {
                 .is_some_and(|m| m.header("x-amzn-remapped-content-length").is_some()),
             digest_known: r.expected_digest().is_some(),
             timeline: &r.timeline,
+            throttled: r.throttled,
+            segments_asked: r.request.segments,
+            settled_concurrency: r.settled_concurrency,
         }
     }
 
@@ -201,6 +209,7 @@ pub const RULES: &[(&str, Rule)] = &[
     ("api-key-refused", api_key_refused),
     ("iam-signature-refused", iam_signature_refused),
     ("throttled-429", throttled_429),
+    ("usage-plan-too-tight", usage_plan_too_tight),
     ("apigw-throttle-knee", apigw_throttle_knee),
     ("lambda-throttle-knee", lambda_throttle_knee),
     ("remapped-content-length", remapped_content_length),

@@ -284,6 +284,31 @@ pub(super) fn throttled_429(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
     })
 }
 
+/// The run completed, but only after waiting out 429s: the usage plan (or the account) allows
+/// fewer requests at once than were asked.
+pub(super) fn usage_plan_too_tight(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
+    if f.throttled == 0 || f.status == Some(429) {
+        return None;
+    }
+    let ranges = match (f.segments_asked, f.settled_concurrency) {
+        (Some(asked), Some(settled)) if settled < asked => {
+            format!("; parallel ranges went from {asked} at a time down to {settled}")
+        }
+        _ => String::new(),
+    };
+    Some(Finding {
+        id: "usage-plan-too-tight",
+        severity: Severity::Warning,
+        title: "Throttled on the way: the usage plan allows fewer requests at once than asked",
+        evidence: format!(
+            "{} request(s) were answered 429 Too Many Requests and waited out{ranges}",
+            f.throttled
+        ),
+        fix: "Ask for fewer parallel ranges (--segments N at most the plan's burst), or raise the usage plan's throttle (AWS::ApiGateway::UsagePlan Throttle: BurstLimit, RateLimit; this repository's templates deploy burst 5, rate 2 per second). Each 429 costs a back-off.",
+        doc_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-request-throttling.html",
+    })
+}
+
 /// The rate after `at` bytes is the throttle's, and before it well above.
 pub(super) fn knee(timeline: &[Arrival], at: u64, l: &Limits) -> Option<(f64, f64, f64)> {
     knee_of(&split_at(timeline, at), l)

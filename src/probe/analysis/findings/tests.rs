@@ -36,6 +36,9 @@ fn facts(tl: &[Arrival]) -> Facts<'_> {
         remapped_length: false,
         digest_known: true,
         timeline: tl,
+        throttled: 0,
+        segments_asked: None,
+        settled_concurrency: None,
     }
 }
 
@@ -71,6 +74,28 @@ fn signatures_table() {
             steady(10, 50, mib / 4, 20),
             Box::new(|_| {}),
             vec![],
+        ),
+        (
+            "ranges that waited out 429s",
+            steady(10, 50, mib / 4, 20),
+            Box::new(|f| {
+                f.segmented = true;
+                f.throttled = 7;
+                f.segments_asked = Some(20);
+                f.settled_concurrency = Some(4);
+            }),
+            vec!["usage-plan-too-tight"],
+        ),
+        (
+            "a final 429 is the throttled-429 error, not this warning",
+            vec![],
+            Box::new(|f| {
+                f.outcome = OutcomeKind::HttpError;
+                f.status = Some(429);
+                f.throttled = 12;
+                f.error_body = r#"{"message":"Too Many Requests"}"#;
+            }),
+            vec!["throttled-429"],
         ),
         (
             "502 from the gateway",
