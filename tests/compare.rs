@@ -343,10 +343,11 @@ fn the_ci_example_passes_a_streaming_stage_and_fails_a_buffered_one() {
     // A wrong key: the download fails (403), exit 1.
     let o = run(&url, "wrong", &dir.path().join("bad-key"));
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    // The same object through BUFFERED: complete, but it arrives in one burst: exit 3.
+    // The same object through BUFFERED, from an origin that takes 3 s to produce it: complete,
+    // but nothing comes until the gateway has it all, then everything at once: exit 3.
     let buffered = serve(&["--gateway", "buffered", "--buffered-max", "20MiB"]);
     let o = run(
-        &format!("{}/download?size=12MiB", buffered.base),
+        &format!("{}/download?size=12MiB&rate=4MiB", buffered.base),
         "",
         &dir.path().join("buffered"),
     );

@@ -56,7 +56,11 @@ impl LocalSettings {
     /// configuration chain).
     pub async fn build(&self) -> Result<LocalConfig, ConfigError> {
         let gateway = self.gateway.validate()?;
-        let function = self.function.as_ref().map(|f| f.validate()).transpose()?;
+        let mut function = self.function.as_ref().map(|f| f.validate()).transpose()?;
+        // The stage the function's events name is the API's (`--stage`), as on AWS.
+        if let (Some(stage), Some(f)) = (&self.gateway.stage, function.as_mut()) {
+            f.stage.clone_from(stage);
+        }
         let header_timeout = match self.header_timeout_s {
             None => HeaderTimeout::default(),
             Some(s) if s.is_finite() && s > 0.0 && s <= 3600.0 => {

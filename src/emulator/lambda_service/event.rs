@@ -51,8 +51,9 @@ pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> 
     event.resource = Some(resource);
     event.path = Some(path);
     event.http_method = parts.method.clone();
-    event.headers = parts.headers.clone();
-    event.multi_value_headers = parts.headers.clone();
+    let headers = forwarded_headers(parts, caller);
+    event.headers = headers.clone();
+    event.multi_value_headers = headers;
     event.query_string_parameters = last_values.into();
     event.multi_value_query_string_parameters = query.into();
     event.path_parameters = path_parameters;
@@ -61,6 +62,29 @@ pub fn rest_event(parts: &Parts, body: &Bytes, stage: &str, caller: &Caller) -> 
     event.is_base64_encoded = is_base64_encoded;
     // Serializing a struct of strings and maps cannot fail.
     Bytes::from(serde_json::to_vec(&event).unwrap_or_default())
+}
+
+/// The request's headers as API Gateway hands them on: with `X-Forwarded-For` (the caller's
+/// address appended), `X-Forwarded-Proto`, `X-Forwarded-Port` (the public endpoint is HTTPS on
+/// 443) and `X-Amzn-Trace-Id` added.
+fn forwarded_headers(parts: &Parts, caller: &Caller) -> axum::http::HeaderMap {
+    use axum::http::HeaderValue;
+    let mut h = parts.headers.clone();
+    if let Some(ip) = caller.source_ip.map(|a| a.ip().to_string()) {
+        let chain = match h.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
+            Some(before) => format!("{before}, {ip}"),
+            None => ip,
+        };
+        if let Ok(v) = HeaderValue::from_str(&chain) {
+            h.insert("x-forwarded-for", v);
+        }
+    }
+    h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+    h.insert("x-forwarded-port", HeaderValue::from_static("443"));
+    if let Ok(v) = HeaderValue::from_str(&super::state::trace_id(&caller.request_id)) {
+        h.insert("x-amzn-trace-id", v);
+    }
+    h
 }
 
 /// `29/Nov/2026:12:00:00 +0000`, as `requestContext.requestTime` has it.
@@ -116,6 +140,16 @@ fn request_context(
     let mut identity = ApiGatewayRequestIdentity::default();
     identity.source_ip = caller.source_ip.map(|a| a.ip().to_string());
     identity.user_agent = user_agent;
+    // A method that takes an API key names it (and the key's id) in the identity.
+    identity.api_key = parts
+        .headers
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(String::from);
+    identity.api_key_id = identity
+        .api_key
+        .as_ref()
+        .map(|_| "local-api-key".to_string());
     let mut ctx = ApiGatewayProxyRequestContext::default();
     ctx.account_id = Some("123456789012".into());
     ctx.resource_id = Some("streamscope".into());
@@ -151,11 +185,23 @@ mod tests {
             .body(())
             .unwrap()
             .into_parts();
+        let (keyed, _) = axum::http::Request::builder()
+            .uri("/x")
+            .header("x-api-key", "k-1")
+            .header("x-forwarded-for", "10.0.0.9")
+            .body(())
+            .unwrap()
+            .into_parts();
         let caller = Caller {
             source_ip: Some("127.0.0.1:5555".parse().unwrap()),
             request_id: "rid-1".into(),
             at: SystemTime::UNIX_EPOCH + std::time::Duration::from_millis(1_764_000_000_123),
         };
+        let k: serde_json::Value =
+            serde_json::from_slice(&rest_event(&keyed, &Bytes::new(), "prod", &caller)).unwrap();
+        assert_eq!(k["requestContext"]["identity"]["apiKey"], "k-1");
+        assert_eq!(k["requestContext"]["identity"]["apiKeyId"], "local-api-key");
+        assert_eq!(k["headers"]["x-forwarded-for"], "10.0.0.9, 127.0.0.1");
         let e: serde_json::Value =
             serde_json::from_slice(&rest_event(&parts, &Bytes::new(), "prod", &caller)).unwrap();
         assert_eq!(e["resource"], "/{proxy+}");
@@ -182,6 +228,18 @@ mod tests {
             "24/Nov/2025:16:00:00 +0000"
         );
         assert!(e["body"].is_null());
+        // What API Gateway adds on the way.
+        assert_eq!(e["headers"]["x-forwarded-for"], "127.0.0.1");
+        assert_eq!(e["headers"]["x-forwarded-proto"], "https");
+        assert_eq!(e["headers"]["x-forwarded-port"], "443");
+        assert!(
+            e["headers"]["x-amzn-trace-id"]
+                .as_str()
+                .unwrap()
+                .starts_with("Root=1-"),
+            "{e}"
+        );
+        assert!(e["requestContext"]["identity"]["apiKey"].is_null());
         // What our own bootstrap's lambda_http reads it as.
         let req: aws_lambda_events::apigw::ApiGatewayProxyRequest =
             serde_json::from_value(e).unwrap();

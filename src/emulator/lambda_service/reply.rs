@@ -87,15 +87,22 @@ impl Prelude {
                 h.append(n, v);
             }
         };
+        // `multiValueHeaders` wins over `headers` for the same name (names compared as HTTP
+        // compares them), as API Gateway's proxy integration reads them.
+        for (name, values) in &self.multi_value_headers {
+            values.iter().for_each(|v| add(name, v));
+        }
         for (name, field) in &self.headers {
+            if self
+                .multi_value_headers
+                .keys()
+                .any(|m| m.eq_ignore_ascii_case(name))
+            {
+                continue;
+            }
             match field {
                 HeaderField::One(v) => add(name, v),
                 HeaderField::Many(vs) => vs.iter().for_each(|v| add(name, v)),
-            }
-        }
-        for (name, values) in &self.multi_value_headers {
-            if !self.headers.contains_key(name) {
-                values.iter().for_each(|v| add(name, v));
             }
         }
         for c in &self.cookies {
@@ -114,9 +121,12 @@ pub fn proxy_response(payload: &[u8]) -> Result<(StatusCode, HeaderMap, Bytes), 
         .ok()
         .and_then(|c| StatusCode::from_u16(c).ok())
         .ok_or(ReplyError::Status(r.status_code))?;
+    // `multiValueHeaders` wins over `headers` for the same name.
     let mut headers = r.multi_value_headers.clone();
     for (name, value) in &r.headers {
-        headers.insert(name.clone(), value.clone());
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), value.clone());
+        }
     }
     let body = match r.body {
         None => Bytes::new(),
@@ -208,5 +218,13 @@ mod tests {
         assert_eq!(&b[..], b"hello");
         assert!(proxy_response(b"just text").is_err());
         assert!(proxy_response(br#"{"statusCode":99}"#).is_err());
+        // The same name in both: multiValueHeaders wins.
+        let (_, h, _) = proxy_response(
+            br#"{"statusCode":200,"headers":{"x-a":"single","x-b":"only"},"multiValueHeaders":{"X-A":["m1","m2"]}}"#,
+        )
+        .unwrap();
+        let a: Vec<_> = h.get_all("x-a").iter().collect();
+        assert_eq!(a, ["m1", "m2"]);
+        assert_eq!(h["x-b"], "only");
     }
 }
