@@ -21,19 +21,46 @@ const REQUEST_MAX: usize = 6 * 1024 * 1024;
 struct Front {
     service: Arc<LambdaService>,
     /// BUFFERED: the Invoke API (a whole payload); STREAM and off: InvokeWithResponseStream.
-    buffered: bool,
+    mode: GatewayMode,
 }
 
 /// The service behind the gateway emulation `gateway`.
 pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
     let front = Front {
         service,
-        buffered: gateway.mode() == GatewayMode::Buffered,
+        mode: gateway.mode(),
     };
     crate::emulator::behind_gateway(
         Router::new().fallback(invoke).with_state(front),
         Arc::new(gateway),
     )
+}
+
+/// A STREAM method whose function answered in the buffered (proxy JSON) format: AWS answers 500
+/// `Internal server error` (its table for InvokeWithResponseStream); the cause goes to the log
+/// and to an `x-streamscope-` header.
+fn not_streamed(request_id: &str) -> Response {
+    let why = "the function answered in the buffered (proxy JSON) format behind a STREAM method: API Gateway answers 500 (stream it: awslambda.streamifyResponse, AWS_LWA_INVOKE_MODE=response_stream, lambda_runtime's streaming response)";
+    eprintln!("{request_id}\t500: {why}");
+    let mut r = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"message":"Internal server error"}"#,
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    h.insert(
+        "x-streamscope-function-error",
+        HeaderValue::from_static(why),
+    );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
 }
 
 /// API Gateway's answer when the integration failed.
@@ -90,9 +117,23 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
         front.service.config().stage(),
         &caller,
     );
-    let mut resp = match front.service.invoke(event, front.buffered).await {
+    let buffered = front.mode == GatewayMode::Buffered;
+    let mut resp = match front.service.invoke(event, buffered).await {
         Reply::Failed(why) => return internal_error(&caller.request_id, &why),
-        Reply::Whole(r) => r.map(Body::from),
+        // AWS's table: a STREAM method whose function does not answer in the streaming format.
+        Reply::Whole(_) if front.mode == GatewayMode::Stream => {
+            return not_streamed(&caller.request_id);
+        }
+        Reply::Whole(r) => {
+            if r.headers().contains_key(super::STREAMED_BEHIND_BUFFERED.0) {
+                eprintln!(
+                    "{}\t{}",
+                    caller.request_id,
+                    super::STREAMED_BEHIND_BUFFERED.1
+                );
+            }
+            r.map(Body::from)
+        }
         Reply::Stream { prelude, body } => {
             let status = match prelude.status() {
                 Ok(s) => s,

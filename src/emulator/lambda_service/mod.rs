@@ -19,6 +19,7 @@ pub mod reply;
 pub mod state;
 
 use crate::backend::{ConfigError, Setting};
+use axum::http::HeaderValue;
 use bytes::Bytes;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -394,8 +395,24 @@ async fn collect(prelude: reply::Prelude, mut body: BodyRx) -> Reply {
         Ok(s) => s,
         Err(e) => return Reply::Failed(e.into()),
     };
-    let mut resp = axum::http::Response::new(Bytes::from(buf));
+    // AWS's table for a BUFFERED method (the Invoke API) whose function answers in the
+    // streaming format: the status code and headers, but not the body.
+    drop(buf);
+    let mut resp = axum::http::Response::new(Bytes::new());
     *resp.status_mut() = status;
-    *resp.headers_mut() = prelude.header_map();
+    let mut headers = prelude.header_map();
+    headers.remove(axum::http::header::CONTENT_LENGTH);
+    headers.remove(axum::http::header::TRANSFER_ENCODING);
+    headers.insert(
+        STREAMED_BEHIND_BUFFERED.0,
+        HeaderValue::from_static(STREAMED_BEHIND_BUFFERED.1),
+    );
+    *resp.headers_mut() = headers;
     Reply::Whole(resp)
 }
+
+/// Said on a BUFFERED method's response whose function streamed: what AWS does with it.
+pub const STREAMED_BEHIND_BUFFERED: (&str, &str) = (
+    "x-streamscope-function-error",
+    "the function answered in the streaming format behind a BUFFERED method: API Gateway returns its status and headers without the body (set the method to STREAM, or answer in the proxy JSON format)",
+);

@@ -194,6 +194,7 @@ impl<'a> Facts<'a> {
 /// Every rule, in the order findings are listed.
 pub const RULES: &[(&str, Rule)] = &[
     ("integration-failed-502", integration_failed_502),
+    ("integration-refused-500", integration_refused_500),
     ("integration-timeout-504", integration_timeout_504),
     (
         "stream-cut-at-default-timeout",

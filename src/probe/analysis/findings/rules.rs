@@ -45,6 +45,17 @@ pub(super) fn integration_failed_502(f: &Facts<'_>, _: &Limits) -> Option<Findin
     })
 }
 
+pub(super) fn integration_refused_500(f: &Facts<'_>, _: &Limits) -> Option<Finding> {
+    (f.status == Some(500) && f.error_body.contains("Internal server error")).then(|| Finding {
+        id: "integration-refused-500",
+        severity: Severity::Error,
+        title: "API Gateway answered 500: the function did not stream, or Lambda refused the invocation",
+        evidence: format!("HTTP 500 {}{}", f.error_body.trim(), f.cause()),
+        fix: "Behind a STREAM method the function must answer in the streaming format: awslambda.streamifyResponse (Node), AWS_LWA_INVOKE_MODE=response_stream (Lambda Web Adapter), a streaming response in lambda_runtime. API Gateway also answers 500 when Lambda refuses the invocation: over the function's reserved concurrency, a request payload over 6 MB, or no lambda:InvokeFunction permission for API Gateway.",
+        doc_url: TROUBLESHOOT_DOC,
+    })
+}
+
 pub(super) fn integration_timeout_504(f: &Facts<'_>, l: &Limits) -> Option<Finding> {
     (f.status == Some(504) && f.error_body.contains("Endpoint request timed out")).then(|| {
         let at = f.headers_s.unwrap_or(f.duration_s);

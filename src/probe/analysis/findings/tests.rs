@@ -98,6 +98,16 @@ fn signatures_table() {
             vec!["throttled-429"],
         ),
         (
+            "500 from the gateway: a STREAM method whose function did not stream",
+            vec![],
+            Box::new(|f| {
+                f.outcome = OutcomeKind::HttpError;
+                f.status = Some(500);
+                f.error_body = r#"{"message":"Internal server error"}"#;
+            }),
+            vec!["integration-refused-500"],
+        ),
+        (
             "502 from the gateway",
             vec![],
             Box::new(|f| {
