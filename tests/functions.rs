@@ -638,3 +638,74 @@ fn a_failed_start_releases_its_socket() {
         "20 failed starts left descriptors open: {after_one} -> {after_many}"
     );
 }
+
+/// Lambda's refusals are API Gateway's 500s: a request over the function's reserved concurrency
+/// (refused at once, not queued), a request payload over 6 MB; API Gateway's own 10 MB request
+/// limit is a 413 before any invocation.
+#[test]
+fn over_reserved_concurrency_or_6_mb_of_request_lambda_refuses_with_500() {
+    let up = serve(&[]);
+    // 4 MiB at 2 MiB/s: the one environment stays busy for about two seconds.
+    let slow = format!("{}/download?size=4MiB&rate=2MiB&seed=17&length=0", up.base);
+    let (s, path) = host(
+        Backend::Rust,
+        &slow,
+        &["--gateway", "stream", "--function-concurrency", "1"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let first_out = dir.path().join("first.bin");
+    let url = format!("{}{path}", s.base);
+    let mut first = std::process::Command::new("curl")
+        .args(["-s", "-o"])
+        .arg(&first_out)
+        .arg(&url)
+        .spawn()
+        .unwrap();
+    // The first request is being served once its bytes arrive.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while std::fs::metadata(&first_out).map_or(0, |m| m.len()) == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first request never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let o = std::process::Command::new("curl")
+        .args(["-s", "-D", "-", &url])
+        .output()
+        .unwrap();
+    let second = String::from_utf8_lossy(&o.stdout).to_ascii_lowercase();
+    assert!(second.starts_with("http/1.1 500"), "{second}");
+    assert!(second.contains("internal server error"), "{second}");
+    assert!(second.contains("reserved concurrency of 1"), "{second}");
+    assert!(first.wait().unwrap().success());
+    assert_eq!(
+        std::fs::metadata(&first_out).unwrap().len(),
+        4 * MIB,
+        "the first was served whole"
+    );
+    // Free again: served.
+    let (o, r) = fetch(&s, path, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(r["bytes"], 4 * MIB);
+
+    // Request payloads: 7 MB reaches API Gateway but not Lambda (500); 11 MB not even API Gateway (413).
+    for (size, want) in [(7_000_000usize, "500"), (11_000_000, "413")] {
+        let body = dir.path().join("body.bin");
+        std::fs::write(&body, vec![b'x'; size]).unwrap();
+        let o = std::process::Command::new("curl")
+            .args([
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "--data-binary",
+            ])
+            .arg(format!("@{}", body.display()))
+            .arg(&url)
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), want, "{size} bytes");
+    }
+}

@@ -153,9 +153,11 @@ pub struct ServeArgs {
     /// The function's memory setting, MB (reported; not enforced)
     #[arg(long, default_value_t = fn_default().memory_mb, value_name = "MB")]
     pub function_memory: u32,
-    /// Execution environments that may run at once (more requests wait for one)
-    #[arg(long, default_value_t = fn_default().concurrency, value_name = "N")]
-    pub function_concurrency: u32,
+    /// The function's reserved concurrency: requests over it get 500 at once (Lambda throttles
+    /// the invoke). Without it, environments scale out per concurrent request (each a cold
+    /// start) up to 16 here; more wait, which is a local limit, not AWS's
+    #[arg(long, value_name = "N")]
+    pub function_concurrency: Option<u32>,
     /// The REST API stage the events name
     #[arg(long, default_value_t = fn_default().stage, value_name = "STAGE")]
     pub function_stage: String,
@@ -254,10 +256,20 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
     }
     if let Some(f) = &config.function {
         eprintln!(
-            "streamscope: hosting the function {:?} in up to {} execution environment(s), stage {:?}",
+            "streamscope: hosting the function {:?}, stage {:?}: {}",
             args.function.as_deref().unwrap_or_default(),
-            f.concurrency(),
-            f.stage()
+            f.stage(),
+            if f.reserved() {
+                format!(
+                    "reserved concurrency {} (a request over it gets 500, as Lambda throttles it)",
+                    f.concurrency()
+                )
+            } else {
+                format!(
+                    "a new execution environment per concurrent request, up to {} here (more wait: a local limit, not AWS's)",
+                    f.concurrency()
+                )
+            }
         );
     }
     if !config.gateway.is_passthrough() {

@@ -14,8 +14,8 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 
-/// Lambda's limit for an invocation's request payload.
-const REQUEST_MAX: usize = 6 * 1024 * 1024;
+/// API Gateway's limit for a request payload: over it, 413 before any integration runs.
+const REQUEST_MAX: usize = 10 * 1024 * 1024;
 
 #[derive(Clone)]
 struct Front {
@@ -57,6 +57,30 @@ fn not_streamed(request_id: &str) -> Response {
         "x-streamscope-function-error",
         HeaderValue::from_static(why),
     );
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    r
+}
+
+/// Lambda refused the invocation (throttled, a request over 6 MB): API Gateway answers 500
+/// `Internal server error`; the cause goes to the log and to an `x-streamscope-` header.
+fn refused(request_id: &str, why: &InvokeError) -> Response {
+    eprintln!("{request_id}\t500: {why}");
+    let mut r = (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        [(header::CONTENT_TYPE, "application/json")],
+        r#"{"message":"Internal server error"}"#,
+    )
+        .into_response();
+    let h = r.headers_mut();
+    h.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static("InternalServerErrorException"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&why.to_string()) {
+        h.insert("x-streamscope-function-error", v);
+    }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-amzn-requestid", v);
     }
@@ -119,6 +143,7 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
     );
     let buffered = front.mode == GatewayMode::Buffered;
     let mut resp = match front.service.invoke(event, buffered).await {
+        Reply::Failed(why) if why.refused() => return refused(&caller.request_id, &why),
         Reply::Failed(why) => return internal_error(&caller.request_id, &why),
         // AWS's table: a STREAM method whose function does not answer in the streaming format.
         Reply::Whole(_) if front.mode == GatewayMode::Stream => {

@@ -44,11 +44,18 @@ pub struct FunctionSettings {
     pub timeout_s: f64,
     pub init_timeout_s: f64,
     pub memory_mb: u32,
-    pub concurrency: u32,
+    /// Reserved concurrency: a request over it is refused at once (Lambda throttles the invoke;
+    /// API Gateway answers 500). None: environments scale out per concurrent request, as on
+    /// Lambda, up to [`LOCAL_SCALE_CAP`] here (more wait: a local limit, not AWS's).
+    pub concurrency: Option<u32>,
     pub name: String,
     /// The REST API stage the events name.
     pub stage: String,
 }
+
+/// Environments started at most at once when no reserved concurrency is set (Lambda's own
+/// limit is the account's, 1,000 by default: far more than a laptop runs).
+pub const LOCAL_SCALE_CAP: usize = 16;
 
 impl Default for FunctionSettings {
     fn default() -> Self {
@@ -61,7 +68,7 @@ impl Default for FunctionSettings {
             timeout_s: 900.0,
             init_timeout_s: 10.0,
             memory_mb: 128,
-            concurrency: 4,
+            concurrency: None,
             name: "streamscope-local".into(),
             stage: "local".into(),
         }
@@ -80,6 +87,8 @@ pub struct FunctionConfig {
     pub(crate) init_timeout: Duration,
     pub(crate) memory_mb: u32,
     pub(crate) concurrency: usize,
+    /// `concurrency` is the function's reserved concurrency: over it, refuse at once.
+    pub(crate) reserved: bool,
     pub(crate) name: String,
     pub(crate) stage: String,
 }
@@ -111,6 +120,11 @@ impl FunctionConfig {
 
     pub fn concurrency(&self) -> usize {
         self.concurrency
+    }
+
+    /// Whether [`Self::concurrency`] is reserved (refusing) rather than a local cap (waiting).
+    pub fn reserved(&self) -> bool {
+        self.reserved
     }
 }
 
@@ -172,7 +186,7 @@ impl FunctionSettings {
                 ),
             ));
         }
-        if self.concurrency == 0 {
+        if self.concurrency == Some(0) {
             return Err(ConfigError::NotPositive(Setting::FunctionConcurrency));
         }
         let stage = self.stage.trim();
@@ -195,7 +209,8 @@ impl FunctionSettings {
             timeout: seconds(Setting::FunctionTimeout, self.timeout_s)?,
             init_timeout: seconds(Setting::FunctionInitTimeout, self.init_timeout_s)?,
             memory_mb: self.memory_mb,
-            concurrency: self.concurrency as usize,
+            concurrency: self.concurrency.map_or(LOCAL_SCALE_CAP, |c| c as usize),
+            reserved: self.concurrency.is_some(),
             name: self.name.clone(),
             stage: stage.to_string(),
         })
@@ -221,7 +236,26 @@ pub enum InvokeError {
     Reply(#[from] reply::ReplyError),
     #[error("Response payload size exceeded maximum allowed payload size (6291556 bytes)")]
     PayloadTooLarge,
+    /// Lambda refused the invocation: API Gateway answers 500, not 502.
+    #[error("Rate Exceeded: over the function's reserved concurrency of {0}")]
+    Throttled(usize),
+    #[error("the request payload is over Lambda's 6 MB invocation limit ({0} bytes)")]
+    RequestTooLarge(usize),
 }
+
+impl InvokeError {
+    /// Lambda refused the invocation itself (API Gateway answers 500): throttled, a request over
+    /// 6 MB. Everything else is the function's failure (502).
+    pub fn refused(&self) -> bool {
+        matches!(
+            self,
+            InvokeError::Throttled(_) | InvokeError::RequestTooLarge(_)
+        )
+    }
+}
+
+/// Lambda's limit for an invocation's request payload (the event JSON).
+pub const REQUEST_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
 
 /// Why a stream that had started was cut (the client's connection is then broken).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -278,7 +312,22 @@ impl LambdaService {
     /// free when `concurrency` are busy. `buffered`: the Invoke API (the whole payload, at most
     /// 6 MB) rather than InvokeWithResponseStream.
     pub async fn invoke(&self, event: Bytes, buffered: bool) -> Reply {
-        let Ok(permit) = self.permits.clone().acquire_owned().await else {
+        if event.len() > REQUEST_PAYLOAD_MAX {
+            return Reply::Failed(InvokeError::RequestTooLarge(event.len()));
+        }
+        let permit = if self.config.reserved {
+            // Over the reserved concurrency Lambda throttles the invoke at once.
+            match self.permits.clone().try_acquire_owned() {
+                Ok(p) => Ok(p),
+                Err(tokio::sync::TryAcquireError::NoPermits) => {
+                    return Reply::Failed(InvokeError::Throttled(self.config.concurrency));
+                }
+                Err(tokio::sync::TryAcquireError::Closed) => Err(()),
+            }
+        } else {
+            self.permits.clone().acquire_owned().await.map_err(|_| ())
+        };
+        let Ok(permit) = permit else {
             return Reply::Failed(InvokeError::Spawn("the service is shutting down".into()));
         };
         let next_idle = loop {
