@@ -709,3 +709,83 @@ fn over_reserved_concurrency_or_6_mb_of_request_lambda_refuses_with_500() {
         assert_eq!(String::from_utf8_lossy(&o.stdout), want, "{size} bytes");
     }
 }
+
+/// A runtime in shell (curl against the Runtime API) that answers each event with the names of the
+/// `AWS_*` variables it was started with, and whether HOME and PATH were there.
+const ENV_RUNTIME: &str = r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+  head=$(mktemp)
+  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
+  names=$(env | grep '^AWS_' | cut -d= -f1 | sort | tr '\n' ' ')
+  printf '{"statusCode":200,"body":"%s home=%s path=%s"}' "$names" "${HOME:+yes}" "${PATH:+yes}" \
+    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
+  rm -f "$head"
+done
+"#;
+
+#[test]
+fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("bootstrap.sh");
+    std::fs::write(&runtime, ENV_RUNTIME).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let names = |extra: &[&str]| {
+        let mut args = vec![
+            "serve",
+            "--port",
+            "0",
+            "--function",
+            runtime.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let mut child = std::process::Command::new(BIN)
+            .args(&args)
+            .env("AWS_ACCESS_KEY_ID", "AKIACALLERSOWNKEY")
+            .env("AWS_SECRET_ACCESS_KEY", "caller-secret")
+            .env("AWS_PROFILE", "callers-profile")
+            .env("SOME_OTHER_SECRET", "x")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let server = Proc {
+            child,
+            base: line
+                .trim()
+                .strip_prefix("listening on ")
+                .unwrap()
+                .to_string(),
+        };
+        let o = std::process::Command::new("curl")
+            .args(["-s", &format!("{}/x", server.base)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&o.stdout).to_string()
+    };
+    let clean = names(&[]);
+    assert!(clean.contains("AWS_LAMBDA_RUNTIME_API"), "{clean}");
+    assert!(clean.contains("AWS_REGION"), "{clean}");
+    assert!(clean.contains("home=yes path=yes"), "{clean}");
+    for leaked in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"] {
+        assert!(
+            !clean.contains(leaked),
+            "{leaked} reached the function: {clean}"
+        );
+    }
+    assert!(
+        clean.contains("AWS_SHARED_CREDENTIALS_FILE"),
+        "~/.aws is out of reach: {clean}"
+    );
+    let asked = names(&["--function-aws-credentials"]);
+    for passed in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"] {
+        assert!(asked.contains(passed), "{passed} asked for: {asked}");
+    }
+}

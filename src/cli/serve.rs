@@ -164,6 +164,11 @@ pub struct ServeArgs {
     /// The function's name (AWS_LAMBDA_FUNCTION_NAME)
     #[arg(long, default_value_t = fn_default().name, value_name = "NAME")]
     pub function_name: String,
+    /// Hand this shell's AWS credentials and AWS configuration to the function. Without it the
+    /// function starts from a clean environment with none, as on Lambda (where it has only its
+    /// execution role), so a missing permission shows locally too
+    #[arg(long)]
+    pub function_aws_credentials: bool,
 }
 
 fn fn_default() -> FunctionSettings {
@@ -233,6 +238,7 @@ impl ServeArgs {
                 concurrency: self.function_concurrency,
                 name: self.function_name.clone(),
                 stage: self.function_stage.clone(),
+                pass_aws_credentials: self.function_aws_credentials,
             }),
             header_timeout_s: Some(self.header_timeout),
         }

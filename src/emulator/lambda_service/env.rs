@@ -229,6 +229,7 @@ fn spawn(
         .kill_on_drop(true)
         .process_group(0);
     die_with_parent(&mut cmd);
+    clean_environment(&mut cmd, config.pass_aws_credentials);
     let dir = config.dir.display().to_string();
     let date = crate::units::rfc3339_utc(std::time::SystemTime::now());
     let vars: Vec<(&str, String)> = vec![
@@ -256,12 +257,9 @@ fn spawn(
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    if std::env::var_os("AWS_REGION").is_none() {
-        cmd.env("AWS_REGION", "us-east-1");
-        cmd.env("AWS_DEFAULT_REGION", "us-east-1");
-    }
-    // lambda_http refuses to start its single-request loop when this is set.
-    cmd.env_remove("AWS_LAMBDA_MAX_CONCURRENCY");
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    cmd.env("AWS_REGION", &region);
+    cmd.env("AWS_DEFAULT_REGION", &region);
     if let Some(h) = &config.handler {
         cmd.env("_HANDLER", h);
     }
@@ -272,6 +270,46 @@ fn spawn(
         };
     }
     cmd.spawn()
+}
+
+/// What a function process inherits from us: nothing but what it needs to run here (PATH, HOME,
+/// the locale, a temporary directory); the Lambda variables and `--function-env` are added after.
+/// The caller's AWS credentials would hide a missing permission of the execution role, so they
+/// pass only when asked; otherwise the AWS configuration files are pointed at /dev/null, so an
+/// SDK does not find `~/.aws/credentials` through HOME either.
+fn clean_environment(cmd: &mut tokio::process::Command, pass_aws_credentials: bool) {
+    const KEPT: &[&str] = &["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR"];
+    const AWS: &[&str] = &[
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+        "AWS_ROLE_ARN",
+        "AWS_ENDPOINT_URL",
+    ];
+    cmd.env_clear();
+    for k in KEPT {
+        if let Some(v) = std::env::var_os(k) {
+            cmd.env(k, v);
+        }
+    }
+    if pass_aws_credentials {
+        for k in AWS {
+            if let Some(v) = std::env::var_os(k) {
+                cmd.env(k, v);
+            }
+        }
+    } else {
+        cmd.env("AWS_CONFIG_FILE", "/dev/null");
+        cmd.env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null");
+        // No instance metadata to fall back to, as there is none in a Lambda environment.
+        cmd.env("AWS_EC2_METADATA_DISABLED", "true");
+    }
 }
 
 /// The process gets SIGKILL when we die, however we die (SIGKILL included): nothing else would end

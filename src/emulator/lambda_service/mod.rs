@@ -51,6 +51,9 @@ pub struct FunctionSettings {
     pub name: String,
     /// The REST API stage the events name.
     pub stage: String,
+    /// Hand the caller's AWS credentials (and its AWS configuration files) to the function.
+    /// Off: the function sees none, as on Lambda where it has only its execution role.
+    pub pass_aws_credentials: bool,
 }
 
 /// Environments started at most at once when no reserved concurrency is set (Lambda's own
@@ -71,6 +74,7 @@ impl Default for FunctionSettings {
             concurrency: None,
             name: "streamscope-local".into(),
             stage: "local".into(),
+            pass_aws_credentials: false,
         }
     }
 }
@@ -91,6 +95,7 @@ pub struct FunctionConfig {
     pub(crate) reserved: bool,
     pub(crate) name: String,
     pub(crate) stage: String,
+    pub(crate) pass_aws_credentials: bool,
 }
 
 /// The placeholder in `--function-env` values for the environment's own port.
@@ -213,6 +218,7 @@ impl FunctionSettings {
             reserved: self.concurrency.is_some(),
             name: self.name.clone(),
             stage: stage.to_string(),
+            pass_aws_credentials: self.pass_aws_credentials,
         })
     }
 }
