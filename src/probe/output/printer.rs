@@ -526,6 +526,9 @@ pub fn phases_bar(p: &Phases) -> String {
     if p.redirects_ns > 0 {
         parts.push(format!("redirects {}", span(p.redirects_ns)));
     }
+    if p.queue_ns >= 1_000_000 {
+        parts.push(format!("client {}", span(p.queue_ns)));
+    }
     if p.new_connection {
         parts.push(format!("DNS {}", span(p.dns_ns)));
         match p.tls_ns {

@@ -78,6 +78,8 @@ pub struct AttemptInfo {
 #[serde(deny_unknown_fields)]
 pub struct PhasesInfo {
     pub redirects_ms: f64,
+    /// Sent → the connection asked for: the client's own time (pool, scheduler).
+    pub queue_ms: f64,
     /// 0 for an IP literal or a reused connection.
     pub dns_ms: f64,
     /// TCP connect; TCP and TLS together when `tls_ms` is null.
@@ -98,6 +100,7 @@ impl PhasesInfo {
         let ms = |ns: u64| ns as f64 / 1e6;
         PhasesInfo {
             redirects_ms: ms(p.redirects_ns),
+            queue_ms: ms(p.queue_ns),
             dns_ms: ms(p.dns_ns),
             connect_ms: ms(p.connect_ns),
             tls_ms: p.tls_ns.map(ms),
