@@ -37,61 +37,36 @@ pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
 }
 
 /// A STREAM method whose function answered in the buffered (proxy JSON) format: AWS answers 500
-/// `Internal server error` (its table for InvokeWithResponseStream); the cause goes to the log
-/// and to an `x-streamscope-` header.
+/// `Internal server error` (its table for InvokeWithResponseStream).
 fn not_streamed(request_id: &str) -> Response {
-    let why = "the function answered in the buffered (proxy JSON) format behind a STREAM method: API Gateway answers 500 (stream it: awslambda.streamifyResponse, AWS_LWA_INVOKE_MODE=response_stream, lambda_runtime's streaming response)";
-    eprintln!("{request_id}\t500: {why}");
-    let mut r = (
+    gateway_failure(
+        request_id,
         StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"message":"Internal server error"}"#,
+        "the function answered in the buffered (proxy JSON) format behind a STREAM method: API Gateway answers 500 (stream it: awslambda.streamifyResponse, AWS_LWA_INVOKE_MODE=response_stream, lambda_runtime's streaming response)",
     )
-        .into_response();
-    let h = r.headers_mut();
-    h.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    h.insert(
-        "x-streamscope-function-error",
-        HeaderValue::from_static(why),
-    );
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    r
 }
 
-/// Lambda refused the invocation (throttled, a request over 6 MB): API Gateway answers 500
-/// `Internal server error`; the cause goes to the log and to an `x-streamscope-` header.
+/// Lambda refused the invocation (throttled, a request over 6 MB): API Gateway answers 500.
 fn refused(request_id: &str, why: &InvokeError) -> Response {
-    eprintln!("{request_id}\t500: {why}");
-    let mut r = (
+    gateway_failure(
+        request_id,
         StatusCode::INTERNAL_SERVER_ERROR,
-        [(header::CONTENT_TYPE, "application/json")],
-        r#"{"message":"Internal server error"}"#,
+        &why.to_string(),
     )
-        .into_response();
-    let h = r.headers_mut();
-    h.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("InternalServerErrorException"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&why.to_string()) {
-        h.insert("x-streamscope-function-error", v);
-    }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    r
 }
 
 /// API Gateway's answer when the integration failed.
 fn internal_error(request_id: &str, why: &InvokeError) -> Response {
-    eprintln!("{request_id}\t502: {why}");
+    gateway_failure(request_id, StatusCode::BAD_GATEWAY, &why.to_string())
+}
+
+/// API Gateway's `{"message":"Internal server error"}` with `status` (500: Lambda refused or the
+/// function did not stream; 502: the integration failed). `why`, which AWS would show only in
+/// its logs, goes to our log and to `x-streamscope-function-error` for whoever diagnoses the run.
+fn gateway_failure(request_id: &str, status: StatusCode, why: &str) -> Response {
+    eprintln!("{request_id}\t{}: {why}", status.as_u16());
     let mut r = (
-        StatusCode::BAD_GATEWAY,
+        status,
         [(header::CONTENT_TYPE, "application/json")],
         r#"{"message":"Internal server error"}"#,
     )
@@ -101,14 +76,12 @@ fn internal_error(request_id: &str, why: &InvokeError) -> Response {
         "x-amzn-errortype",
         HeaderValue::from_static("InternalServerErrorException"),
     );
-    // What AWS would only show in the logs, for whoever diagnoses the run.
-    let why: String = why
-        .to_string()
-        .chars()
-        .filter(|c| !c.is_control())
-        .collect();
+    let why: String = why.chars().filter(|c| !c.is_control()).collect();
     if let Ok(v) = HeaderValue::from_str(&why) {
         h.insert("x-streamscope-function-error", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
     }
     r
 }
