@@ -250,3 +250,146 @@ async fn delivery_tells_a_buffered_burst_from_a_stream_on(host: Host) {
     let v = probe::output::printer::summary(&r, &f, &[]);
     assert!(v.line("delivery").unwrap().text.starts_with("streamed"));
 }
+
+/// The built-in profile with `from` replaced by `to` (each must be in it).
+fn profile_with(edits: &[(&str, &str)]) -> streamscope::emulator::profile::Profile {
+    use streamscope::emulator::profile::{DEFAULT_TOML, Profile};
+    let mut text = DEFAULT_TOML.to_string();
+    for (from, to) in edits {
+        assert!(text.contains(from), "{from}");
+        text = text.replacen(from, to, 1);
+    }
+    Profile::parse(&text).unwrap()
+}
+
+/// A plain GET on the emulation `gw`; the response's headers and body, or the error that cut it.
+async fn get_raw(
+    gw: GatewaySettings,
+    query: &str,
+) -> (reqwest::header::HeaderMap, Result<bytes::Bytes, String>) {
+    let addr = emulator::spawn_local_with(LocalConfig {
+        gateway: gw.validate().unwrap(),
+        ..LocalConfig::default()
+    })
+    .await
+    .unwrap();
+    let resp = reqwest::get(format!("http://{addr}/download?{query}"))
+        .await
+        .unwrap();
+    let headers = resp.headers().clone();
+    (headers, resp.bytes().await.map_err(|e| format!("{e:?}")))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_decides_what_aws_leaves_open() {
+    use streamscope::emulator::profile::Profile;
+    let in_stream = |p: &Profile| GatewaySettings {
+        mode: GatewayMode::Stream,
+        ..GatewaySettings::from_profile(p)
+    };
+    // The built-in profile: Content-Length remapped, API Gateway's headers added, the profile
+    // named, a function that fails mid-stream cuts the connection.
+    let p = Profile::aws();
+    let (h, body) = get_raw(in_stream(p), "size=100KiB").await;
+    assert_eq!(body.unwrap().len(), 100 * 1024);
+    assert_eq!(h["x-streamscope-profile"], "aws-2026-11");
+    assert_eq!(h["x-amzn-remapped-content-length"], "102400");
+    assert!(h.get("content-length").is_none(), "{h:?}");
+    for name in ["x-amzn-requestid", "x-amz-apigw-id", "x-amzn-trace-id"] {
+        assert!(h.contains_key(name), "{name} in {h:?}");
+    }
+    assert!(
+        h["x-amzn-trace-id"]
+            .to_str()
+            .unwrap()
+            .starts_with("Root=1-")
+    );
+    let (_, body) = get_raw(in_stream(p), "size=1MiB&fail_at=300KiB").await;
+    assert!(body.is_err(), "the default cuts: {body:?}");
+
+    // Another profile: Content-Length kept, one added header, a clean end after a failure.
+    let other = profile_with(&[
+        ("name = \"aws-2026-11\"", "name = \"keep-clean\""),
+        (
+            "[content_length]\nvalue = \"remap\"",
+            "[content_length]\nvalue = \"keep\"",
+        ),
+        (
+            "[mid_stream_error]\nvalue = \"cut\"",
+            "[mid_stream_error]\nvalue = \"clean_end\"",
+        ),
+        (
+            "value = [\"x-amzn-requestid\", \"x-amz-apigw-id\", \"x-amzn-trace-id\"]",
+            "value = [\"x-amzn-requestid\"]",
+        ),
+    ]);
+    let (h, body) = get_raw(in_stream(&other), "size=100KiB").await;
+    assert_eq!(body.unwrap().len(), 100 * 1024);
+    assert_eq!(h["x-streamscope-profile"], "keep-clean");
+    assert_eq!(h["content-length"], "102400");
+    assert!(h.contains_key("x-amzn-requestid"));
+    assert!(!h.contains_key("x-amz-apigw-id") && !h.contains_key("x-amzn-trace-id"));
+    let (_, body) = get_raw(in_stream(&other), "size=1MiB&fail_at=300KiB&length=0").await;
+    let got = body.expect("clean_end: the body just ends");
+    assert!(got.len() < MIB as usize, "{} bytes", got.len());
+
+    // Nothing emulated: nothing added.
+    let (h, _) = get_raw(GatewaySettings::default(), "size=1KiB").await;
+    assert!(!h.contains_key("x-streamscope-profile"));
+}
+
+#[test]
+fn readme_shows_the_built_in_profile_and_a_bad_profile_is_refused_in_one_line() {
+    let bin = env!("CARGO_BIN_EXE_streamscope");
+    let table = std::process::Command::new(bin)
+        .arg("profile")
+        .output()
+        .unwrap();
+    assert!(table.status.success());
+    let table = String::from_utf8(table.stdout).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains(&format!(
+            "<!-- profile table: the output of `streamscope profile` -->\n{table}<!-- end of profile table -->"
+        )),
+        "README's profile table is not `streamscope profile`'s output: paste it again"
+    );
+    // A profile that cannot be used: one line, exit 2, before anything is served.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("p.toml");
+    std::fs::write(
+        &bad,
+        streamscope::emulator::profile::DEFAULT_TOML.replacen(
+            "[knees]\nvalue = \"both\"\nunverified = true",
+            "[knees]\nvalue = \"both\"",
+            1,
+        ),
+    )
+    .unwrap();
+    for args in [
+        vec!["serve", "--port", "0", "--profile", bad.to_str().unwrap()],
+        vec!["profile", bad.to_str().unwrap()],
+    ] {
+        let o = std::process::Command::new(bin)
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("knees has no source"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+    // A good one round-trips through the CLI.
+    let o = std::process::Command::new(bin)
+        .args(["profile", "--toml"])
+        .output()
+        .unwrap();
+    let good = dir.path().join("good.toml");
+    std::fs::write(&good, &o.stdout).unwrap();
+    let again = std::process::Command::new(bin)
+        .args(["profile", good.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8(again.stdout).unwrap(), table);
+}

@@ -45,11 +45,24 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of the report or of the comparison (as in schema/).
     Schema(SchemaArgs),
+    /// Print the emulation's model of AWS (the built-in profile, or FILE) as a table: every
+    /// number and behaviour `serve` assumes, its source, and which are unverified.
+    Profile(ProfileArgs),
     /// Open the desktop app (what running with no command does).
     Gui(GuiArgs),
     /// Write the man pages (for packaging).
     #[command(hide = true)]
     Man(man::ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// A profile file (default: the built-in one)
+    #[arg(value_name = "FILE")]
+    pub file: Option<std::path::PathBuf>,
+    /// Print the file itself (TOML) instead of the table
+    #[arg(long)]
+    pub toml: bool,
 }
 
 #[derive(Args, Debug)]
@@ -151,6 +164,7 @@ pub fn main() -> ExitCode {
         Some(Command::Lint(args)) => lint::lint(args),
         Some(Command::Report(args)) => report::report(args),
         Some(Command::Man(args)) => man::man(args),
+        Some(Command::Profile(args)) => print_profile(&args),
         Some(Command::Schema(args)) => {
             use crate::probe::output::schema;
             let value = match args.which {
@@ -223,4 +237,25 @@ fn with_runtime(
             ExitCode::from(1)
         }
     }
+}
+
+/// `streamscope profile`: the table README shows, or the file.
+fn print_profile(args: &ProfileArgs) -> ExitCode {
+    use crate::emulator::profile::Profile;
+    let profile = match &args.file {
+        None => Profile::aws().clone(),
+        Some(path) => match Profile::load(path) {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("streamscope: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    if args.toml {
+        print!("{}", profile.to_toml());
+    } else {
+        print!("{}", profile.markdown());
+    }
+    ExitCode::SUCCESS
 }

@@ -5,16 +5,12 @@ use crate::backend::BackendSettings;
 use crate::emulator::LocalSettings;
 use crate::emulator::gateway::{GatewayMode, GatewaySettings};
 use crate::emulator::lambda_service::FunctionSettings;
+use crate::emulator::profile::Profile;
 use clap::Args;
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-
-/// A flag's default, shared by clap and the settings it maps to.
-fn gw_default() -> GatewaySettings {
-    GatewaySettings::default()
-}
 
 #[derive(Args, Debug)]
 pub struct ServeArgs {
@@ -27,22 +23,27 @@ pub struct ServeArgs {
     /// Emulate API Gateway in front of the backend: off (as Lambda runs it), stream, buffered
     #[arg(long, value_enum, default_value_t = GatewayMode::Off)]
     pub gateway: GatewayMode,
-    /// STREAM: bytes sent unthrottled per response
-    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
-    pub stream_unthrottled: u64,
-    /// STREAM: bytes per second after that
-    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
-    pub stream_rate: u64,
-    /// STREAM: longest a response may stream, seconds
-    #[arg(long, default_value_t = gw_default().stream_max_duration_s, value_name = "SECS", allow_negative_numbers = true)]
-    pub stream_max_duration: f64,
-    /// STREAM: longest the backend may send nothing, seconds (300 regional/private)
-    #[arg(long, default_value_t = gw_default().stream_idle_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
-    pub stream_idle_timeout: f64,
-    /// STREAM: the integration's TimeoutInMillis, bounding the whole stream (29000 is what a
-    /// template that leaves it unset gets)
-    #[arg(long, default_value_t = gw_default().stream_timeout_ms, value_name = "MS")]
-    pub stream_timeout_ms: u64,
+    /// The model of AWS to emulate: a profile file (see `streamscope profile`); default: the
+    /// built-in aws-2026-11. The flags below override single values of it
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// STREAM: bytes sent unthrottled per response [profile: 10MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub stream_unthrottled: Option<u64>,
+    /// STREAM: bytes per second after that [profile: 2MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub stream_rate: Option<u64>,
+    /// STREAM: longest a response may stream, seconds [profile: 900]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub stream_max_duration: Option<f64>,
+    /// STREAM: longest the backend may send nothing, seconds [profile: 300, Regional/private]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub stream_idle_timeout: Option<f64>,
+    /// STREAM: the integration's TimeoutInMillis, bounding the wait for the prelude (and, as the
+    /// profile reads it, the whole stream) [profile: 900000; a template that leaves it unset
+    /// gets 29000]
+    #[arg(long, value_name = "MS")]
+    pub stream_timeout_ms: Option<u64>,
     /// Serve the API under /STAGE/ as API Gateway does; other paths get 403 Missing Authentication Token
     #[arg(long, value_name = "STAGE")]
     pub stage: Option<String>,
@@ -86,27 +87,32 @@ pub struct ServeArgs {
     /// A usage plan's burst: requests a key may make at once (the bucket's size; templates: 5)
     #[arg(long, value_name = "N")]
     pub usage_burst: Option<u32>,
-    /// STREAM: edge-optimized endpoint: idle timeout 30 s
+    /// STREAM: edge-optimized endpoint: the profile's edge idle timeout (30 s)
     #[arg(long, conflicts_with = "stream_idle_timeout")]
     pub edge: bool,
-    /// BUFFERED: largest response payload
-    #[arg(long, value_parser = size_arg, default_value = "10MiB", value_name = "SIZE")]
-    pub buffered_max: u64,
-    /// BUFFERED: integration timeout, milliseconds
-    #[arg(long, default_value_t = gw_default().integration_timeout_ms, value_name = "MS")]
-    pub integration_timeout_ms: u64,
-    /// Also apply Lambda's streaming limits (uncapped allowance, then a rate cap; a payload cap)
-    #[arg(long)]
+    /// BUFFERED: largest response payload [profile: 10MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub buffered_max: Option<u64>,
+    /// BUFFERED: integration timeout, milliseconds [profile: 29000]
+    #[arg(long, value_name = "MS")]
+    pub integration_timeout_ms: Option<u64>,
+    /// Apply Lambda's streaming limits (uncapped allowance, then a rate cap; a payload cap) to
+    /// the built-in backend too. A hosted function (--function) has them unless
+    /// --no-lambda-limits
+    #[arg(long, conflicts_with = "no_lambda_limits")]
     pub lambda_limits: bool,
-    /// Lambda: bytes uncapped
-    #[arg(long, value_parser = size_arg, default_value = "6MiB", value_name = "SIZE")]
-    pub lambda_unthrottled: u64,
-    /// Lambda: bytes per second after that
-    #[arg(long, value_parser = size_arg, default_value = "2MiB", value_name = "SIZE")]
-    pub lambda_rate: u64,
-    /// Lambda: largest streamed payload
-    #[arg(long, value_parser = size_arg, default_value = "200MiB", value_name = "SIZE")]
-    pub lambda_max: u64,
+    /// Lift Lambda's streaming limits from a hosted function (not as on AWS)
+    #[arg(long)]
+    pub no_lambda_limits: bool,
+    /// Lambda: bytes uncapped [profile: 6MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub lambda_unthrottled: Option<u64>,
+    /// Lambda: bytes per second after that [profile: 2MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub lambda_rate: Option<u64>,
+    /// Lambda: largest streamed payload [profile: 200MiB]
+    #[arg(long, value_parser = size_arg, value_name = "SIZE")]
+    pub lambda_max: Option<u64>,
     /// S3 bucket that GET /s3/{key} streams from
     #[arg(long, env = "STREAMSCOPE_BUCKET", value_name = "BUCKET")]
     pub s3_bucket: Option<String>,
@@ -147,9 +153,11 @@ pub struct ServeArgs {
     /// The function's timeout, seconds (Lambda's maximum is 900)
     #[arg(long, default_value_t = fn_default().timeout_s, value_name = "SECS", allow_negative_numbers = true)]
     pub function_timeout: f64,
-    /// Seconds the runtime may take to ask for its first event
-    #[arg(long, default_value_t = fn_default().init_timeout_s, value_name = "SECS", allow_negative_numbers = true)]
-    pub function_init_timeout: f64,
+    /// Seconds the runtime (and its extensions) may take to ask for the first event; past it
+    /// Lambda retries the init inside the first invocation, up to the function timeout
+    /// [profile: 10]
+    #[arg(long, value_name = "SECS", allow_negative_numbers = true)]
+    pub function_init_timeout: Option<f64>,
     /// The function's memory setting, MB (reported; not enforced)
     #[arg(long, default_value_t = fn_default().memory_mb, value_name = "MB")]
     pub function_memory: u32,
@@ -180,39 +188,64 @@ fn size_arg(s: &str) -> Result<u64, String> {
 }
 
 impl ServeArgs {
-    pub fn settings(&self) -> LocalSettings {
+    /// The profile `--profile` names, or the built-in one.
+    pub fn profile(&self) -> Result<Profile, UsageError> {
+        match &self.profile {
+            None => Ok(Profile::aws().clone()),
+            Some(path) => Profile::load(path).map_err(|e| UsageError(format!("{e} (--profile)"))),
+        }
+    }
+
+    /// The profile's values, with the flags given over them.
+    pub fn settings(&self, profile: &Profile) -> LocalSettings {
+        let mut gateway = GatewaySettings::from_profile(profile);
+        let or = |flag: Option<u64>, v: &mut u64| *v = flag.unwrap_or(*v);
+        or(
+            self.stream_unthrottled,
+            &mut gateway.stream_unthrottled_bytes,
+        );
+        or(self.stream_rate, &mut gateway.stream_bytes_per_sec);
+        or(self.stream_timeout_ms, &mut gateway.stream_timeout_ms);
+        or(self.buffered_max, &mut gateway.buffered_max_bytes);
+        or(
+            self.integration_timeout_ms,
+            &mut gateway.integration_timeout_ms,
+        );
+        or(
+            self.lambda_unthrottled,
+            &mut gateway.lambda_unthrottled_bytes,
+        );
+        or(self.lambda_rate, &mut gateway.lambda_bytes_per_sec);
+        or(self.lambda_max, &mut gateway.lambda_max_bytes);
+        if let Some(s) = self.stream_max_duration {
+            gateway.stream_max_duration_s = s;
+        }
+        gateway.stream_idle_timeout_s = match (self.edge, self.stream_idle_timeout) {
+            (true, _) => profile.stream_idle_timeout_edge_s.value as f64,
+            (false, Some(s)) => s,
+            (false, None) => gateway.stream_idle_timeout_s,
+        };
+        // A real function is held to Lambda's limits, as on AWS, unless lifted.
+        gateway.lambda_limits = self.lambda_limits
+            || (self.function.is_some()
+                && profile.lambda_limits_when_hosting.value
+                && !self.no_lambda_limits);
+        gateway.mode = self.gateway;
+        gateway.stage.clone_from(&self.stage);
+        gateway.api_key.clone_from(&self.api_key);
+        gateway.usage_quota = self.usage_quota;
+        gateway.usage_rate = self.usage_rate;
+        gateway.usage_burst = self.usage_burst;
+        gateway.iam = self.iam.as_ref().map(|text| {
+            let (id, secret) = text.split_once(':').unwrap_or((text.as_str(), ""));
+            crate::emulator::iam::IamConfig {
+                access_key_id: id.trim().to_string(),
+                secret_access_key: secret.trim().to_string(),
+                region: self.iam_region.trim().to_string(),
+            }
+        });
         LocalSettings {
-            gateway: GatewaySettings {
-                mode: self.gateway,
-                stream_unthrottled_bytes: self.stream_unthrottled,
-                stream_bytes_per_sec: self.stream_rate,
-                stream_max_duration_s: self.stream_max_duration,
-                stream_idle_timeout_s: if self.edge {
-                    30.0
-                } else {
-                    self.stream_idle_timeout
-                },
-                buffered_max_bytes: self.buffered_max,
-                integration_timeout_ms: self.integration_timeout_ms,
-                lambda_limits: self.lambda_limits,
-                lambda_unthrottled_bytes: self.lambda_unthrottled,
-                lambda_bytes_per_sec: self.lambda_rate,
-                lambda_max_bytes: self.lambda_max,
-                stream_timeout_ms: self.stream_timeout_ms,
-                stage: self.stage.clone(),
-                api_key: self.api_key.clone(),
-                usage_quota: self.usage_quota,
-                usage_rate: self.usage_rate,
-                usage_burst: self.usage_burst,
-                iam: self.iam.as_ref().map(|text| {
-                    let (id, secret) = text.split_once(':').unwrap_or((text.as_str(), ""));
-                    crate::emulator::iam::IamConfig {
-                        access_key_id: id.trim().to_string(),
-                        secret_access_key: secret.trim().to_string(),
-                        region: self.iam_region.trim().to_string(),
-                    }
-                }),
-            },
+            gateway,
             backend: BackendSettings {
                 s3: self
                     .s3_bucket
@@ -226,19 +259,23 @@ impl ServeArgs {
                 upstream_url: self.upstream_url.clone(),
                 synthetic: Default::default(),
             },
-            function: self.function.clone().map(|command| FunctionSettings {
-                command,
-                extensions: self.function_extension.clone(),
-                dir: self.function_dir.clone(),
-                env: self.function_env.clone(),
-                handler: self.function_handler.clone(),
-                timeout_s: self.function_timeout,
-                init_timeout_s: self.function_init_timeout,
-                memory_mb: self.function_memory,
-                concurrency: self.function_concurrency,
-                name: self.function_name.clone(),
-                stage: self.function_stage.clone(),
-                pass_aws_credentials: self.function_aws_credentials,
+            function: self.function.clone().map(|command| {
+                let base = FunctionSettings::from_profile(profile);
+                FunctionSettings {
+                    command,
+                    extensions: self.function_extension.clone(),
+                    dir: self.function_dir.clone(),
+                    env: self.function_env.clone(),
+                    handler: self.function_handler.clone(),
+                    timeout_s: self.function_timeout,
+                    init_timeout_s: self.function_init_timeout.unwrap_or(base.init_timeout_s),
+                    memory_mb: self.function_memory,
+                    concurrency: self.function_concurrency,
+                    name: self.function_name.clone(),
+                    stage: self.function_stage.clone(),
+                    pass_aws_credentials: self.function_aws_credentials,
+                    ..base
+                }
             }),
             header_timeout_s: Some(self.header_timeout),
         }
@@ -246,7 +283,14 @@ impl ServeArgs {
 }
 
 pub async fn serve(args: ServeArgs) -> ExitCode {
-    let config = match args.settings().build().await {
+    let profile = match args.profile() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let config = match args.settings(&profile).build().await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("streamscope: {}", UsageError::from(e));
@@ -289,6 +333,7 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             }
         );
     }
+    say_profile(&profile);
     let result = crate::emulator::serve(
         config,
         addr,
@@ -306,6 +351,29 @@ pub async fn serve(args: ServeArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Which model of AWS is in force, and which of its values nobody has confirmed.
+fn say_profile(p: &Profile) {
+    let unverified = p.unverified();
+    eprintln!(
+        "streamscope: profile {} ({}){}",
+        p.name,
+        p.date,
+        if unverified.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; unverified on AWS: {} (`streamscope profile` shows each; `streamscope calibrate` measures them)",
+                p.rows()
+                    .iter()
+                    .filter(|r| unverified.contains(&r.key))
+                    .map(|r| format!("{}={}", r.key, r.value))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        }
+    );
 }
 
 async fn shutdown_signal() {

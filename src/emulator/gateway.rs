@@ -13,9 +13,9 @@
 //! fact sheet notes 2,000,000 vs 2,097,152 is unconfirmed: both are flags.
 
 use super::conn::Cutter;
+use super::profile::{ContentLength, Knees, MidStreamError, Profile, TimeoutBounds};
 use super::shaping::{ChunkStream, Cut, Shape, shape};
 use crate::backend::{ConfigError, Setting};
-use crate::units::MIB;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -103,65 +103,58 @@ pub struct GatewaySettings {
     /// credentials for this region. Never shown.
     #[serde(skip)]
     pub iam: Option<super::iam::IamConfig>,
+    /// Lambda: the largest buffered (Invoke) response (6291556 bytes).
+    pub lambda_buffered_max_bytes: u64,
+    /// The profile's behaviour choices.
+    pub behaviour: Behaviour,
+}
+
+/// What the emulation does where AWS's documentation is silent or a choice is to be made: each
+/// from the profile ([`super::profile`]), which says which are unverified.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Behaviour {
+    /// The profile's name, sent as `x-streamscope-profile` on every emulated response.
+    pub profile: String,
+    /// Keys of the profile's values nobody has confirmed on AWS.
+    pub unverified: Vec<&'static str>,
+    pub stream_timeout_bounds: TimeoutBounds,
+    pub knees: Knees,
+    pub content_length: ContentLength,
+    pub mid_stream_error: MidStreamError,
+    pub added_headers: Vec<String>,
+    pub throttle_status: u16,
+    pub buffered_over_limit_status: u16,
+    pub gateway_request_max_bytes: u64,
+}
+
+impl Behaviour {
+    pub fn from_profile(p: &Profile) -> Behaviour {
+        let status = |v: u64| u16::try_from(v).unwrap_or(500);
+        Behaviour {
+            profile: p.name.clone(),
+            unverified: p.unverified(),
+            stream_timeout_bounds: p.stream_timeout_bounds.value,
+            knees: p.knees.value,
+            content_length: p.content_length.value,
+            mid_stream_error: p.mid_stream_error.value,
+            added_headers: p.added_headers.value.clone(),
+            throttle_status: status(p.throttle_status.value),
+            buffered_over_limit_status: status(p.buffered_over_limit_status.value),
+            gateway_request_max_bytes: p.gateway_request_max_bytes.value,
+        }
+    }
 }
 
 impl Default for GatewaySettings {
+    /// The built-in profile's values, nothing emulated.
     fn default() -> Self {
-        GatewaySettings {
-            mode: GatewayMode::Off,
-            stream_unthrottled_bytes: 10 * MIB,
-            stream_bytes_per_sec: 2 * MIB,
-            stream_max_duration_s: 15.0 * 60.0,
-            stream_idle_timeout_s: 5.0 * 60.0,
-            stream_timeout_ms: 900_000,
-            buffered_max_bytes: 10 * MIB,
-            integration_timeout_ms: 29_000,
-            lambda_limits: false,
-            lambda_unthrottled_bytes: 6 * MIB,
-            lambda_bytes_per_sec: 2 * MIB,
-            lambda_max_bytes: 200 * MIB,
-            stage: None,
-            api_key: None,
-            usage_quota: None,
-            usage_rate: None,
-            usage_burst: None,
-            iam: None,
-        }
+        GatewaySettings::from_profile(Profile::aws())
     }
 }
 
 impl GatewaySettings {
-    pub fn with_mode(mode: GatewayMode) -> Self {
-        GatewaySettings {
-            mode,
-            ..GatewaySettings::default()
-        }
-    }
-
-    pub fn validate(&self) -> Result<GatewayConfig, ConfigError> {
-        let positive = |setting, v: u64| {
-            if v == 0 {
-                Err(ConfigError::NotPositive(setting))
-            } else {
-                Ok(v)
-            }
-        };
-        let seconds = |setting, v: f64| {
-            Duration::try_from_secs_f64(v)
-                .ok()
-                .filter(|d| !d.is_zero())
-                .ok_or(ConfigError::Seconds(setting, v))
-        };
-        positive(Setting::StreamRate, self.stream_bytes_per_sec)?;
-        positive(Setting::BufferedMax, self.buffered_max_bytes)?;
-        positive(Setting::LambdaRate, self.lambda_bytes_per_sec)?;
-        positive(Setting::LambdaMax, self.lambda_max_bytes)?;
-        let integration_timeout = Duration::from_millis(positive(
-            Setting::IntegrationTimeout,
-            self.integration_timeout_ms,
-        )?);
-        let stream_timeout =
-            Duration::from_millis(positive(Setting::StreamTimeout, self.stream_timeout_ms)?);
+    /// The stage, the API key and the IAM credentials.
+    fn check_access(&self) -> Result<(), ConfigError> {
         if let Some(stage) = &self.stage
             && (stage.is_empty()
                 || !stage
@@ -195,6 +188,67 @@ impl GatewaySettings {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// `p`'s values, nothing emulated (mode off, no Lambda limits, no stage, key or plan).
+    pub fn from_profile(p: &Profile) -> Self {
+        GatewaySettings {
+            mode: GatewayMode::Off,
+            stream_unthrottled_bytes: p.stream_unthrottled_bytes.value,
+            stream_bytes_per_sec: p.stream_bytes_per_sec.value,
+            stream_max_duration_s: p.stream_max_duration_s.value as f64,
+            stream_idle_timeout_s: p.stream_idle_timeout_regional_s.value as f64,
+            stream_timeout_ms: p.stream_timeout_max_ms.value,
+            buffered_max_bytes: p.buffered_max_bytes.value,
+            integration_timeout_ms: p.integration_timeout_default_ms.value,
+            lambda_limits: false,
+            lambda_unthrottled_bytes: p.lambda_unthrottled_bytes.value,
+            lambda_bytes_per_sec: p.lambda_bytes_per_sec.value,
+            lambda_max_bytes: p.lambda_max_bytes.value,
+            lambda_buffered_max_bytes: p.lambda_buffered_max_bytes.value,
+            stage: None,
+            api_key: None,
+            usage_quota: None,
+            usage_rate: None,
+            usage_burst: None,
+            iam: None,
+            behaviour: Behaviour::from_profile(p),
+        }
+    }
+
+    pub fn with_mode(mode: GatewayMode) -> Self {
+        GatewaySettings {
+            mode,
+            ..GatewaySettings::default()
+        }
+    }
+
+    pub fn validate(&self) -> Result<GatewayConfig, ConfigError> {
+        let positive = |setting, v: u64| {
+            if v == 0 {
+                Err(ConfigError::NotPositive(setting))
+            } else {
+                Ok(v)
+            }
+        };
+        let seconds = |setting, v: f64| {
+            Duration::try_from_secs_f64(v)
+                .ok()
+                .filter(|d| !d.is_zero())
+                .ok_or(ConfigError::Seconds(setting, v))
+        };
+        positive(Setting::StreamRate, self.stream_bytes_per_sec)?;
+        positive(Setting::BufferedMax, self.buffered_max_bytes)?;
+        positive(Setting::LambdaRate, self.lambda_bytes_per_sec)?;
+        positive(Setting::LambdaMax, self.lambda_max_bytes)?;
+        let integration_timeout = Duration::from_millis(positive(
+            Setting::IntegrationTimeout,
+            self.integration_timeout_ms,
+        )?);
+        let stream_timeout =
+            Duration::from_millis(positive(Setting::StreamTimeout, self.stream_timeout_ms)?);
+        self.check_access()?;
         let throttle = match (self.usage_rate, self.usage_burst) {
             (None, None) => None,
             (rate, burst) => {
@@ -215,8 +269,13 @@ impl GatewaySettings {
             settings: self.clone(),
             requests: Arc::default(),
             throttle,
-            // The stream ends at whichever comes first: the integration's timeout or the cap.
-            stream_max_duration: stream_max_duration.min(stream_timeout),
+            // The stream ends at whichever comes first: the cap, or the integration's timeout
+            // when the profile reads it as bounding the whole stream.
+            stream_max_duration: match self.behaviour.stream_timeout_bounds {
+                TimeoutBounds::WholeStream => stream_max_duration.min(stream_timeout),
+                TimeoutBounds::UntilHeaders => stream_max_duration,
+            },
+            stream_timeout,
             stream_idle_timeout: seconds(Setting::StreamIdleTimeout, self.stream_idle_timeout_s)?,
             integration_timeout,
         })
@@ -232,6 +291,9 @@ pub struct GatewayConfig {
     /// The usage plan's token buckets, one per API key.
     throttle: Option<Arc<TokenBuckets>>,
     stream_max_duration: Duration,
+    /// STREAM: TimeoutInMillis, which bounds the time to the prelude (and, as the profile reads
+    /// it, the whole stream).
+    stream_timeout: Duration,
     stream_idle_timeout: Duration,
     integration_timeout: Duration,
 }
@@ -251,6 +313,7 @@ impl GatewayConfig {
             requests: Arc::default(),
             throttle: None,
             stream_max_duration: Duration::from_secs_f64(s.stream_max_duration_s),
+            stream_timeout: Duration::from_millis(s.stream_timeout_ms),
             stream_idle_timeout: Duration::from_secs_f64(s.stream_idle_timeout_s),
             integration_timeout: Duration::from_millis(s.integration_timeout_ms),
             settings: s,
@@ -331,6 +394,8 @@ impl GatewayConfig {
     /// The API key, the usage plan's throttle and its quota.
     fn usage_plan(&self, req: &Request) -> Result<(), Box<Response>> {
         let s = &self.settings;
+        let throttle_status = StatusCode::from_u16(s.behaviour.throttle_status)
+            .unwrap_or(StatusCode::TOO_MANY_REQUESTS);
         if let Some(key) = &s.api_key {
             let sent = req.headers().get("x-api-key").map(|v| v.as_bytes());
             if sent != Some(key.as_bytes()) {
@@ -349,7 +414,7 @@ impl GatewayConfig {
                 .unwrap_or_default();
             if !buckets.take(&key, std::time::Instant::now()) {
                 return Err(Box::new(refusal(
-                    StatusCode::TOO_MANY_REQUESTS,
+                    throttle_status,
                     "Too Many Requests",
                     "TooManyRequestsException",
                 )));
@@ -361,7 +426,7 @@ impl GatewayConfig {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if n >= quota {
                 return Err(Box::new(refusal(
-                    StatusCode::TOO_MANY_REQUESTS,
+                    throttle_status,
                     "Limit Exceeded",
                     "LimitExceededException",
                 )));
@@ -447,9 +512,43 @@ fn gateway_error(status: StatusCode, message: &str, why: &str) -> Response {
 /// body until what was sent before it has left (see [`super::conn`]).
 pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: Next) -> Response {
     let cutter = Cutter::for_request(&req);
-    emulated(&cfg, req, next)
-        .await
-        .map(|body| cutter.guard(body))
+    let mut resp = emulated(&cfg, req, next).await;
+    if !cfg.is_passthrough() {
+        add_headers(&cfg.settings.behaviour, resp.headers_mut());
+    }
+    resp.map(|body| cutter.guard(body))
+}
+
+/// The headers the profile says API Gateway adds (unless the response has them), and
+/// `x-streamscope-profile` naming the profile, so that a report can say what it ran against.
+fn add_headers(b: &Behaviour, h: &mut axum::http::HeaderMap) {
+    let id = uuid::Uuid::new_v4();
+    for name in &b.added_headers {
+        let Ok(name) = axum::http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
+        if h.contains_key(&name) {
+            continue;
+        }
+        let value = match name.as_str() {
+            "x-amzn-requestid" => id.to_string(),
+            "x-amzn-trace-id" => {
+                let secs = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .as_secs();
+                format!("Root=1-{secs:08x}-{}", &id.simple().to_string()[..24])
+            }
+            // API Gateway's extended request id: 16 characters ending in '='.
+            _ => format!("{}=", &id.simple().to_string()[..15]),
+        };
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            h.insert(name, v);
+        }
+    }
+    if let Ok(v) = HeaderValue::from_str(&b.profile) {
+        h.insert("x-streamscope-profile", v);
+    }
 }
 
 async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
@@ -464,17 +563,67 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
     if set.mode == GatewayMode::Buffered {
         return buffered(cfg, next.run(req)).await;
     }
-    let resp = next.run(req).await;
+    let resp = if set.mode == GatewayMode::Stream {
+        // TimeoutInMillis bounds the wait for the prelude: no headers in time, 504.
+        match tokio::time::timeout(cfg.stream_timeout, next.run(req)).await {
+            Ok(r) => r,
+            Err(_) => {
+                return gateway_error(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "Endpoint request timed out",
+                    "the integration's TimeoutInMillis passed before the function sent its prelude (emulated)",
+                );
+            }
+        }
+    } else {
+        next.run(req).await
+    };
     let (mut parts, body) = resp.into_parts();
+    let stream_mode = set.mode == GatewayMode::Stream;
+    let clean_end = stream_mode && set.behaviour.mid_stream_error == MidStreamError::CleanEnd;
     let mut stream: ChunkStream = Box::pin(
         body.into_data_stream()
-            .map(|r| r.map_err(|e| Cut(e.to_string()))),
+            .map(|r| r.map_err(|e| Cut(e.to_string())))
+            // The profile may say that API Gateway ends the body cleanly when the function
+            // fails mid-stream (the default is the cut).
+            .take_while(move |r| {
+                let go_on = !(clean_end && r.is_err());
+                if !go_on {
+                    eprintln!("the function failed mid-stream: the body ends cleanly (profile's mid_stream_error = clean_end)");
+                }
+                std::future::ready(go_on)
+            }),
     );
+    stream = shaped(cfg, stream);
+    if stream_mode {
+        // Not on API Gateway's own answers (a 500 it made), which have their length.
+        if !parts.headers.contains_key("x-amzn-errortype") {
+            content_length(set.behaviour.content_length, &mut parts.headers);
+        }
+    } else if set.lambda_limits && !parts.headers.contains_key("x-amzn-errortype") {
+        // A streamed Lambda response has no length of its own (Function URLs remap it).
+        content_length(ContentLength::Remap, &mut parts.headers);
+    }
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// Lambda's knee and payload cap (when on), then the gateway's knee and its time limits (STREAM):
+/// as the profile says which knee applies.
+fn shaped(cfg: &GatewayConfig, mut stream: ChunkStream) -> ChunkStream {
+    let set = cfg.settings();
+    let stream_mode = set.mode == GatewayMode::Stream;
+    let knees = set.behaviour.knees;
     if set.lambda_limits {
+        // Behind STREAM, the profile says whose knee shapes the stream; the payload cap stays.
+        let lambda_knee = !stream_mode || knees != Knees::Gateway;
         stream = Box::pin(shape(
             stream,
             Shape {
-                free_bytes: set.lambda_unthrottled_bytes,
+                free_bytes: if lambda_knee {
+                    set.lambda_unthrottled_bytes
+                } else {
+                    u64::MAX
+                },
                 bytes_per_sec: set.lambda_bytes_per_sec,
                 max_bytes: Some(set.lambda_max_bytes),
                 max_duration: None,
@@ -482,12 +631,17 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
             },
         ));
     }
-    if set.mode == GatewayMode::Stream {
+    if stream_mode {
         // API Gateway STREAM mode does not support content encoding; it passes other headers through.
+        let gateway_knee = !(set.lambda_limits && knees == Knees::Lambda);
         stream = Box::pin(shape(
             stream,
             Shape {
-                free_bytes: set.stream_unthrottled_bytes,
+                free_bytes: if gateway_knee {
+                    set.stream_unthrottled_bytes
+                } else {
+                    u64::MAX
+                },
                 bytes_per_sec: set.stream_bytes_per_sec,
                 max_bytes: None,
                 max_duration: Some(cfg.stream_max_duration),
@@ -495,13 +649,22 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
             },
         ));
     }
-    if set.lambda_limits {
-        // A streamed Lambda response has no length of its own (Function URLs remap it).
-        if let Some(len) = parts.headers.remove(header::CONTENT_LENGTH) {
-            parts.headers.insert("x-amzn-remapped-content-length", len);
+    stream
+}
+
+/// What the gateway does with a streamed response's `Content-Length`.
+fn content_length(choice: ContentLength, h: &mut axum::http::HeaderMap) {
+    match choice {
+        ContentLength::Keep => {}
+        ContentLength::Drop => {
+            h.remove(header::CONTENT_LENGTH);
+        }
+        ContentLength::Remap => {
+            if let Some(len) = h.remove(header::CONTENT_LENGTH) {
+                h.insert("x-amzn-remapped-content-length", len);
+            }
         }
     }
-    Response::from_parts(parts, Body::from_stream(stream))
 }
 
 async fn buffered(
@@ -511,19 +674,27 @@ async fn buffered(
     let set = cfg.settings();
     let mut max = set.buffered_max_bytes;
     if set.lambda_limits {
-        // A buffered Lambda invocation returns at most 6 MB.
-        max = max.min(6 * MIB);
+        // A buffered Lambda invocation returns at most 6291556 bytes.
+        max = max.min(set.lambda_buffered_max_bytes);
     }
+    let over_limit = StatusCode::from_u16(set.behaviour.buffered_over_limit_status)
+        .unwrap_or(StatusCode::BAD_GATEWAY);
     let collect = async {
         let resp = run.await;
         let (mut parts, body) = resp.into_parts();
         let mut data = body.into_data_stream();
         let mut buf = BytesMut::new();
         while let Some(chunk) = data.next().await {
-            let chunk = chunk.map_err(|e| format!("the integration failed mid-response: {e}"))?;
+            let chunk = chunk.map_err(|e| {
+                (
+                    StatusCode::BAD_GATEWAY,
+                    format!("the integration failed mid-response: {e}"),
+                )
+            })?;
             if buf.len() as u64 + chunk.len() as u64 > max {
-                return Err(format!(
-                    "response payload over the {max}-byte buffered limit"
+                return Err((
+                    over_limit,
+                    format!("response payload over the {max}-byte buffered limit"),
                 ));
             }
             buf.extend_from_slice(&chunk);
@@ -540,7 +711,7 @@ async fn buffered(
             "Endpoint request timed out",
             "integration timeout (emulated)",
         ),
-        Ok(Err(why)) => gateway_error(StatusCode::BAD_GATEWAY, "Internal server error", &why),
+        Ok(Err((status, why))) => gateway_error(status, "Internal server error", &why),
         Ok(Ok(resp)) => resp,
     }
 }

@@ -10,6 +10,7 @@ pub mod conn;
 pub mod gateway;
 pub mod iam;
 pub mod lambda_service;
+pub mod profile;
 pub mod shaping;
 
 use crate::backend::{self, BackendConfig, BackendSettings, ConfigError, Setting};

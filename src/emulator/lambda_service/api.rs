@@ -51,7 +51,10 @@ pub fn router(shared: Arc<Shared>) -> Router {
 
 async fn next(State(sh): State<Arc<Shared>>) -> Response {
     sh.first_next.get_or_init(Instant::now);
-    sh.init_ended.cancel();
+    sh.check_init();
+    // The first event waits for the extensions' init too (cancelled as well if the environment
+    // stops).
+    sh.init_ended.cancelled().await;
     // A runtime that asks again while an invocation is open gave it up without an answer.
     let open = lock(&sh.active).as_ref().map(|a| a.request_id.clone());
     if let Some(id) = open {
@@ -144,11 +147,13 @@ async fn response(State(sh): State<Arc<Shared>>, Path(id): Path<String>, req: Re
     if streaming {
         stream_response(&sh, &id, body).await;
     } else {
-        let reply = match http_body_util::Limited::new(body, super::BUFFERED_PAYLOAD_MAX)
+        let reply = match http_body_util::Limited::new(body, sh.config.limits.buffered_max_bytes)
             .collect()
             .await
         {
-            Err(_) => Reply::Failed(InvokeError::PayloadTooLarge),
+            Err(_) => Reply::Failed(InvokeError::PayloadTooLarge(
+                sh.config.limits.buffered_max_bytes,
+            )),
             Ok(all) => match proxy_response(&all.to_bytes()) {
                 Ok((status, headers, body)) => {
                     let mut r = axum::http::Response::new(body);
@@ -174,7 +179,7 @@ async fn response(State(sh): State<Arc<Shared>>, Path(id): Path<String>, req: Re
 /// Reads a streamed answer: the prelude first (the caller gets it the moment it is complete),
 /// then every body chunk as it comes. Error trailers or an aborted request cut the client's stream.
 async fn stream_response(sh: &Arc<Shared>, id: &str, mut body: axum::body::Body) {
-    let (prelude, first) = match read_prelude(&mut body).await {
+    let (prelude, first) = match read_prelude(&mut body, sh.config.limits.prelude_max_bytes).await {
         Ok(found) => found,
         Err(err) => {
             if let Some(head) = sh.take_head(id) {
@@ -238,14 +243,17 @@ async fn stream_response(sh: &Arc<Shared>, id: &str, mut body: axum::body::Body)
 
 /// Reads a streamed response up to the end of its prelude: the prelude, and the body bytes that
 /// came with it. A stream that ends, fails or sends trailers first is the invocation's error.
-async fn read_prelude(body: &mut axum::body::Body) -> Result<(reply::Prelude, Bytes), InvokeError> {
+async fn read_prelude(
+    body: &mut axum::body::Body,
+    max: usize,
+) -> Result<(reply::Prelude, Bytes), InvokeError> {
     let mut start = BytesMut::new();
     loop {
         match body.frame().await {
             Some(Ok(frame)) => match frame.into_data() {
                 Ok(data) => {
                     start.extend_from_slice(&data);
-                    if let Some(found) = split_prelude(&start)? {
+                    if let Some(found) = split_prelude(&start, max)? {
                         return Ok(found);
                     }
                 }
@@ -262,7 +270,7 @@ async fn read_prelude(body: &mut axum::body::Body) -> Result<(reply::Prelude, By
                     "the response stream was aborted before its prelude: {e}"
                 )));
             }
-            None => return Err(reply::ReplyError::NoPrelude.into()),
+            None => return Err(reply::ReplyError::NoPrelude(max).into()),
         }
     }
 }

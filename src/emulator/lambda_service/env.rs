@@ -65,7 +65,11 @@ impl Environment {
         }
         procs.push(("runtime".to_string(), config.argv.clone()));
         for (role, argv) in procs {
-            let mut child = match spawn(&argv, &config, api_addr, id, port) {
+            if role == "runtime" {
+                // As on Lambda, the runtime's init begins once every extension has registered.
+                wait_for_registrations(&shared).await;
+            }
+            let child = match spawn(&argv, &config, api_addr, id, port) {
                 Ok(c) => c,
                 Err(e) => {
                     shared.stop(InvokeError::Spawn(format!("{}: {e}", argv[0])));
@@ -79,35 +83,7 @@ impl Environment {
                 // The child leads a process group of its own (process_group(0)).
                 super::api::Shared::pgids_push(&shared, pid as i32);
             }
-            for out in [
-                child
-                    .stdout
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-                child
-                    .stderr
-                    .take()
-                    .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                env.tasks
-                    .push(tokio::spawn(pump_logs(out, shared.clone())).abort_handle());
-            }
-            let watch = shared.clone();
-            env.tasks.push(
-                tokio::spawn(async move {
-                    let status = child.wait().await;
-                    let why = match status {
-                        Ok(s) => format!("{role} exited ({s})"),
-                        Err(e) => format!("{role}: {e}"),
-                    };
-                    eprintln!("{}\t{why}", watch.log_tag());
-                    watch.stop(InvokeError::Exited(why));
-                })
-                .abort_handle(),
-            );
+            env.watch(child, role);
         }
         let sampler = shared.clone();
         env.tasks.push(
@@ -126,6 +102,41 @@ impl Environment {
 
     pub fn is_alive(&self) -> bool {
         self.shared.is_alive()
+    }
+
+    /// Pumps a process's output into the log and stops the environment when it exits.
+    fn watch(&mut self, mut child: tokio::process::Child, role: String) {
+        let shared = self.shared.clone();
+        let env = self;
+        for out in [
+            child
+                .stdout
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+            child
+                .stderr
+                .take()
+                .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            env.tasks
+                .push(tokio::spawn(pump_logs(out, shared.clone())).abort_handle());
+        }
+        let watch = shared.clone();
+        env.tasks.push(
+            tokio::spawn(async move {
+                let status = child.wait().await;
+                let why = match status {
+                    Ok(s) => format!("{role} exited ({s})"),
+                    Err(e) => format!("{role}: {e}"),
+                };
+                eprintln!("{}\t{why}", watch.log_tag());
+                watch.stop(InvokeError::Exited(why));
+            })
+            .abort_handle(),
+        );
     }
 
     /// The environment stopped before its runtime ever asked for an event.
@@ -179,21 +190,63 @@ impl Environment {
             // whose adapter is missing, a wrong handler) fails the request instead of hanging it.
             // The watcher ends with init.
             let watch = self.shared.clone();
-            let limit = watch.config.init_timeout;
-            tokio::spawn(async move {
-                tokio::select! {
-                    _ = watch.init_ended.cancelled() => {}
-                    _ = tokio::time::sleep(limit) => {
-                        if !watch.has_asked_for_events() && watch.is_alive() {
-                            watch.stop(InvokeError::InitTimeout(limit.as_secs_f64()));
-                        }
-                    }
-                }
-            });
+            tokio::spawn(async move { watch_init(&watch).await });
         }
         head_rx.await.unwrap_or_else(|_| {
             Reply::Failed(InvokeError::Exited("the environment stopped".into()))
         })
+    }
+}
+
+/// Ends an environment whose init runs past its limit (10 s by default). As on Lambda, with the
+/// profile's `init_retry`, an init past its limit is given the first invocation's time instead:
+/// the function timeout counted from the start (Lambda starts the init over; here it goes on).
+async fn watch_init(sh: &Shared) {
+    let limit = sh.config.init_timeout;
+    let started = tokio::time::Instant::now();
+    if tokio::time::timeout(limit, sh.init_ended.cancelled())
+        .await
+        .is_ok()
+        || !sh.is_alive()
+    {
+        return;
+    }
+    let timeout = sh.config.timeout;
+    if !sh.config.limits.init_retry || timeout <= limit {
+        sh.stop(InvokeError::InitTimeout(limit.as_secs_f64()));
+        return;
+    }
+    eprintln!(
+        "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
+        limit.as_secs_f64() * 1000.0
+    );
+    eprintln!(
+        "INIT\tthe init ran past {:.1} s: Lambda retries it inside the first invocation, bounded by the function timeout ({:.1} s)",
+        limit.as_secs_f64(),
+        timeout.as_secs_f64()
+    );
+    if tokio::time::timeout_at(started + timeout, sh.init_ended.cancelled())
+        .await
+        .is_err()
+        && sh.is_alive()
+    {
+        sh.stop(InvokeError::Timeout(timeout.as_secs_f64()));
+    }
+}
+
+/// Waits until every extension has registered, the environment has stopped, or the init
+/// timeout has passed (then the init-timeout watcher ends it, as Lambda does).
+async fn wait_for_registrations(sh: &Shared) {
+    let want = sh.config.extensions.len();
+    let deadline = tokio::time::Instant::now() + sh.config.init_timeout;
+    loop {
+        let registered = sh.extension_event.notified();
+        if super::state::lock(&sh.extensions).len() >= want || !sh.is_alive() {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, registered).await.is_err() {
+            return;
+        }
     }
 }
 

@@ -52,8 +52,10 @@ pub(super) async fn register(
         invoke: wanted.events.iter().any(|e| e == "INVOKE"),
         shutdown: wanted.events.iter().any(|e| e == "SHUTDOWN"),
         events: VecDeque::new(),
+        asked: false,
     });
     eprintln!("INIT\textension {name} registered for {:?}", wanted.events);
+    sh.extension_event.notify_waiters();
     let mut out = HeaderMap::new();
     if let Ok(v) = HeaderValue::from_str(&id) {
         out.insert("lambda-extension-identifier", v);
@@ -81,6 +83,7 @@ pub(super) async fn extension_next(State(sh): State<Arc<Shared>>, headers: Heade
             "Lambda-Extension-Identifier header missing",
         );
     };
+    let mut first = true;
     loop {
         let notified = sh.extension_event.notified();
         {
@@ -92,6 +95,14 @@ pub(super) async fn extension_next(State(sh): State<Arc<Shared>>, headers: Heade
                     "unknown extension",
                 );
             };
+            if first && !e.asked {
+                e.asked = true;
+                drop(exts);
+                sh.check_init();
+                first = false;
+                continue;
+            }
+            first = false;
             if let Some(ev) = e.events.pop_front() {
                 return axum::Json(ev).into_response();
             }

@@ -14,21 +14,22 @@ use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt;
 use std::sync::Arc;
 
-/// API Gateway's limit for a request payload: over it, 413 before any integration runs.
-const REQUEST_MAX: usize = 10 * 1024 * 1024;
-
 #[derive(Clone)]
 struct Front {
     service: Arc<LambdaService>,
     /// BUFFERED: the Invoke API (a whole payload); STREAM and off: InvokeWithResponseStream.
     mode: GatewayMode,
+    /// API Gateway's limit for a request payload: over it, 413 before any integration runs.
+    request_max: usize,
 }
 
 /// The service behind the gateway emulation `gateway`.
 pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
+    let b = &gateway.settings().behaviour;
     let front = Front {
         service,
         mode: gateway.mode(),
+        request_max: usize::try_from(b.gateway_request_max_bytes).unwrap_or(usize::MAX),
     };
     crate::emulator::behind_gateway(
         Router::new().fallback(invoke).with_state(front),
@@ -92,7 +93,7 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
         .get::<ConnectInfo<ConnWatch>>()
         .and_then(|c| c.0.peer());
     let (parts, body) = req.into_parts();
-    let Ok(body) = http_body_util::Limited::new(body, REQUEST_MAX)
+    let Ok(body) = http_body_util::Limited::new(body, front.request_max)
         .collect()
         .await
     else {
@@ -138,10 +139,12 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
                 Err(e) => return internal_error(&caller.request_id, &e.into()),
             };
             let mut headers = prelude.header_map();
-            // A streamed response has no length of its own: as Lambda's streaming does for
-            // function URLs, the function's Content-Length is moved aside (a client that knows
-            // the header can still check the length; see README).
-            if let Some(len) = headers.remove(header::CONTENT_LENGTH) {
+            // Without a gateway (a Function URL) a streamed response has no length of its own:
+            // Lambda moves the function's Content-Length aside. Behind STREAM the gateway does
+            // what the profile says.
+            if front.mode == GatewayMode::Off
+                && let Some(len) = headers.remove(header::CONTENT_LENGTH)
+            {
                 headers.insert("x-amzn-remapped-content-length", len);
             }
             headers.remove(header::TRANSFER_ENCODING);

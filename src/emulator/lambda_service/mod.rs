@@ -54,6 +54,36 @@ pub struct FunctionSettings {
     /// Hand the caller's AWS credentials (and its AWS configuration files) to the function.
     /// Off: the function sees none, as on Lambda where it has only its execution role.
     pub pass_aws_credentials: bool,
+    /// Lambda's own limits, from the profile.
+    pub limits: LambdaLimits,
+}
+
+/// Lambda's limits on an invocation and an environment (from the profile).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LambdaLimits {
+    /// The largest request payload (the event JSON): over it, Lambda refuses the invoke.
+    pub request_max_bytes: usize,
+    /// The largest payload a buffered (Invoke API) invocation returns.
+    pub buffered_max_bytes: usize,
+    /// The prelude's delimiter must come within this many bytes.
+    pub prelude_max_bytes: usize,
+    /// From SHUTDOWN and SIGTERM to SIGKILL.
+    pub shutdown_grace: Duration,
+    /// An init past its limit is retried inside the first invocation, up to the function timeout.
+    pub init_retry: bool,
+}
+
+impl LambdaLimits {
+    pub fn from_profile(p: &crate::emulator::profile::Profile) -> LambdaLimits {
+        let size = |v: u64| usize::try_from(v).unwrap_or(usize::MAX);
+        LambdaLimits {
+            request_max_bytes: size(p.lambda_request_max_bytes.value),
+            buffered_max_bytes: size(p.lambda_buffered_max_bytes.value),
+            prelude_max_bytes: size(p.prelude_max_bytes.value),
+            shutdown_grace: Duration::from_millis(p.shutdown_grace_ms.value),
+            init_retry: p.init_retry.value,
+        }
+    }
 }
 
 /// Environments started at most at once when no reserved concurrency is set (Lambda's own
@@ -62,6 +92,13 @@ pub const LOCAL_SCALE_CAP: usize = 16;
 
 impl Default for FunctionSettings {
     fn default() -> Self {
+        FunctionSettings::from_profile(crate::emulator::profile::Profile::aws())
+    }
+}
+
+impl FunctionSettings {
+    /// No command yet; Lambda's limits from `p`.
+    pub fn from_profile(p: &crate::emulator::profile::Profile) -> Self {
         FunctionSettings {
             command: String::new(),
             extensions: Vec::new(),
@@ -69,12 +106,13 @@ impl Default for FunctionSettings {
             env: Vec::new(),
             handler: None,
             timeout_s: 900.0,
-            init_timeout_s: 10.0,
+            init_timeout_s: p.init_timeout_s.value as f64,
             memory_mb: 128,
             concurrency: None,
             name: "streamscope-local".into(),
             stage: "local".into(),
             pass_aws_credentials: false,
+            limits: LambdaLimits::from_profile(p),
         }
     }
 }
@@ -96,6 +134,7 @@ pub struct FunctionConfig {
     pub(crate) name: String,
     pub(crate) stage: String,
     pub(crate) pass_aws_credentials: bool,
+    pub(crate) limits: LambdaLimits,
 }
 
 /// The placeholder in `--function-env` values for the environment's own port.
@@ -219,6 +258,7 @@ impl FunctionSettings {
             name: self.name.clone(),
             stage: stage.to_string(),
             pass_aws_credentials: self.pass_aws_credentials,
+            limits: self.limits,
         })
     }
 }
@@ -240,13 +280,13 @@ pub enum InvokeError {
     Function(String),
     #[error("{0}")]
     Reply(#[from] reply::ReplyError),
-    #[error("Response payload size exceeded maximum allowed payload size (6291556 bytes)")]
-    PayloadTooLarge,
+    #[error("Response payload size exceeded maximum allowed payload size ({0} bytes)")]
+    PayloadTooLarge(usize),
     /// Lambda refused the invocation: API Gateway answers 500, not 502.
     #[error("Rate Exceeded: over the function's reserved concurrency of {0}")]
     Throttled(usize),
-    #[error("the request payload is over Lambda's 6 MB invocation limit ({0} bytes)")]
-    RequestTooLarge(usize),
+    #[error("the request payload ({0} bytes) is over Lambda's invocation limit of {1} bytes")]
+    RequestTooLarge(usize, usize),
 }
 
 impl InvokeError {
@@ -255,13 +295,10 @@ impl InvokeError {
     pub fn refused(&self) -> bool {
         matches!(
             self,
-            InvokeError::Throttled(_) | InvokeError::RequestTooLarge(_)
+            InvokeError::Throttled(_) | InvokeError::RequestTooLarge(..)
         )
     }
 }
-
-/// Lambda's limit for an invocation's request payload (the event JSON).
-pub const REQUEST_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
 
 /// Why a stream that had started was cut (the client's connection is then broken).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -283,9 +320,6 @@ pub enum Reply {
     Failed(InvokeError),
 }
 
-/// The largest payload a buffered (Invoke API) invocation returns.
-pub const BUFFERED_PAYLOAD_MAX: usize = 6 * 1024 * 1024;
-
 /// The execution environments of one function, started on demand up to its concurrency.
 pub struct LambdaService {
     config: Arc<FunctionConfig>,
@@ -295,9 +329,6 @@ pub struct LambdaService {
     started: std::sync::Mutex<Vec<std::sync::Weak<env::Environment>>>,
     next_env: std::sync::atomic::AtomicU32,
 }
-
-/// How long an environment's processes have after SIGTERM before SIGKILL, as on Lambda.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 impl LambdaService {
     pub fn new(config: FunctionConfig) -> Self {
@@ -318,8 +349,9 @@ impl LambdaService {
     /// free when `concurrency` are busy. `buffered`: the Invoke API (the whole payload, at most
     /// 6 MB) rather than InvokeWithResponseStream.
     pub async fn invoke(&self, event: Bytes, buffered: bool) -> Reply {
-        if event.len() > REQUEST_PAYLOAD_MAX {
-            return Reply::Failed(InvokeError::RequestTooLarge(event.len()));
+        let max = self.config.limits.request_max_bytes;
+        if event.len() > max {
+            return Reply::Failed(InvokeError::RequestTooLarge(event.len(), max));
         }
         let permit = if self.config.reserved {
             // Over the reserved concurrency Lambda throttles the invoke at once.
@@ -348,7 +380,9 @@ impl LambdaService {
             None => self.cold_start(event, permit).await,
         };
         match (reply, buffered) {
-            (Reply::Stream { prelude, body }, true) => collect(prelude, body).await,
+            (Reply::Stream { prelude, body }, true) => {
+                collect(prelude, body, self.config.limits.buffered_max_bytes).await
+            }
             (r, _) => r,
         }
     }
@@ -416,7 +450,7 @@ impl LambdaService {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
         futures_util::future::join_all(
             live.iter()
-                .map(|e| e.shut_down("the service stopped", SHUTDOWN_GRACE)),
+                .map(|e| e.shut_down("the service stopped", self.config.limits.shutdown_grace)),
         )
         .await;
     }
@@ -433,13 +467,13 @@ impl Drop for LambdaService {
 
 /// A buffered invocation of a streaming function: Lambda collects the stream (at most 6 MB) and
 /// the gateway reads the prelude and the body from it.
-async fn collect(prelude: reply::Prelude, mut body: BodyRx) -> Reply {
+async fn collect(prelude: reply::Prelude, mut body: BodyRx, max: usize) -> Reply {
     let mut buf = Vec::new();
     while let Some(chunk) = body.recv().await {
         match chunk {
             Ok(b) => {
-                if buf.len() + b.len() > BUFFERED_PAYLOAD_MAX {
-                    return Reply::Failed(InvokeError::PayloadTooLarge);
+                if buf.len() + b.len() > max {
+                    return Reply::Failed(InvokeError::PayloadTooLarge(max));
                 }
                 buf.extend_from_slice(&b);
             }

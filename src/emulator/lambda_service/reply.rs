@@ -15,9 +15,6 @@ pub const ERROR_TYPE_HEADER: &str = "lambda-runtime-function-error-type";
 
 /// The delimiter between the metadata prelude and the body of a streamed response.
 pub const DELIMITER: [u8; 8] = [0; 8];
-/// The prelude must come within this many bytes (a third-party reading of AWS's docs says 16 KB;
-/// a bound is needed either way, or a function that never sends one is buffered forever).
-pub const PRELUDE_MAX: usize = 16 * 1024;
 
 /// The metadata prelude of a streamed response (`lambda_runtime`'s `MetadataPrelude`, Node's
 /// `HttpResponseStream.from`): status, headers (single values), multi-value headers, cookies.
@@ -43,8 +40,8 @@ pub enum HeaderField {
 pub enum ReplyError {
     #[error("the metadata prelude is not valid JSON: {0}")]
     PreludeJson(String),
-    #[error("no metadata prelude and delimiter within the first {PRELUDE_MAX} bytes")]
-    NoPrelude,
+    #[error("no metadata prelude and delimiter within the first {0} bytes")]
+    NoPrelude(usize),
     #[error("malformed Lambda proxy response: {0}")]
     ProxyJson(String),
     #[error("invalid status code {0}")]
@@ -53,10 +50,10 @@ pub enum ReplyError {
 
 /// Looks for the prelude at the start of what the function streamed so far. `Ok(None)`: not yet
 /// complete, read more. `Ok(Some((prelude, rest)))`: the prelude, and the body bytes after it.
-pub fn split_prelude(buf: &[u8]) -> Result<Option<(Prelude, Bytes)>, ReplyError> {
+pub fn split_prelude(buf: &[u8], max: usize) -> Result<Option<(Prelude, Bytes)>, ReplyError> {
     let Some(at) = buf.windows(DELIMITER.len()).position(|w| w == DELIMITER) else {
-        return if buf.len() > PRELUDE_MAX {
-            Err(ReplyError::NoPrelude)
+        return if buf.len() > max {
+            Err(ReplyError::NoPrelude(max))
         } else {
             Ok(None)
         };
@@ -173,13 +170,20 @@ pub async fn error_text(headers: &HeaderMap, body: axum::body::Body) -> String {
 mod tests {
     use super::*;
 
+    /// The profile's `prelude_max_bytes`.
+    const PRELUDE_MAX: usize = 16 * 1024;
+
     #[test]
     fn the_prelude_is_found_after_any_number_of_reads() {
         let mut streamed = br#"{"statusCode":206,"headers":{"content-type":"text/plain","x-two":["a","b"]},"multiValueHeaders":{"x-m":["1","2"]},"cookies":["a=1","b=2"]}"#.to_vec();
-        assert_eq!(split_prelude(&streamed), Ok(None), "no delimiter yet");
+        assert_eq!(
+            split_prelude(&streamed, PRELUDE_MAX),
+            Ok(None),
+            "no delimiter yet"
+        );
         streamed.extend_from_slice(&DELIMITER);
         streamed.extend_from_slice(b"body bytes");
-        let (p, rest) = split_prelude(&streamed).unwrap().unwrap();
+        let (p, rest) = split_prelude(&streamed, PRELUDE_MAX).unwrap().unwrap();
         assert_eq!(p.status().unwrap(), StatusCode::PARTIAL_CONTENT);
         assert_eq!(&rest[..], b"body bytes");
         let h = p.header_map();
@@ -192,13 +196,13 @@ mod tests {
     #[test]
     fn a_stream_without_a_prelude_is_refused() {
         assert_eq!(
-            split_prelude(&vec![b'x'; PRELUDE_MAX + 1]),
-            Err(ReplyError::NoPrelude)
+            split_prelude(&vec![b'x'; PRELUDE_MAX + 1], PRELUDE_MAX),
+            Err(ReplyError::NoPrelude(PRELUDE_MAX))
         );
         let mut bad = b"not json".to_vec();
         bad.extend_from_slice(&DELIMITER);
         assert!(matches!(
-            split_prelude(&bad),
+            split_prelude(&bad, PRELUDE_MAX),
             Err(ReplyError::PreludeJson(_))
         ));
     }

@@ -43,6 +43,8 @@ pub(super) struct Extension {
     pub(super) invoke: bool,
     pub(super) shutdown: bool,
     pub(super) events: VecDeque<serde_json::Value>,
+    /// It has called `event/next` once: its init is over.
+    pub(super) asked: bool,
 }
 
 /// What the environment's API handlers and its process watchers share.
@@ -103,6 +105,14 @@ impl Shared {
 
     pub fn has_asked_for_events(&self) -> bool {
         self.first_next.get().is_some()
+    }
+
+    /// Ends init once the runtime and every registered extension have asked for an event, as
+    /// Lambda's Invoke phase begins only then.
+    pub(super) fn check_init(&self) {
+        if self.has_asked_for_events() && lock(&self.extensions).iter().all(|e| e.asked) {
+            self.init_ended.cancel();
+        }
     }
 
     /// The request id the function's output belongs to (for its log lines): the invocation it is
