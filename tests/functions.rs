@@ -789,3 +789,169 @@ fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
         assert!(asked.contains(passed), "{passed} asked for: {asked}");
     }
 }
+
+/// A runtime that prints a line for each event and answers "ok".
+const LOGGING_RUNTIME: &str = r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+  head=$(mktemp)
+  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
+  echo "hello from the function"
+  printf '{"statusCode":200,"body":"ok"}' | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
+  rm -f "$head"
+done
+"#;
+
+/// An external extension as log shippers are written: it registers for INVOKE and SHUTDOWN,
+/// subscribes an HTTP listener of its own to the Telemetry API, and writes every record and
+/// event it gets to the file named by its argument; it exits on SHUTDOWN.
+const TELEMETRY_EXTENSION: &str = r#"
+import json, os, sys, threading, urllib.request
+from http.server import BaseHTTPRequestHandler, HTTPServer
+api, out = os.environ["AWS_LAMBDA_RUNTIME_API"], sys.argv[1]
+lock = threading.Lock()
+def note(x):
+    with lock, open(out, "a") as f:
+        f.write(json.dumps(x) + "\n")
+def call(method, path, body=None, headers={}):
+    req = urllib.request.Request("http://" + api + path, data=body, method=method, headers=headers)
+    with urllib.request.urlopen(req) as r:
+        return r.headers, r.read()
+h, _ = call("POST", "/2020-01-01/extension/register", json.dumps({"events": ["INVOKE", "SHUTDOWN"]}).encode(), {"Lambda-Extension-Name": "shipper"})
+me = {"Lambda-Extension-Identifier": h["Lambda-Extension-Identifier"]}
+class Listener(BaseHTTPRequestHandler):
+    def do_POST(self):
+        for record in json.loads(self.rfile.read(int(self.headers["Content-Length"]))):
+            note(record)
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+server = HTTPServer(("127.0.0.1", 0), Listener)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+_, answer = call("PUT", "/2022-07-01/telemetry", json.dumps({
+    "schemaVersion": "2022-12-13",
+    "destination": {"protocol": "HTTP", "URI": "http://sandbox.localdomain:%d/" % server.server_address[1]},
+    "types": ["platform", "function"],
+    "buffering": {"timeoutMs": 25}}).encode(), me)
+note({"subscribed": answer.decode()})
+while True:
+    _, body = call("GET", "/2020-01-01/extension/event/next", None, me)
+    event = json.loads(body)
+    note({"event": event["eventType"], "deadlineMs": event.get("deadlineMs")})
+    if event["eventType"] == "SHUTDOWN":
+        break
+"#;
+
+/// An extension that subscribes to the Telemetry API initialises (the first event waits for its
+/// first /next), receives the function's log lines and the platform's events, and gets SHUTDOWN
+/// (not SIGTERM) when serve stops.
+#[test]
+fn a_telemetry_extension_gets_the_logs_and_shutdown() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("bootstrap.sh");
+    std::fs::write(&runtime, LOGGING_RUNTIME).unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ext = dir.path().join("shipper.py");
+    std::fs::write(&ext, TELEMETRY_EXTENSION).unwrap();
+    let out = dir.path().join("received.jsonl");
+    let ext_cmd = format!("python3 {} {}", ext.display(), out.display());
+    let mut s = serve(&[
+        "--function",
+        runtime.to_str().unwrap(),
+        "--function-extension",
+        &ext_cmd,
+        "--gateway",
+        "stream",
+    ]);
+    let (o, r) = fetch(&s, "/x", &[]);
+    // A proxy JSON behind STREAM is AWS's 500; the function ran all the same.
+    assert_eq!(r["response"]["status"], 500, "{}", stderr(&o));
+    let received = || std::fs::read_to_string(&out).unwrap_or_default();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !(received().contains("hello from the function")
+        && received().contains("platform.report"))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no telemetry within 30 s: {}",
+            received()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let got = received();
+    assert!(got.contains(r#"{"subscribed": "OK"}"#), "{got}");
+    assert!(got.contains(r#""event": "INVOKE""#), "{got}");
+    assert!(got.contains(r#""type": "platform.start""#), "{got}");
+    assert!(got.contains(r#""type": "function""#), "{got}");
+    // SAFETY: kill has no memory preconditions.
+    assert_eq!(unsafe { libc::kill(s.child.id() as i32, libc::SIGTERM) }, 0);
+    assert!(s.child.wait().unwrap().success());
+    let got = received();
+    let shutdown = got
+        .lines()
+        .find(|l| l.contains(r#""event": "SHUTDOWN""#))
+        .unwrap_or_else(|| panic!("no SHUTDOWN: {got}"));
+    let v: serde_json::Value = serde_json::from_str(shutdown).unwrap();
+    assert!(v["deadlineMs"].as_u64().unwrap() > 1_700_000_000_000, "{v}");
+}
+
+/// A Python runtime that answers each event with the event itself as the body.
+const ECHO_RUNTIME: &str = r#"
+import json, os, urllib.request
+api = "http://" + os.environ["AWS_LAMBDA_RUNTIME_API"] + "/2018-06-01/runtime/invocation/"
+while True:
+    with urllib.request.urlopen(api + "next") as r:
+        rid, event = r.headers["Lambda-Runtime-Aws-Request-Id"], r.read()
+    body = json.dumps({"statusCode": 200, "body": event.decode()}).encode()
+    urllib.request.urlopen(urllib.request.Request(api + rid + "/response", data=body, method="POST")).read()
+"#;
+
+/// An AWS_IAM method checks a signature made for the request's own method and body (curl signs
+/// a POST), and the event names the access key that signed it.
+#[test]
+fn an_iam_signed_post_reaches_the_function_with_its_access_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("echo.py");
+    std::fs::write(&runtime, ECHO_RUNTIME).unwrap();
+    let cmd = format!("python3 {}", runtime.display());
+    let s = serve(&[
+        "--function",
+        &cmd,
+        "--gateway",
+        "buffered",
+        "--stage",
+        "prod",
+        "--iam",
+        "AKIDECHOTEST:echo-secret",
+    ]);
+    let post = |secret: &str, body: &str| {
+        let o = std::process::Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}", "--aws-sigv4"])
+            .arg("aws:amz:us-east-1:execute-api")
+            .arg("--user")
+            .arg(format!("AKIDECHOTEST:{secret}"))
+            .args(["-H", "content-type: text/plain", "--data-binary", body])
+            .arg(format!("{}/prod/items", s.base))
+            .output()
+            .unwrap();
+        let out = String::from_utf8(o.stdout).unwrap();
+        let (body, status) = out.rsplit_once('\n').unwrap();
+        (status.to_string(), body.to_string())
+    };
+    let (status, body) = post("echo-secret", "hello, function");
+    assert_eq!(status, "200", "{body}");
+    let event: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(event["httpMethod"], "POST");
+    assert_eq!(event["body"], "hello, function");
+    assert_eq!(
+        event["requestContext"]["identity"]["accessKey"],
+        "AKIDECHOTEST"
+    );
+    assert_eq!(event["requestContext"]["stage"], "prod");
+    let (status, body) = post("not-the-secret", "hello, function");
+    assert_eq!(status, "403", "{body}");
+    assert!(body.contains("does not match"), "{body}");
+}

@@ -346,7 +346,7 @@ impl GatewayConfig {
 
     /// What API Gateway answers before the integration runs: a path outside the stage, a missing
     /// API key, a spent quota. Otherwise the request with the stage taken off its path.
-    fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
+    async fn admit(&self, mut req: Request) -> Result<Request, Box<Response>> {
         let s = &self.settings;
         let original_uri = req.uri().clone();
         if let Some(stage) = &s.stage {
@@ -373,22 +373,61 @@ impl GatewayConfig {
                 *req.uri_mut() = uri;
             }
         }
-        if let Some(iam) = &s.iam
-            && let Err(no) = super::iam::check(
-                iam,
-                &original_uri,
-                req.headers(),
-                std::time::SystemTime::now(),
-            )
-        {
-            return Err(Box::new(refusal(
-                StatusCode::FORBIDDEN,
-                &no.message,
-                no.error_type,
-            )));
+        if let Some(iam) = &s.iam {
+            req = self.check_signature(iam, &original_uri, req).await?;
         }
         self.usage_plan(&req)?;
         Ok(req)
+    }
+
+    /// `AWS_IAM`: the request's signature, made for its own method, path (`uri`, stage
+    /// included), headers and body (read here, up to API Gateway's request limit, unless the
+    /// client sent its hash). The access key that signed it goes with the request
+    /// ([`IamCaller`]) into the event.
+    async fn check_signature(
+        &self,
+        iam: &super::iam::IamConfig,
+        uri: &axum::http::Uri,
+        req: Request,
+    ) -> Result<Request, Box<Response>> {
+        let (mut parts, body) = req.into_parts();
+        let hashed = parts.headers.contains_key("x-amz-content-sha256");
+        let max = usize::try_from(self.settings.behaviour.gateway_request_max_bytes)
+            .unwrap_or(usize::MAX);
+        let (bytes, body) = if hashed {
+            (None, body)
+        } else {
+            match http_body_util::BodyExt::collect(http_body_util::Limited::new(body, max)).await {
+                Ok(b) => {
+                    let b = b.to_bytes();
+                    (Some(b.clone()), Body::from(b))
+                }
+                Err(_) => {
+                    return Err(Box::new(refusal(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "Request Too Long",
+                        "RequestTooLongException",
+                    )));
+                }
+            }
+        };
+        let received = super::iam::Received {
+            method: parts.method.as_str(),
+            uri,
+            headers: &parts.headers,
+            body: bytes.as_deref().unwrap_or_default(),
+        };
+        match super::iam::check(iam, received, std::time::SystemTime::now()) {
+            Err(no) => Err(Box::new(refusal(
+                StatusCode::FORBIDDEN,
+                &no.message,
+                no.error_type,
+            ))),
+            Ok(access_key) => {
+                parts.extensions.insert(IamCaller { access_key });
+                Ok(Request::from_parts(parts, body))
+            }
+        }
     }
 
     /// The API key, the usage plan's throttle and its quota.
@@ -434,6 +473,13 @@ impl GatewayConfig {
         }
         Ok(())
     }
+}
+
+/// The access key whose signature an `AWS_IAM` method accepted (the event's
+/// `requestContext.identity.accessKey`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IamCaller {
+    pub access_key: String,
 }
 
 /// A usage plan's throttle: a token bucket per API key, refilled at `rate` per second up to
@@ -555,7 +601,7 @@ async fn emulated(cfg: &GatewayConfig, req: Request, next: Next) -> Response {
     if cfg.is_passthrough() {
         return next.run(req).await;
     }
-    let req = match cfg.admit(req) {
+    let req = match cfg.admit(req).await {
         Ok(r) => r,
         Err(refused) => return *refused,
     };

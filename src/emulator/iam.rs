@@ -105,14 +105,21 @@ fn fmt_amz_date(t: SystemTime) -> String {
         .unwrap_or_default()
 }
 
-/// Whether a GET of `uri` with `headers`, received at `now`, carries a valid signature by
-/// `iam`'s credentials for its region and `execute-api`.
-pub fn check(
-    iam: &IamConfig,
-    uri: &Uri,
-    headers: &HeaderMap,
-    now: SystemTime,
-) -> Result<(), Refusal> {
+/// A request as the gateway received it: what its signature covers.
+#[derive(Debug, Clone, Copy)]
+pub struct Received<'a> {
+    pub method: &'a str,
+    pub uri: &'a Uri,
+    pub headers: &'a HeaderMap,
+    /// The body (empty for a GET); unused when the request carries `x-amz-content-sha256`.
+    pub body: &'a [u8],
+}
+
+/// Whether `req`, received at `now`, carries a valid signature by `iam`'s credentials for its
+/// region and `execute-api`, made for its own method, path, query, signed headers and body.
+/// Returns the access key id that signed it (the event's `identity.accessKey`).
+pub fn check(iam: &IamConfig, req: Received<'_>, now: SystemTime) -> Result<String, Refusal> {
+    let headers = req.headers;
     let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok());
     let Some(auth) = header("authorization") else {
         return Err(refuse(
@@ -179,12 +186,12 @@ pub fn check(
             "InvalidSignatureException",
         ));
     }
-    let expected = expected_signature(iam, &c, uri, headers, signed_at)
+    let expected = expected_signature(iam, &c, req, signed_at)
         .ok_or_else(|| refuse(MISMATCH, "InvalidSignatureException"))?;
     if !constant_time_eq(expected.as_bytes(), c.signature.as_bytes()) {
         return Err(refuse(MISMATCH, "InvalidSignatureException"));
     }
-    Ok(())
+    Ok(c.access_key_id.to_string())
 }
 
 /// The signature aws-sigv4 computes for this request with the configured secret, over exactly
@@ -192,10 +199,10 @@ pub fn check(
 fn expected_signature(
     iam: &IamConfig,
     c: &Claimed<'_>,
-    uri: &Uri,
-    headers: &HeaderMap,
+    req: Received<'_>,
     signed_at: SystemTime,
 ) -> Option<String> {
+    let (uri, headers) = (req.uri, req.headers);
     let token = headers
         .get("x-amz-security-token")
         .and_then(|v| v.to_str().ok())
@@ -242,9 +249,9 @@ fn expected_signature(
         .and_then(|v| v.to_str().ok())
     {
         Some(hash) => SignableBody::Precomputed(hash.to_string()),
-        None => SignableBody::Bytes(&[]),
+        None => SignableBody::Bytes(req.body),
     };
-    let signable = SignableRequest::new("GET", &url, pairs.into_iter(), body).ok()?;
+    let signable = SignableRequest::new(req.method, &url, pairs.into_iter(), body).ok()?;
     let (_, signature) = sign(signable, &params).ok()?.into_parts();
     Some(signature)
 }
@@ -289,6 +296,15 @@ mod tests {
             .unwrap();
         h.insert("host", "127.0.0.1:8080".parse().unwrap());
         (url.as_str().parse().unwrap(), h)
+    }
+
+    fn get<'a>(uri: &'a Uri, headers: &'a HeaderMap) -> Received<'a> {
+        Received {
+            method: "GET",
+            uri,
+            headers,
+            body: &[],
+        }
     }
 
     fn now() -> SystemTime {
@@ -347,14 +363,39 @@ mod tests {
                 Some("InvalidSignatureException"),
             ),
         ];
+        // Signed for its own method and body: a GET's signature does not pass as a POST's,
+        // nor a body as another.
+        let as_post = |body: &'static [u8]| {
+            let (uri, headers) = ok.clone();
+            (uri, headers, body)
+        };
+        let (u, h, b) = as_post(b"");
+        let post = Received {
+            method: "POST",
+            uri: &u,
+            headers: &h,
+            body: b,
+        };
+        assert_eq!(
+            check(&iam(), post, now()).unwrap_err().error_type,
+            "InvalidSignatureException",
+            "a GET's signature on a POST"
+        );
+        assert_eq!(
+            check(&iam(), get(&u, &h), now()).as_deref(),
+            Ok("AKIDTEST"),
+            "the access key that signed it"
+        );
         for (what, (uri, headers), want) in rows {
-            let got = check(&iam(), &uri, &headers, now())
+            let got = check(&iam(), get(&uri, &headers), now())
                 .err()
                 .map(|r| r.error_type);
             assert_eq!(got, want, "{what}");
         }
         let old = signed("AKIDTEST", "s3cr3t", "us-east-1", NOW - 360);
-        let msg = check(&iam(), &old.0, &old.1, now()).unwrap_err().message;
+        let msg = check(&iam(), get(&old.0, &old.1), now())
+            .unwrap_err()
+            .message;
         assert!(msg.starts_with("Signature expired: "), "{msg}");
         assert!(msg.ends_with(" - 5 min.)"), "{msg}");
     }
@@ -363,7 +404,7 @@ mod tests {
     fn malformed_authorization_is_incomplete() {
         let (uri, mut h) = signed("AKIDTEST", "s3cr3t", "us-east-1", NOW);
         h.insert("authorization", "Bearer abc".parse().unwrap());
-        let r = check(&iam(), &uri, &h, now()).unwrap_err();
+        let r = check(&iam(), get(&uri, &h), now()).unwrap_err();
         assert_eq!(r.error_type, "IncompleteSignatureException");
         h.insert(
             "authorization",
@@ -371,7 +412,7 @@ mod tests {
                 .parse()
                 .unwrap(),
         );
-        let r = check(&iam(), &uri, &h, now()).unwrap_err();
+        let r = check(&iam(), get(&uri, &h), now()).unwrap_err();
         assert!(r.message.contains("'SignedHeaders'"), "{}", r.message);
     }
 }

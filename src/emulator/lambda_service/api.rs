@@ -16,7 +16,7 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use bytes::{Bytes, BytesMut};
 use http_body_util::BodyExt;
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/2020-01-01/extension/register", post(register))
         .route("/2020-01-01/extension/event/next", get(extension_next))
         .route("/2020-01-01/extension/init/error", post(init_error))
+        .route("/2022-07-01/telemetry", put(super::telemetry::subscribe))
+        .route("/2020-08-15/logs", put(super::telemetry::subscribe))
         .route(
             "/2020-01-01/extension/exit/error",
             post(extension_exit_error),
@@ -96,6 +98,10 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         ended: ended.clone(),
     });
     eprintln!("START RequestId: {request_id} Version: $LATEST");
+    sh.telemetry.publish(
+        "platform.start",
+        serde_json::json!({"requestId": request_id, "version": "$LATEST"}),
+    );
     sh.tell_extensions_invoke(&request_id, deadline_ms as u64);
     // The function's own timeout: stop it, as Lambda does, and tell the caller. The watcher
     // ends with the invocation.

@@ -82,6 +82,9 @@ impl Environment {
             if let Some(pid) = child.id() {
                 // The child leads a process group of its own (process_group(0)).
                 super::api::Shared::pgids_push(&shared, pid as i32);
+                if role == "runtime" {
+                    shared.runtime_pgid.store(pid as i32, Ordering::Release);
+                }
             }
             env.watch(child, role);
         }
@@ -108,6 +111,11 @@ impl Environment {
     fn watch(&mut self, mut child: tokio::process::Child, role: String) {
         let shared = self.shared.clone();
         let env = self;
+        let kind = if role == "runtime" {
+            "function"
+        } else {
+            "extension"
+        };
         for out in [
             child
                 .stdout
@@ -122,7 +130,7 @@ impl Environment {
         .flatten()
         {
             env.tasks
-                .push(tokio::spawn(pump_logs(out, shared.clone())).abort_handle());
+                .push(tokio::spawn(pump_logs(out, shared.clone(), kind)).abort_handle());
         }
         let watch = shared.clone();
         env.tasks.push(
@@ -133,7 +141,10 @@ impl Environment {
                     Err(e) => format!("{role}: {e}"),
                 };
                 eprintln!("{}\t{why}", watch.log_tag());
-                watch.stop(InvokeError::Exited(why));
+                // During a graceful stop the others keep their grace (SIGKILL comes after).
+                if !watch.terminating.load(Ordering::Acquire) {
+                    watch.stop(InvokeError::Exited(why));
+                }
             })
             .abort_handle(),
         );
@@ -401,10 +412,18 @@ fn resolve(program: &str, dir: &Path) -> PathBuf {
 }
 
 /// Copies a process's output to ours, each line tagged with the request id it belongs to.
-async fn pump_logs(out: Box<dyn tokio::io::AsyncRead + Send + Unpin>, shared: Arc<Shared>) {
+async fn pump_logs(
+    out: Box<dyn tokio::io::AsyncRead + Send + Unpin>,
+    shared: Arc<Shared>,
+    kind: &'static str,
+) {
     let mut lines = BufReader::new(out).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         eprintln!("{}\t{line}", shared.log_tag());
+        // To the Telemetry API's subscribers: `function` lines, or `extension` lines.
+        shared
+            .telemetry
+            .publish(kind, serde_json::Value::String(line));
     }
 }
 

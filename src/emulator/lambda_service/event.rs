@@ -146,6 +146,11 @@ fn request_context(
         .get("x-api-key")
         .and_then(|v| v.to_str().ok())
         .map(String::from);
+    // An AWS_IAM method names the access key that signed the request.
+    identity.access_key = parts
+        .extensions
+        .get::<crate::emulator::gateway::IamCaller>()
+        .map(|c| c.access_key.clone());
     identity.api_key_id = identity
         .api_key
         .as_ref()

@@ -107,10 +107,15 @@ pub(super) async fn extension_next(State(sh): State<Arc<Shared>>, headers: Heade
                 return axum::Json(ev).into_response();
             }
             if !sh.is_alive() && e.shutdown {
+                let deadline = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default()
+                    .saturating_add(sh.config.limits.shutdown_grace)
+                    .as_millis() as u64;
                 return axum::Json(serde_json::json!({
                     "eventType": "SHUTDOWN",
                     "shutdownReason": "spindown",
-                    "deadlineMs": 0,
+                    "deadlineMs": deadline,
                 }))
                 .into_response();
             }

@@ -17,6 +17,7 @@ mod extensions;
 pub mod front;
 pub mod reply;
 pub mod state;
+pub mod telemetry;
 
 use crate::backend::{ConfigError, Setting};
 use axum::http::HeaderValue;

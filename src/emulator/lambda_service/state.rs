@@ -67,10 +67,16 @@ pub struct Shared {
     pub(super) stopped: Notify,
     pub(super) extensions: Mutex<Vec<Extension>>,
     pub(super) extension_event: Notify,
+    /// Telemetry and Logs API subscriptions.
+    pub telemetry: super::telemetry::Subscriptions,
     /// The largest resident memory of the environment's processes seen so far, in bytes.
     pub max_rss: AtomicU64,
     /// Process groups to kill when the environment stops.
     pub pgids: Mutex<Vec<i32>>,
+    /// The runtime's process group (0 until it starts): the one SIGTERM goes to.
+    pub runtime_pgid: std::sync::atomic::AtomicI32,
+    /// A graceful stop is under way: a process that exits now does not cut the others' grace.
+    pub terminating: AtomicBool,
     /// Cancelled when init is over: the runtime asked for its first event, or the environment
     /// stopped. The init-timeout watcher waits for it instead of sleeping the whole timeout.
     pub init_ended: CancellationToken,
@@ -93,8 +99,11 @@ impl Shared {
             stopped: Notify::new(),
             extensions: Mutex::default(),
             extension_event: Notify::new(),
+            telemetry: Default::default(),
             max_rss: AtomicU64::new(0),
             pgids: Mutex::default(),
+            runtime_pgid: Default::default(),
+            terminating: AtomicBool::new(false),
             init_ended: CancellationToken::new(),
         }
     }
@@ -154,12 +163,19 @@ impl Shared {
     }
 
     /// Begins a graceful stop, as Lambda ends an environment: its invocations are told, the
-    /// extensions that subscribed get SHUTDOWN, every process group gets SIGTERM. The caller sends
+    /// extensions that subscribed get SHUTDOWN, the runtime gets SIGTERM. The caller sends
     /// SIGKILL ([`Shared::stop`]) once the grace period is over.
     pub fn terminate(&self, reason: InvokeError) {
         lock(&self.stop_reason).get_or_insert(reason);
+        self.terminating.store(true, Ordering::Release);
         self.died();
-        self.signal_groups(libc::SIGTERM);
+        // SIGTERM goes to the runtime; the extensions get SHUTDOWN (died() woke them), and
+        // whatever is left gets SIGKILL.
+        let runtime = self.runtime_pgid.load(Ordering::Acquire);
+        if runtime > 0 {
+            // SAFETY: kill has no memory preconditions; a group that is gone gives ESRCH.
+            unsafe { libc::kill(-runtime, libc::SIGTERM) };
+        }
     }
 
     /// Whether any process of the environment's groups is still there (zombies included).
@@ -237,6 +253,19 @@ impl Shared {
             _ => String::new(),
         };
         let max_mb = self.max_rss.load(Ordering::Relaxed).div_ceil(1024 * 1024);
+        self.telemetry.publish(
+            "platform.report",
+            serde_json::json!({
+                "requestId": a.request_id,
+                "status": "success",
+                "metrics": {
+                    "durationMs": ms,
+                    "billedDurationMs": ms.ceil() as u64,
+                    "memorySizeMB": self.config.memory_mb,
+                    "maxMemoryUsedMB": max_mb,
+                },
+            }),
+        );
         eprintln!("END RequestId: {}", a.request_id);
         eprintln!(
             "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {max_mb} MB{init}",
