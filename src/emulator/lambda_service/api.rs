@@ -7,7 +7,7 @@
 //! the body, and error trailers if it fails part-way) or `POST .../error`. What it answers goes
 //! to the waiting HTTP request as it arrives: nothing is buffered.
 
-use super::extensions::{extension_exit_error, extension_next, register};
+use super::extensions::{extension_exit_error, extension_next, register, subscribe};
 use super::reply::{self, ERROR_TYPE_HEADER, api_error, error_text, proxy_response, split_prelude};
 use super::state::{Active, function_arn, lock, trace_id};
 pub use super::state::{Invocation, Shared};
@@ -42,8 +42,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/2020-01-01/extension/register", post(register))
         .route("/2020-01-01/extension/event/next", get(extension_next))
         .route("/2020-01-01/extension/init/error", post(init_error))
-        .route("/2022-07-01/telemetry", put(super::telemetry::subscribe))
-        .route("/2020-08-15/logs", put(super::telemetry::subscribe))
+        .route("/2022-07-01/telemetry", put(subscribe))
+        .route("/2020-08-15/logs", put(subscribe))
         .route(
             "/2020-01-01/extension/exit/error",
             post(extension_exit_error),

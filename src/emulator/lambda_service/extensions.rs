@@ -130,3 +130,29 @@ pub(super) async fn extension_next(State(sh): State<Arc<Shared>>, headers: Heade
         }
     }
 }
+
+/// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs` (see [`super::telemetry`]).
+pub(super) async fn subscribe(
+    State(sh): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let id = headers
+        .get("lambda-extension-identifier")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if !lock(&sh.extensions).iter().any(|e| e.id == id) {
+        return api_error(
+            StatusCode::FORBIDDEN,
+            "Extension.UnknownExtensionIdentifier",
+            "subscribe with the Lambda-Extension-Identifier that register returned",
+        );
+    }
+    match sh.telemetry.subscribe(&body) {
+        Ok(what) => {
+            eprintln!("INIT\tan extension subscribed {what}");
+            (StatusCode::OK, "OK").into_response()
+        }
+        Err(why) => api_error(StatusCode::BAD_REQUEST, "ValidationError", &why),
+    }
+}

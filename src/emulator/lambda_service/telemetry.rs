@@ -7,14 +7,8 @@
 //! as 127.0.0.1). Each subscription holds at most [`QUEUE`] records waiting; more are dropped, as
 //! Lambda drops what a slow subscriber's buffer cannot hold.
 
-use super::reply::api_error;
-use super::state::{Shared, lock};
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Records waiting per subscription.
@@ -39,7 +33,7 @@ impl Subscriptions {
     /// Hands a record to every subscription of its family (`function`, `extension`,
     /// `platform.*`).
     pub fn publish(&self, kind: &str, record: Value) {
-        let subs = lock(&self.subs);
+        let subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
         if subs.is_empty() {
             return;
         }
@@ -83,72 +77,47 @@ struct SubscribeBody {
     buffering: Buffering,
 }
 
-/// `PUT /2022-07-01/telemetry` and `PUT /2020-08-15/logs`.
-pub(super) async fn subscribe(
-    State(sh): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let id = headers
-        .get("lambda-extension-identifier")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    if !lock(&sh.extensions).iter().any(|e| e.id == id) {
-        return api_error(
-            StatusCode::FORBIDDEN,
-            "Extension.UnknownExtensionIdentifier",
-            "subscribe with the Lambda-Extension-Identifier that register returned",
-        );
-    }
-    let wanted: SubscribeBody = match serde_json::from_slice(&body) {
-        Ok(w) => w,
-        Err(e) => return invalid(&format!("the subscription is not valid: {e}")),
-    };
-    if let Some(t) = wanted
-        .types
-        .iter()
-        .find(|t| !FAMILIES.contains(&t.as_str()))
-    {
-        return invalid(&format!(
-            "unknown type {t:?}: platform, function or extension"
-        ));
-    }
-    if !wanted.destination.protocol.eq_ignore_ascii_case("HTTP") {
-        return invalid("only HTTP destinations are delivered to here");
-    }
-    let uri = match loopback(&wanted.destination.uri) {
-        Ok(u) => u,
-        Err(why) => return invalid(&why),
-    };
-    let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
-    {
-        let mut subs = lock(&sh.telemetry.subs);
-        if subs.len() >= MAX_SUBSCRIPTIONS {
-            return invalid("too many subscriptions");
+impl Subscriptions {
+    /// Reads a subscription request's body and starts delivering to its destination. The error
+    /// is the one line the extension is answered with (a 400 `ValidationError`).
+    pub fn subscribe(&self, body: &[u8]) -> Result<String, String> {
+        let wanted: SubscribeBody = serde_json::from_slice(body)
+            .map_err(|e| format!("the subscription is not valid: {e}"))?;
+        if let Some(t) = wanted
+            .types
+            .iter()
+            .find(|t| !FAMILIES.contains(&t.as_str()))
+        {
+            return Err(format!(
+                "unknown type {t:?}: platform, function or extension"
+            ));
         }
-        subs.push(Subscription {
-            families: wanted.types.clone(),
-            tx,
-        });
+        if !wanted.destination.protocol.eq_ignore_ascii_case("HTTP") {
+            return Err("only HTTP destinations are delivered to here".into());
+        }
+        let uri = loopback(&wanted.destination.uri)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(QUEUE);
+        {
+            let mut subs = self.subs.lock().unwrap_or_else(|e| e.into_inner());
+            if subs.len() >= MAX_SUBSCRIPTIONS {
+                return Err("too many subscriptions".into());
+            }
+            subs.push(Subscription {
+                families: wanted.types.clone(),
+                tx,
+            });
+        }
+        let max_items = wanted.buffering.max_items.unwrap_or(1000).clamp(25, 10_000);
+        let timeout = Duration::from_millis(
+            wanted
+                .buffering
+                .timeout_ms
+                .unwrap_or(1000)
+                .clamp(25, 30_000),
+        );
+        tokio::spawn(deliver(uri.clone(), max_items, timeout, rx));
+        Ok(format!("{uri} for {:?} records", wanted.types))
     }
-    let max_items = wanted.buffering.max_items.unwrap_or(1000).clamp(25, 10_000);
-    let timeout = Duration::from_millis(
-        wanted
-            .buffering
-            .timeout_ms
-            .unwrap_or(1000)
-            .clamp(25, 30_000),
-    );
-    tokio::spawn(deliver(uri.clone(), max_items, timeout, rx));
-    eprintln!(
-        "INIT\tan extension subscribed {uri} to {:?} records",
-        wanted.types
-    );
-    (StatusCode::OK, "OK").into_response()
-}
-
-fn invalid(why: &str) -> Response {
-    api_error(StatusCode::BAD_REQUEST, "ValidationError", why)
 }
 
 /// The destination with Lambda's sandbox name read as 127.0.0.1; anything not on this machine
