@@ -955,3 +955,45 @@ fn an_iam_signed_post_reaches_the_function_with_its_access_key() {
     assert_eq!(status, "403", "{body}");
     assert!(body.contains("does not match"), "{body}");
 }
+
+/// An init past its limit is retried within the first invocation, bounded by the function
+/// timeout (as Lambda does): a runtime that takes 2 s to start behind a 1 s init limit still
+/// serves the first request when the function may run 20 s, and times it out when it may run
+/// 1.5 s.
+#[test]
+fn a_slow_init_is_retried_within_the_function_timeout() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = dir.path().join("bootstrap.sh");
+    std::fs::write(
+        &runtime,
+        LOGGING_RUNTIME.replacen("#!/bin/sh\n", "#!/bin/sh\nsleep 2\n", 1),
+    )
+    .unwrap();
+    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for (timeout, status) in [("20", 200), ("1.5", 502)] {
+        let log = dir.path().join(format!("serve-{timeout}.log"));
+        let s = serve_logged(
+            &[
+                "--function",
+                runtime.to_str().unwrap(),
+                "--function-init-timeout",
+                "1",
+                "--function-timeout",
+                timeout,
+            ],
+            &log,
+        );
+        let (o, r) = fetch(&s, "/x", &[]);
+        drop(s);
+        let log = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(r["response"]["status"], status, "{}\n{log}", stderr(&o));
+        assert!(
+            log.contains("INIT_REPORT Init Duration: 1000.00 ms\tPhase: init\tStatus: timeout"),
+            "{log}"
+        );
+        if status == 502 {
+            assert!(log.contains("Task timed out after 1.50 seconds"), "{log}");
+        }
+    }
+}

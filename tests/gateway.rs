@@ -267,6 +267,19 @@ async fn get_raw(
     gw: GatewaySettings,
     query: &str,
 ) -> (reqwest::header::HeaderMap, Result<bytes::Bytes, String>) {
+    let (_, h, body) = get_status(gw, query).await;
+    (h, body)
+}
+
+/// [`get_raw`] with the status.
+async fn get_status(
+    gw: GatewaySettings,
+    query: &str,
+) -> (
+    u16,
+    reqwest::header::HeaderMap,
+    Result<bytes::Bytes, String>,
+) {
     let addr = emulator::spawn_local_with(LocalConfig {
         gateway: gw.validate().unwrap(),
         ..LocalConfig::default()
@@ -277,7 +290,12 @@ async fn get_raw(
         .await
         .unwrap();
     let headers = resp.headers().clone();
-    (headers, resp.bytes().await.map_err(|e| format!("{e:?}")))
+    let status = resp.status().as_u16();
+    (
+        status,
+        headers,
+        resp.bytes().await.map_err(|e| format!("{e:?}")),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -392,4 +410,38 @@ fn readme_shows_the_built_in_profile_and_a_bad_profile_is_refused_in_one_line() 
         .output()
         .unwrap();
     assert_eq!(String::from_utf8(again.stdout).unwrap(), table);
+}
+
+/// STREAM's TimeoutInMillis bounds the wait for the prelude (504 before any header), and the
+/// profile decides whether it bounds the whole stream too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_timeout_bounds_the_prelude_and_as_the_profile_says_the_stream() {
+    use streamscope::emulator::profile::Profile;
+    let with = |p: &Profile| GatewaySettings {
+        mode: GatewayMode::Stream,
+        stream_timeout_ms: 1000,
+        ..GatewaySettings::from_profile(p)
+    };
+    let (status, h, body) = get_status(with(Profile::aws()), "size=1KiB&delay_ms=3000").await;
+    assert_eq!(status, 504, "{h:?}");
+    assert!(
+        String::from_utf8_lossy(&body.unwrap()).contains("Endpoint request timed out"),
+        "API Gateway's message"
+    );
+    // Headers in time, then 3 s of body: cut under whole_stream, whole under until_headers.
+    let slow = "size=3MiB&rate=1MiB&length=0";
+    let (status, _, body) = get_status(with(Profile::aws()), slow).await;
+    assert_eq!(status, 200);
+    assert!(body.is_err(), "whole_stream cuts the stream at 1 s");
+    let until_headers = profile_with(&[(
+        "[stream_timeout_bounds]\nvalue = \"whole_stream\"",
+        "[stream_timeout_bounds]\nvalue = \"until_headers\"",
+    )]);
+    let (status, _, body) = get_status(with(&until_headers), slow).await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        body.unwrap().len() as u64,
+        3 * MIB,
+        "until_headers lets it finish"
+    );
 }
