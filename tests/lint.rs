@@ -110,6 +110,14 @@ const BROKEN: &[(&str, Option<(&str, u64)>)] = &[
     ("http-api-cannot-stream.sam.yaml", None),
     ("edge-endpoint-idle.yaml", None),
     ("edge-endpoint-idle.tf", None),
+    ("edge-endpoint-idle.sam.yaml", None),
+    ("stream-with-caching.sam.yaml", None),
+    ("web-adapter-mode-mismatch.yaml", None),
+    ("web-adapter-mode-mismatch.buffered.yaml", None),
+    ("stream-non-proxy.yaml", None),
+    ("stream-missing-permission.yaml", None),
+    ("buffered-timeout-over-29s.yaml", None),
+    ("terraform-data-streaming-arn.tf", None),
 ];
 
 #[test]

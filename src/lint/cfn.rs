@@ -9,6 +9,9 @@ use super::{
 };
 use std::collections::{BTreeMap, HashSet};
 
+/// The name SAM gives the API its Api events make when they name none.
+const IMPLICIT_API: &str = "ServerlessRestApi";
+
 /// Lambda's timeout when a function sets none.
 const LAMBDA_DEFAULT_TIMEOUT_S: f64 = 3.0;
 
@@ -82,30 +85,106 @@ impl Context for Template<'_> {
     }
 
     fn function_timeout(&self, uri: &Node) -> Option<f64> {
-        // `${Fn.Arn}` in a Fn::Sub, or a GetAtt among a Fn::Join's parts.
-        let text = self.text(uri);
-        let from_sub = text.split("${").skip(1).find_map(|rest| {
-            let name = rest.split(['}', '.']).next()?;
-            self.function_timeout_of(name)
-        });
-        from_sub.or_else(|| {
-            let parts = uri.get("Fn::Join")?.items().get(1)?.items();
-            parts
-                .iter()
-                .find_map(|p| Self::referenced(p).and_then(|n| self.function_timeout_of(n)))
-        })
+        self.function_timeout_of(&self.function_in(uri)?)
+    }
+
+    fn web_adapter_streams(&self, uri: &Node) -> Option<At<bool>> {
+        self.web_adapter_of(&self.function_in(uri)?)
     }
 }
 
 impl Template<'_> {
+    /// The function of this template that a URI invokes: `${Fn.Arn}` in a Fn::Sub, or a GetAtt
+    /// among a Fn::Join's parts.
+    fn function_in(&self, uri: &Node) -> Option<String> {
+        let text = self.text(uri);
+        let from_sub = text.split("${").skip(1).find_map(|rest| {
+            let name = rest.split(['}', '.']).next()?;
+            self.function(name).map(|_| name.to_string())
+        });
+        from_sub.or_else(|| {
+            let parts = uri.get("Fn::Join")?.items().get(1)?.items();
+            parts.iter().find_map(|p| {
+                Self::referenced(p)
+                    .filter(|n| self.function(n).is_some())
+                    .map(String::from)
+            })
+        })
+    }
+
+    /// The function resource `name`, if it is one.
+    fn function(&self, name: &str) -> Option<&Node> {
+        self.resource(name).filter(|res| {
+            matches!(
+                self.kind(res),
+                "AWS::Serverless::Function" | "AWS::Lambda::Function"
+            )
+        })
+    }
+
+    /// A function property, or (SAM) its `Globals.Function` value.
+    fn function_prop<'n>(&'n self, res: &'n Node, path: &[&str]) -> Option<&'n Node> {
+        let mut own = vec!["Properties"];
+        own.extend_from_slice(path);
+        let mut global = vec!["Globals", "Function"];
+        global.extend_from_slice(path);
+        res.at(&own).or_else(|| self.root.at(&global))
+    }
+
+    /// Whether the function `name` runs under the Lambda Web Adapter (its layer, or the
+    /// `/opt/bootstrap` exec wrapper) and, if so, whether it streams, at the deciding line.
+    fn web_adapter_of(&self, name: &str) -> Option<At<bool>> {
+        let res = self.function(name)?;
+        let var = |v: &str| self.function_prop(res, &["Environment", "Variables", v]);
+        let layer = self
+            .function_prop(res, &["Layers"])
+            .map(Node::items)
+            .unwrap_or_default()
+            .iter()
+            .find(|l| {
+                // A layer chosen by architecture: `!If [Cond, Arm64Layer, X86Layer]`.
+                let choices = match l.intrinsic() {
+                    Some(("Fn::If", v)) => v.items().iter().skip(1).collect(),
+                    _ => vec![*l],
+                };
+                choices
+                    .iter()
+                    .any(|c| self.text(c).contains("LambdaAdapterLayer"))
+            });
+        let wrapper = var("AWS_LAMBDA_EXEC_WRAPPER")
+            .filter(|w| self.resolve(w).str() == Some("/opt/bootstrap"));
+        let marker = layer.or(wrapper)?;
+        Some(match var("AWS_LWA_INVOKE_MODE") {
+            Some(m) => At {
+                value: self
+                    .resolve(m)
+                    .str()
+                    .is_some_and(|v| v.eq_ignore_ascii_case("response_stream")),
+                line: m.line,
+            },
+            None => At {
+                value: false,
+                line: marker.line,
+            },
+        })
+    }
+
+    /// Whether an `AWS::Lambda::Permission` lets API Gateway invoke the function `name`.
+    fn permitted(&self, name: &str) -> bool {
+        self.resources().iter().any(|(_, res)| {
+            self.kind(res) == "AWS::Lambda::Permission"
+                && res.at(&["Properties", "FunctionName"]).is_some_and(|f| {
+                    Self::referenced(f) == Some(name)
+                        || self.text(f).contains(&format!("${{{name}"))
+                })
+                && res
+                    .at(&["Properties", "Principal"])
+                    .is_some_and(|p| self.text(p).contains("apigateway"))
+        })
+    }
+
     fn function_timeout_of(&self, name: &str) -> Option<f64> {
-        let res = self.resource(name)?;
-        if !matches!(
-            self.kind(res),
-            "AWS::Serverless::Function" | "AWS::Lambda::Function"
-        ) {
-            return None;
-        }
+        let res = self.function(name)?;
         let own = res
             .at(&["Properties", "Timeout"])
             .map(|t| self.resolve(t))
@@ -138,7 +217,12 @@ impl Template<'_> {
     }
 
     fn method_integration(&self, integ: &Node) -> IntegrationFacts {
+        let function = integ.get("Uri").and_then(|u| self.function_in(u));
         IntegrationFacts {
+            kind: integ.get("Type").map(|n| self.upper(n)),
+            web_adapter_streams: function.as_deref().and_then(|f| self.web_adapter_of(f)),
+            permitted: function.as_deref().map(|f| self.permitted(f)),
+            data_source_arn: false,
             line: integ.line,
             mode: integ.get("ResponseTransferMode").map(|n| self.upper(n)),
             uri: match integ.get("Uri") {
@@ -157,15 +241,18 @@ impl Template<'_> {
         }
     }
 
-    /// A SAM function's Api event with `ResponseTransferMode`.
-    fn sam_event(&self, fn_name: &str, event: &Node, hits: &mut Vec<Hit>) {
+    /// A SAM function's Api event with `ResponseTransferMode`. Returns the API a streaming
+    /// event attaches to (its `RestApiId`, or SAM's implicit API, [`IMPLICIT_API`]) and the
+    /// event's line.
+    fn sam_event(
+        &self,
+        fn_name: &str,
+        event: &Node,
+        hits: &mut Vec<Hit>,
+    ) -> Option<(String, usize)> {
         let kind = event.get("Type").and_then(Node::str).unwrap_or("");
-        let Some(props) = event.get("Properties") else {
-            return;
-        };
-        let Some(mode) = props.get("ResponseTransferMode").map(|n| self.upper(n)) else {
-            return;
-        };
+        let props = event.get("Properties")?;
+        let mode = props.get("ResponseTransferMode").map(|n| self.upper(n))?;
         match kind {
             "HttpApi" => hits.push(hit(
                 HTTP_API_CANNOT_STREAM,
@@ -192,10 +279,18 @@ impl Template<'_> {
                     timeout_ms: props.get("TimeoutInMillis").map(|n| self.number(n)),
                     function_timeout_s: self.function_timeout_of(fn_name),
                     timeout_name: "TimeoutInMillis on the Api event",
+                    web_adapter_streams: self.web_adapter_of(fn_name),
+                    ..IntegrationFacts::default()
                 }));
+                let api = props
+                    .get("RestApiId")
+                    .and_then(Template::referenced)
+                    .unwrap_or(IMPLICIT_API);
+                return Some((api.to_string(), event.line));
             }
             _ => {}
         }
+        None
     }
 }
 
@@ -209,7 +304,11 @@ impl Template<'_> {
         facts: &mut ApiFacts,
         hits: &mut Vec<Hit>,
     ) {
-        let prop = |k: &str| props.and_then(|p| p.get(k));
+        // A SAM API takes what it leaves unset from Globals.Api.
+        let globals = (kind == "AWS::Serverless::Api")
+            .then(|| self.root.at(&["Globals", "Api"]))
+            .flatten();
+        let prop = |k: &str| props.and_then(|p| p.get(k)).or_else(|| globals?.get(k));
         if let Some(body) = prop("Body").or_else(|| prop("DefinitionBody")) {
             let (h, streams) = openapi::check(body, self);
             hits.extend(h);
@@ -230,6 +329,7 @@ impl Template<'_> {
         facts.compression = prop("MinimumCompressionSize").map(|n| n.line);
         if kind == "AWS::Serverless::Api" {
             facts.caching.extend(stage_caching(self, props));
+            facts.caching.extend(stage_caching(self, globals));
         }
     }
 }
@@ -272,7 +372,16 @@ pub fn lint(root: &Node) -> Vec<Hit> {
             "AWS::Serverless::Function" => {
                 if let Some(events) = prop("Events") {
                     for (_, ev) in events.entries() {
-                        t.sam_event(name, ev, &mut hits);
+                        if let Some((api, line)) = t.sam_event(name, ev, &mut hits) {
+                            if api == IMPLICIT_API && !apis.contains_key(IMPLICIT_API) {
+                                // SAM's implicit API: what Globals.Api says, at the first
+                                // streaming event (it has no line of its own).
+                                let facts = apis.entry(api.clone()).or_default();
+                                facts.line = line;
+                                t.rest_api("AWS::Serverless::Api", None, facts, &mut hits);
+                            }
+                            streaming_apis.insert(api);
+                        }
                     }
                 }
             }

@@ -55,7 +55,7 @@ const STREAM_DOC: &str =
 pub const URI_MODE_MISMATCH: Rule = Rule {
     id: "uri-mode-mismatch",
     severity: Severity::Error,
-    fix: "STREAM needs the InvokeWithResponseStream URI, arn:aws:apigateway:REGION:lambda:path/2021-11-15/functions/FUNCTION_ARN/response-streaming-invocations (Terraform: aws_lambda_function.X.response_streaming_invoke_arn); BUFFERED uses 2015-03-31/functions/FUNCTION_ARN/invocations (invoke_arn). With the buffered URI a STREAM method delivers the whole body in one burst.",
+    fix: "STREAM needs the InvokeWithResponseStream URI, arn:aws:apigateway:REGION:lambda:path/2021-11-15/functions/FUNCTION_ARN/response-streaming-invocations (Terraform: aws_lambda_function.X.response_streaming_invoke_arn); BUFFERED uses 2015-03-31/functions/FUNCTION_ARN/invocations (invoke_arn). AWS rejects either mismatch at deploy (PutIntegration: 400 Bad Request).",
     doc_url: MODE_DOC,
 };
 pub const STREAM_TIMEOUT_MISSING: Rule = Rule {
@@ -107,6 +107,40 @@ pub const EDGE_ENDPOINT_IDLE: Rule = Rule {
     doc_url: STREAM_DOC,
 };
 
+const LWA_DOC: &str = "https://github.com/aws/aws-lambda-web-adapter#configurations";
+const LAMBDA_PROXY_DOC: &str = "https://docs.aws.amazon.com/apigateway/latest/developerguide/set-up-lambda-proxy-integrations.html";
+
+pub const WEB_ADAPTER_MODE_MISMATCH: Rule = Rule {
+    id: "web-adapter-mode-mismatch",
+    severity: Severity::Error,
+    fix: "Match the Lambda Web Adapter's AWS_LWA_INVOKE_MODE to the method: response_stream behind a STREAM method (left unset, the adapter answers in the buffered format and API Gateway returns 500), buffered (the default) behind a BUFFERED one (a streamed answer reaches the client as status and headers with an empty body).",
+    doc_url: LWA_DOC,
+};
+pub const STREAM_NON_PROXY: Rule = Rule {
+    id: "stream-non-proxy",
+    severity: Severity::Error,
+    fix: "Response streaming works only with proxy integrations: set the integration's Type to AWS_PROXY (a Lambda function) or HTTP_PROXY; AWS, HTTP and MOCK integrations with their mapping templates buffer.",
+    doc_url: STREAM_DOC,
+};
+pub const STREAM_MISSING_PERMISSION: Rule = Rule {
+    id: "stream-missing-permission",
+    severity: Severity::Error,
+    fix: "Add an AWS::Lambda::Permission with Action lambda:InvokeFunction, Principal apigateway.amazonaws.com and FunctionName the function (SourceArn the API's execute-api ARN): without it Lambda refuses API Gateway's invoke and every request gets 500 Internal server error. (SAM's Api events add it themselves.)",
+    doc_url: LAMBDA_PROXY_DOC,
+};
+pub const BUFFERED_TIMEOUT_OVER_29S: Rule = Rule {
+    id: "buffered-timeout-over-29s",
+    severity: Severity::Warning,
+    fix: "A BUFFERED integration's timeout over 29000 ms needs a raised quota (Service Quotas: 'Maximum integration timeout in milliseconds'), which only Regional and private APIs can get, up to 300000 ms; without it the deploy fails. For long responses, stream instead: ResponseTransferMode STREAM allows up to 900000 ms.",
+    doc_url: "https://docs.aws.amazon.com/apigateway/latest/developerguide/api-gateway-execution-service-limits-table.html",
+};
+pub const TERRAFORM_DATA_STREAMING_ARN: Rule = Rule {
+    id: "terraform-data-streaming-arn",
+    severity: Severity::Warning,
+    fix: "The aws_lambda_function data source's response_streaming_invoke_arn names a qualified (versioned) function (hashicorp/terraform-provider-aws #46785): use the resource's aws_lambda_function.X.response_streaming_invoke_arn, or build the URI from the function's unqualified ARN.",
+    doc_url: "https://github.com/hashicorp/terraform-provider-aws/issues/46785",
+};
+
 /// Every rule, for the README table and the JSON output's reference.
 pub const RULES: &[Rule] = &[
     URI_MODE_MISMATCH,
@@ -118,6 +152,11 @@ pub const RULES: &[Rule] = &[
     STREAM_WITH_COMPRESSION,
     HTTP_API_CANNOT_STREAM,
     EDGE_ENDPOINT_IDLE,
+    WEB_ADAPTER_MODE_MISMATCH,
+    STREAM_NON_PROXY,
+    STREAM_MISSING_PERMISSION,
+    BUFFERED_TIMEOUT_OVER_29S,
+    TERRAFORM_DATA_STREAMING_ARN,
 ];
 
 /// A rule that fired at a line, with what it saw.
@@ -143,12 +182,13 @@ fn hit(rule: Rule, line: usize, message: impl Into<String>) -> Hit {
 }
 
 /// Which Lambda invoke API an integration URI names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UriKind {
     /// `2021-11-15/functions/…/response-streaming-invocations`.
     Streaming,
     /// `2015-03-31/functions/…/invocations`.
     Buffered,
+    #[default]
     Unknown,
 }
 
@@ -166,14 +206,14 @@ impl UriKind {
 }
 
 /// A value with the line it is on.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct At<T> {
     pub value: T,
     pub line: usize,
 }
 
 /// What one API Gateway integration of a Lambda function says, whatever the format.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct IntegrationFacts {
     /// Where the integration is (the line reported when the problem is something missing).
     pub line: usize,
@@ -188,6 +228,16 @@ pub struct IntegrationFacts {
     pub function_timeout_s: Option<f64>,
     /// How the format names the timeout setting, for messages.
     pub timeout_name: &'static str,
+    /// The integration's type (`AWS_PROXY`, `AWS`...), upper-cased, when the file says.
+    pub kind: Option<At<String>>,
+    /// The invoked function runs under the Lambda Web Adapter: whether it streams
+    /// (`AWS_LWA_INVOKE_MODE=response_stream`), at the line that decides it.
+    pub web_adapter_streams: Option<At<bool>>,
+    /// Whether the template grants API Gateway `lambda:InvokeFunction` on the invoked function
+    /// (None: not this file's business, or the function is not in it).
+    pub permitted: Option<bool>,
+    /// The URI is a Terraform data source's response-streaming ARN (a qualified function).
+    pub data_source_arn: bool,
 }
 
 /// A setting whose value the file does not say plainly.
@@ -201,6 +251,73 @@ impl IntegrationFacts {
     /// Not set, or set to BUFFERED.
     pub fn buffers(&self) -> bool {
         self.mode.as_ref().is_none_or(|m| m.value == "BUFFERED")
+    }
+}
+
+/// The Web Adapter's mode against the method's; a BUFFERED timeout over 29 s.
+fn check_adapter_and_buffered(f: &IntegrationFacts, out: &mut Vec<Hit>) {
+    if let Some(w) = &f.web_adapter_streams {
+        match (w.value, f.streams(), f.buffers()) {
+            (false, true, _) => out.push(hit(
+                WEB_ADAPTER_MODE_MISMATCH,
+                w.line,
+                "the Web Adapter answers in its buffered default behind a STREAM method: API Gateway returns 500",
+            )),
+            (true, _, true) => out.push(hit(
+                WEB_ADAPTER_MODE_MISMATCH,
+                w.line,
+                "the Web Adapter streams (response_stream) behind a BUFFERED method: the client gets headers and an empty body",
+            )),
+            _ => {}
+        }
+    }
+    if f.buffers()
+        && let Some(At {
+            value: Some(ms),
+            line,
+        }) = &f.timeout_ms
+        && *ms > 29_000.0
+    {
+        out.push(hit(
+            BUFFERED_TIMEOUT_OVER_29S,
+            *line,
+            format!(
+                "{} {ms} on a BUFFERED integration: over 29000 needs a raised quota (Regional/private only)",
+                f.timeout_name
+            ),
+        ));
+    }
+}
+
+/// What a STREAM method needs around it: a proxy integration, API Gateway's permission, an
+/// unqualified function ARN.
+fn check_stream_setup(f: &IntegrationFacts, out: &mut Vec<Hit>) {
+    if let Some(k) = &f.kind
+        && k.value != UNKNOWN
+        && !matches!(k.value.as_str(), "AWS_PROXY" | "HTTP_PROXY")
+    {
+        out.push(hit(
+            STREAM_NON_PROXY,
+            k.line,
+            format!(
+                "STREAM on a {} integration: only proxy integrations stream",
+                k.value
+            ),
+        ));
+    }
+    if f.permitted == Some(false) {
+        out.push(hit(
+            STREAM_MISSING_PERMISSION,
+            f.line,
+            "no AWS::Lambda::Permission lets apigateway.amazonaws.com invoke this function",
+        ));
+    }
+    if f.data_source_arn {
+        out.push(hit(
+            TERRAFORM_DATA_STREAMING_ARN,
+            f.uri.line,
+            "the uri is data.aws_lambda_function's response_streaming_invoke_arn, which carries a version",
+        ));
     }
 }
 
@@ -221,9 +338,11 @@ pub fn check_integration(f: &IntegrationFacts) -> Vec<Hit> {
         )),
         _ => {}
     }
+    check_adapter_and_buffered(f, &mut out);
     if !f.streams() {
         return out;
     }
+    check_stream_setup(f, &mut out);
     match &f.timeout_ms {
         None => out.push(hit(
             STREAM_TIMEOUT_MISSING,
@@ -409,6 +528,26 @@ mod tests {
             }),
             function_timeout_s: fn_s,
             timeout_name: "TimeoutInMillis",
+            ..IntegrationFacts::default()
+        }
+    }
+
+    fn stream() -> IntegrationFacts {
+        facts(
+            Some("STREAM"),
+            UriKind::Streaming,
+            Some(900_000.0),
+            Some(900.0),
+        )
+    }
+
+    fn with_adapter(f: IntegrationFacts, streams: bool) -> IntegrationFacts {
+        IntegrationFacts {
+            web_adapter_streams: Some(At {
+                value: streams,
+                line: 20,
+            }),
+            ..f
         }
     }
 
@@ -471,6 +610,82 @@ mod tests {
                 "an unknown URI says nothing about the mode",
                 facts(Some("STREAM"), Unknown, Some(900_000.0), None),
                 vec![],
+            ),
+            (
+                "the Web Adapter streaming behind STREAM",
+                with_adapter(stream(), true),
+                vec![],
+            ),
+            (
+                "the Web Adapter buffered behind STREAM",
+                with_adapter(stream(), false),
+                vec![("web-adapter-mode-mismatch", 20)],
+            ),
+            (
+                "the Web Adapter streaming behind BUFFERED",
+                with_adapter(facts(None, Buffered, None, None), true),
+                vec![("web-adapter-mode-mismatch", 20)],
+            ),
+            (
+                "the Web Adapter buffered behind BUFFERED",
+                with_adapter(facts(None, Buffered, None, None), false),
+                vec![],
+            ),
+            (
+                "BUFFERED over 29 s",
+                facts(None, Buffered, Some(60_000.0), None),
+                vec![("buffered-timeout-over-29s", 13)],
+            ),
+            (
+                "STREAM over 29 s is its business",
+                facts(Some("STREAM"), Streaming, Some(60_000.0), None),
+                vec![],
+            ),
+            (
+                "STREAM on a non-proxy integration",
+                IntegrationFacts {
+                    kind: Some(At {
+                        value: "AWS".into(),
+                        line: 21,
+                    }),
+                    ..stream()
+                },
+                vec![("stream-non-proxy", 21)],
+            ),
+            (
+                "STREAM on HTTP_PROXY",
+                IntegrationFacts {
+                    kind: Some(At {
+                        value: "HTTP_PROXY".into(),
+                        line: 21,
+                    }),
+                    ..stream()
+                },
+                vec![],
+            ),
+            (
+                "no permission for API Gateway",
+                IntegrationFacts {
+                    permitted: Some(false),
+                    ..stream()
+                },
+                vec![("stream-missing-permission", 10)],
+            ),
+            (
+                "a permission",
+                IntegrationFacts {
+                    permitted: Some(true),
+                    ..stream()
+                },
+                vec![],
+            ),
+            (
+                "a data source's ARN",
+                IntegrationFacts {
+                    data_source_arn: true,
+                    ..stream()
+                },
+                vec![("terraform-data-streaming-arn", 12)],
             ),
         ];
         for (what, f, want) in rows {

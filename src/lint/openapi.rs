@@ -28,6 +28,10 @@ pub trait Context {
     fn text(&self, n: &Node) -> String;
     /// The timeout of the function a URI invokes, in seconds, if the template says.
     fn function_timeout(&self, uri: &Node) -> Option<f64>;
+    /// Whether the function a URI invokes runs under the Web Adapter and streams.
+    fn web_adapter_streams(&self, _uri: &Node) -> Option<At<bool>> {
+        None
+    }
 }
 
 /// A standalone file: values are what they say.
@@ -94,6 +98,14 @@ fn integration_facts(integ: &Node, ctx: &dyn Context) -> IntegrationFacts {
         }),
         function_timeout_s: integ.get("uri").and_then(|u| ctx.function_timeout(u)),
         timeout_name: "timeoutInMillis",
+        kind: field("type").map(|(n, line)| At {
+            value: n
+                .str()
+                .map_or_else(|| super::UNKNOWN.to_string(), str::to_ascii_uppercase),
+            line,
+        }),
+        web_adapter_streams: integ.get("uri").and_then(|u| ctx.web_adapter_streams(u)),
+        ..IntegrationFacts::default()
     }
 }
 

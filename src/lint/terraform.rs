@@ -165,6 +165,15 @@ impl Module<'_> {
                 }
                 None => (UriKind::Unknown, None, integ.line()),
             };
+            let data_source_arn = integ.attr("uri").is_some_and(|(e, _)| {
+                let text = source(e);
+                text.trim().starts_with("data.aws_lambda_function.")
+                    && text.trim().ends_with(".response_streaming_invoke_arn")
+            });
+            let kind = integ.attr("type").map(|(e, line)| At {
+                value: string(e).map_or_else(|| UNKNOWN.to_string(), |s| s.to_ascii_uppercase()),
+                line,
+            });
             let facts = IntegrationFacts {
                 line: integ.line(),
                 mode,
@@ -178,6 +187,9 @@ impl Module<'_> {
                 }),
                 function_timeout_s,
                 timeout_name: "timeout_milliseconds",
+                kind,
+                data_source_arn,
+                ..IntegrationFacts::default()
             };
             if facts.streams()
                 && let Some((api, _)) = integ.attr("rest_api_id")
