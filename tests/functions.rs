@@ -424,19 +424,52 @@ fn invocations_are_reported_and_function_output_is_tagged() {
 
 /// Handlers of tests/fixtures/node-handlers under the real Node runtime client.
 fn node_fixture(handler: &str) -> Proc {
+    node_fixture_behind(handler, &[])
+}
+
+/// [`node_fixture`] with more flags (the gateway emulation).
+fn node_fixture_behind(handler: &str, extra: &[&str]) -> Proc {
     let ric = repo().join("src/backend/node/node_modules/.bin/aws-lambda-ric");
     let ric = require(&ric);
     let dir = repo().join("tests/fixtures/node-handlers");
-    serve(&[
+    let command = format!("{ric} index.{handler}");
+    let handler = format!("index.{handler}");
+    let mut args = vec![
         "--function",
-        &format!("{ric} index.{handler}"),
+        &command,
         "--function-dir",
         dir.to_str().unwrap(),
         "--function-handler",
-        &format!("index.{handler}"),
+        &handler,
         "--function-stage",
         "prod",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    serve(&args)
+}
+
+/// AWS's table for a Node handler without streamifyResponse (a proxy JSON answer) under the
+/// real Node runtime client: 500 behind STREAM, the whole response behind BUFFERED.
+#[test]
+fn a_node_handler_without_streamify_is_a_500_behind_stream_and_whole_behind_buffered() {
+    let s = node_fixture_behind("buffered", &["--gateway", "stream"]);
+    let (_, r) = fetch(&s, "/x", &[]);
+    assert_eq!(r["response"]["status"], 500, "{r}");
+    let ids: Vec<&str> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"integration-refused-500"), "{ids:?}");
+    let s = node_fixture_behind("buffered", &["--gateway", "buffered"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (_, headers) = curl_fetch(&format!("{}/some/path", s.base), dir.path());
+    assert!(headers.starts_with("HTTP/1.1 201"), "{headers}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("curl.body")).unwrap(),
+        "hello /some/path from prod"
+    );
 }
 
 #[test]
