@@ -13,6 +13,7 @@ compile_error!("streamscope supports Linux only (see README.md, Platform)");
 pub mod app;
 pub mod aws;
 pub mod backend;
+pub mod calibrate;
 pub mod chart;
 pub mod cli;
 pub mod demo;

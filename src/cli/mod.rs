@@ -2,6 +2,7 @@
 //! the mapping of the library's errors back to flag names. No figures, no wording of results: the
 //! summary comes from [`crate::probe::output::printer`].
 
+mod calibrate;
 mod compare;
 mod get;
 mod lint;
@@ -45,6 +46,9 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Print the JSON Schema of the report or of the comparison (as in schema/).
     Schema(SchemaArgs),
+    /// Measure what AWS leaves undocumented on a deployment of the Rust backend (fault knobs on)
+    /// and write it as a profile for `serve --profile` (the cost is said, and asked, first).
+    Calibrate(Box<calibrate::CalibrateArgs>),
     /// Print the emulation's model of AWS (the built-in profile, or FILE) as a table: every
     /// number and behaviour `serve` assumes, its source, and which are unverified.
     Profile(ProfileArgs),
@@ -161,6 +165,9 @@ pub fn main() -> ExitCode {
         // keep pace with curl over HTTPS and h2, where a multi-thread runtime did not.
         Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(*args))),
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
+        Some(Command::Calibrate(args)) => {
+            with_runtime(false, |rt| rt.block_on(calibrate::calibrate(*args)))
+        }
         Some(Command::Lint(args)) => lint::lint(args),
         Some(Command::Report(args)) => report::report(args),
         Some(Command::Man(args)) => man::man(args),
