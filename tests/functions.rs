@@ -267,12 +267,7 @@ fn a_buffered_format_function_is_a_500_behind_stream_and_whole_behind_buffered()
     };
     assert_eq!(header("x-amzn-errortype"), "InternalServerErrorException");
     assert!(header("x-streamscope-function-error").contains("STREAM method"));
-    let ids: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
+    let ids = finding_ids(&r);
     assert_eq!(ids, ["integration-refused-500"], "what to change");
     drop(s);
     // 3 MiB that the function takes about a second to produce (4 MiB as the base64 of the proxy
@@ -455,13 +450,11 @@ fn a_node_handler_without_streamify_is_a_500_behind_stream_and_whole_behind_buff
     let s = node_fixture_behind("buffered", &["--gateway", "stream"]);
     let (_, r) = fetch(&s, "/x", &[]);
     assert_eq!(r["response"]["status"], 500, "{r}");
-    let ids: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.contains(&"integration-refused-500"), "{ids:?}");
+    let ids = finding_ids(&r);
+    assert!(
+        ids.iter().any(|i| i == "integration-refused-500"),
+        "{ids:?}"
+    );
     let s = node_fixture_behind("buffered", &["--gateway", "buffered"]);
     let dir = tempfile::tempdir().unwrap();
     let (_, headers) = curl_fetch(&format!("{}/some/path", s.base), dir.path());
@@ -745,6 +738,15 @@ fn over_reserved_concurrency_or_6_mb_of_request_lambda_refuses_with_500() {
 
 /// A runtime in shell (curl against the Runtime API) that answers each event with the names of the
 /// `AWS_*` variables it was started with, and whether HOME and PATH were there.
+/// `text` as an executable `bootstrap.sh` in `dir`.
+fn script(dir: &std::path::Path, text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("bootstrap.sh");
+    std::fs::write(&path, text).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 const ENV_RUNTIME: &str = r#"#!/bin/sh
 api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
 while true; do
@@ -760,11 +762,8 @@ done
 
 #[test]
 fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let runtime = dir.path().join("bootstrap.sh");
-    std::fs::write(&runtime, ENV_RUNTIME).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = script(dir.path(), ENV_RUNTIME);
     let names = |extra: &[&str]| {
         let mut args = vec![
             "serve",
@@ -882,11 +881,8 @@ while True:
 /// (not SIGTERM) when serve stops.
 #[test]
 fn a_telemetry_extension_gets_the_logs_and_shutdown() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let runtime = dir.path().join("bootstrap.sh");
-    std::fs::write(&runtime, LOGGING_RUNTIME).unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = script(dir.path(), LOGGING_RUNTIME);
     let ext = dir.path().join("shipper.py");
     std::fs::write(&ext, TELEMETRY_EXTENSION).unwrap();
     let out = dir.path().join("received.jsonl");
@@ -995,15 +991,11 @@ fn an_iam_signed_post_reaches_the_function_with_its_access_key() {
 /// 1.5 s.
 #[test]
 fn a_slow_init_is_retried_within_the_function_timeout() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let runtime = dir.path().join("bootstrap.sh");
-    std::fs::write(
-        &runtime,
-        LOGGING_RUNTIME.replacen("#!/bin/sh\n", "#!/bin/sh\nsleep 2\n", 1),
-    )
-    .unwrap();
-    std::fs::set_permissions(&runtime, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runtime = script(
+        dir.path(),
+        &LOGGING_RUNTIME.replacen("#!/bin/sh\n", "#!/bin/sh\nsleep 2\n", 1),
+    );
     for (timeout, status) in [("20", 200), ("1.5", 502)] {
         let log = dir.path().join(format!("serve-{timeout}.log"));
         let s = serve_logged(

@@ -52,13 +52,8 @@ fn two_hundred_mib_in_parallel_ranges_through_the_real_limits_is_whole_and_verif
     }
     assert_eq!(next, 200 * MIB);
     // Each range stayed inside Lambda's unthrottled 6 MB: no throttle knee to report.
-    let ids: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
-    assert!(!ids.contains(&"lambda-throttle-knee"), "{ids:?}");
+    let ids = finding_ids(&r);
+    assert!(!ids.iter().any(|i| i == "lambda-throttle-knee"), "{ids:?}");
     let printed = String::from_utf8_lossy(&o.stdout);
     assert!(
         printed.contains("segments     34 ranges of up to 6.3 MB, 20 at a time"),
@@ -287,13 +282,8 @@ fn a_usage_plan_throttles_the_sixth_request_and_ranges_back_off_to_fit_it() {
     let settled = r["settled_concurrency"].as_u64().unwrap();
     assert!(throttled > 0, "the plan answered 429s");
     assert!(settled < 10, "the concurrency was lowered: {settled}");
-    let ids: Vec<&str> = r["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["id"].as_str().unwrap())
-        .collect();
-    assert!(ids.contains(&"usage-plan-too-tight"), "{ids:?}");
+    let ids = finding_ids(&r);
+    assert!(ids.iter().any(|i| i == "usage-plan-too-tight"), "{ids:?}");
     let printed = String::from_utf8_lossy(&o.stdout);
     assert!(
         printed.contains("429 Too Many Requests, waited out"),

@@ -475,45 +475,29 @@ pub fn apply(
 fn apply_knees(p: &mut Profile, m: &Measured, stamp: &str, out: &mut Vec<Compared>) {
     let lambda = m.knees.iter().find(|k| is_lambda_knee(k));
     let gateway = m.knees.iter().find(|k| is_gateway_knee(k));
-    if let Some(k) = lambda {
-        let at = snap(k.at, &KNEE_CANDIDATES, 0.01);
-        let rate = snap(k.rate_after, &RATE_CANDIDATES, 0.02);
-        set(
+    let targets = [
+        (
+            lambda,
             &mut p.lambda_unthrottled_bytes,
             "lambda_unthrottled_bytes",
-            at,
-            stamp,
-            near(0.02),
-            out,
-        );
-        set(
             &mut p.lambda_bytes_per_sec,
             "lambda_bytes_per_sec",
-            rate,
-            stamp,
-            near(0.1),
-            out,
-        );
-    }
-    if let Some(k) = gateway {
-        let at = snap(k.at, &KNEE_CANDIDATES, 0.01);
-        let rate = snap(k.rate_after, &RATE_CANDIDATES, 0.02);
-        set(
+        ),
+        (
+            gateway,
             &mut p.stream_unthrottled_bytes,
             "stream_unthrottled_bytes",
-            at,
-            stamp,
-            near(0.02),
-            out,
-        );
-        set(
             &mut p.stream_bytes_per_sec,
             "stream_bytes_per_sec",
-            rate,
-            stamp,
-            near(0.1),
-            out,
-        );
+        ),
+    ];
+    for (knee, at_entry, at_key, rate_entry, rate_key) in targets {
+        if let Some(k) = knee {
+            let at = snap(k.at, &KNEE_CANDIDATES, 0.01);
+            let rate = snap(k.rate_after, &RATE_CANDIDATES, 0.02);
+            set(at_entry, at_key, at, stamp, near(0.02), out);
+            set(rate_entry, rate_key, rate, stamp, near(0.1), out);
+        }
     }
     // Both knees seen: both shape the stream. The gateway's alone: only it does. Lambda's
     // alone cannot tell "both" from "lambda" (the gateway's knee, at the same rate, shows

@@ -454,3 +454,15 @@ impl Picture {
         &self.rgb[(y * self.width) as usize..]
     }
 }
+
+/// The ids of a JSON report's findings, in order.
+pub fn finding_ids(report: &serde_json::Value) -> Vec<String> {
+    report["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
