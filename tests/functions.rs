@@ -1022,3 +1022,57 @@ fn a_slow_init_is_retried_within_the_function_timeout() {
         }
     }
 }
+
+/// Each run's report carries the log of the invocation that served it, as CloudWatch shows it:
+/// START, the function's lines, END, REPORT; a failed run shows the function's own error (and
+/// API Gateway's 502) in the report and in the printed summary.
+#[test]
+fn the_report_carries_the_function_log_of_its_invocation() {
+    let up = serve(&[]);
+    let upstream = format!("{}/download?size=1MiB&seed=21", up.base);
+    let (s, path) = host(Backend::Rust, &upstream, &["--gateway", "stream"]);
+    let (o, r) = fetch(&s, path, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let log: Vec<&str> = r["function_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    let first = |prefix: &str| log.iter().position(|l| l.starts_with(prefix));
+    let (start, end, report) = (first("START RequestId: "), first("END "), first("REPORT "));
+    assert!(
+        start.is_some() && start < end && end < report,
+        "START, END, REPORT in order: {log:?}"
+    );
+    assert!(log[report.unwrap()].contains("Init Duration"), "a cold start: {log:?}");
+    // The second run is another invocation: its own log, warm.
+    let (_, again) = fetch(&s, path, &[]);
+    let again: Vec<&str> = again["function_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_ne!(again.first(), log.first(), "another request id");
+    assert!(!again.iter().any(|l| l.contains("Init Duration")), "{again:?}");
+
+    let s = node_fixture("failsFirst");
+    let (o, r) = fetch(&s, "/x", &[]);
+    assert_eq!(r["response"]["status"], 502);
+    let log = r["function_log"].to_string();
+    assert!(log.contains("nothing to answer with"), "the function's own error: {log}");
+    assert!(log.contains("502\\t"), "API Gateway's answer and its cause: {log}");
+    assert_eq!(o.status.code(), Some(1));
+    // The printed summary shows it too.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.bin");
+    let o = get(&[&format!("{}/x", s.base), "-o", out.to_str().unwrap()]);
+    let printed = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        printed
+            .lines()
+            .any(|l| l.starts_with("function") && l.contains("nothing to answer with")),
+        "{printed}"
+    );
+}

@@ -97,7 +97,14 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         on_done: Some(inv.on_done),
         ended: ended.clone(),
     });
-    eprintln!("START RequestId: {request_id} Version: $LATEST");
+    sh.logbook.alias(&request_id, &inv.caller_id);
+    let init_lines = std::mem::take(&mut *lock(&sh.init_lines));
+    for line in init_lines {
+        sh.logbook.line(&request_id, &line);
+    }
+    let start = format!("START RequestId: {request_id} Version: $LATEST");
+    eprintln!("{start}");
+    sh.logbook.line(&request_id, &start);
     sh.telemetry.publish(
         "platform.start",
         serde_json::json!({"requestId": request_id, "version": "$LATEST"}),

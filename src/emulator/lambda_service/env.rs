@@ -39,13 +39,17 @@ pub type Pool = Arc<Mutex<Vec<Arc<Environment>>>>;
 impl Environment {
     /// Starts the API and the processes. Init goes on in the background: the first invocation
     /// waits for the runtime to ask for it.
-    pub async fn start(config: Arc<FunctionConfig>, id: u32) -> std::io::Result<Arc<Environment>> {
+    pub async fn start(
+        config: Arc<FunctionConfig>,
+        id: u32,
+        logbook: Arc<super::logbook::LogBook>,
+    ) -> std::io::Result<Arc<Environment>> {
         let listener = tokio::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await?;
         let api_addr = listener.local_addr()?;
         // Built first, so that an early return below drops it: its tasks (the API server and its
         // socket among them) are aborted and whatever processes started are killed.
         let mut env = Environment {
-            shared: Arc::new(Shared::new(config.clone(), id)),
+            shared: Arc::new(Shared::new(config.clone(), id, logbook)),
             tasks: Vec::new(),
         };
         let shared = env.shared.clone();
@@ -177,6 +181,7 @@ impl Environment {
     pub async fn invoke(
         self: &Arc<Self>,
         event: Bytes,
+        caller_id: &str,
         permit: OwnedSemaphorePermit,
         pool: Pool,
     ) -> Reply {
@@ -192,6 +197,7 @@ impl Environment {
         let cold = !self.shared.has_asked_for_events();
         self.shared.dispatch(Invocation {
             request_id: uuid::Uuid::new_v4().to_string(),
+            caller_id: caller_id.to_string(),
             event,
             head: head_tx,
             on_done,
@@ -419,7 +425,9 @@ async fn pump_logs(
 ) {
     let mut lines = BufReader::new(out).lines();
     while let Ok(Some(line)) = lines.next_line().await {
-        eprintln!("{}\t{line}", shared.log_tag());
+        let tag = shared.log_tag();
+        eprintln!("{tag}\t{line}");
+        shared.keep_line(&tag, &line);
         // To the Telemetry API's subscribers: `function` lines, or `extension` lines.
         shared
             .telemetry

@@ -21,6 +21,8 @@ struct Front {
     mode: GatewayMode,
     /// API Gateway's limit for a request payload: over it, 413 before any integration runs.
     request_max: usize,
+    /// The profile's name, on every response (a client then knows it may ask for the log).
+    profile: HeaderValue,
 }
 
 /// The service behind the gateway emulation `gateway`.
@@ -30,11 +32,44 @@ pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
         service,
         mode: gateway.mode(),
         request_max: usize::try_from(b.gateway_request_max_bytes).unwrap_or(usize::MAX),
+        profile: HeaderValue::from_str(&b.profile).unwrap_or(HeaderValue::from_static("custom")),
     };
-    crate::emulator::behind_gateway(
+    let log_service = front.service.clone();
+    let api = crate::emulator::behind_gateway(
         Router::new().fallback(invoke).with_state(front),
         Arc::new(gateway),
-    )
+    );
+    // The function's log, beside the API and outside its emulation (no stage, key or signature).
+    Router::new()
+        .route(
+            &format!("{}{{id}}", super::logbook::FUNCTION_LOG_PATH),
+            axum::routing::get(function_log),
+        )
+        .with_state(log_service)
+        .fallback_service(api)
+}
+
+#[derive(serde::Deserialize)]
+struct LogQuery {
+    /// How long to wait for the invocation to end (its REPORT line), milliseconds.
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// `GET /.streamscope/function-log/{request id}`: the lines of the invocation that served the
+/// request API Gateway gave that id, as JSON (`{"request_id", "lines"}`), or 404.
+async fn function_log(
+    State(service): State<Arc<LambdaService>>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    axum::extract::Query(q): axum::extract::Query<LogQuery>,
+) -> Response {
+    let wait = std::time::Duration::from_millis(q.wait_ms.min(10_000));
+    match service.logbook().lines(&id, wait).await {
+        Some(lines) => {
+            axum::Json(serde_json::json!({ "request_id": id, "lines": lines })).into_response()
+        }
+        None => (StatusCode::NOT_FOUND, "no such request").into_response(),
+    }
 }
 
 /// A STREAM method whose function answered in the buffered (proxy JSON) format: AWS answers 500
@@ -115,28 +150,46 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
         front.service.config().stage(),
         &caller,
     );
+    let mut resp = answer(&front, event, &caller.request_id).await;
+    resp.headers_mut()
+        .entry("x-streamscope-profile")
+        .or_insert(front.profile.clone());
+    // API Gateway's own failure goes into the request's log beside the function's lines.
+    if let Some(why) = resp.headers().get("x-streamscope-function-error") {
+        let book = front.service.logbook();
+        book.line(
+            &caller.request_id,
+            &format!(
+                "{}\t{}",
+                resp.status().as_u16(),
+                String::from_utf8_lossy(why.as_bytes())
+            ),
+        );
+        book.done(&caller.request_id);
+    }
+    resp
+}
+
+/// The function's answer to `event`, as API Gateway passes it on.
+async fn answer(front: &Front, event: bytes::Bytes, request_id: &str) -> Response {
     let buffered = front.mode == GatewayMode::Buffered;
-    let mut resp = match front.service.invoke(event, buffered).await {
-        Reply::Failed(why) if why.refused() => return refused(&caller.request_id, &why),
-        Reply::Failed(why) => return internal_error(&caller.request_id, &why),
+    let mut resp = match front.service.invoke(event, buffered, request_id).await {
+        Reply::Failed(why) if why.refused() => return refused(request_id, &why),
+        Reply::Failed(why) => return internal_error(request_id, &why),
         // AWS's table: a STREAM method whose function does not answer in the streaming format.
         Reply::Whole(_) if front.mode == GatewayMode::Stream => {
-            return not_streamed(&caller.request_id);
+            return not_streamed(request_id);
         }
         Reply::Whole(r) => {
             if r.headers().contains_key(super::STREAMED_BEHIND_BUFFERED.0) {
-                eprintln!(
-                    "{}\t{}",
-                    caller.request_id,
-                    super::STREAMED_BEHIND_BUFFERED.1
-                );
+                eprintln!("{}\t{}", request_id, super::STREAMED_BEHIND_BUFFERED.1);
             }
             r.map(Body::from)
         }
         Reply::Stream { prelude, body } => {
             let status = match prelude.status() {
                 Ok(s) => s,
-                Err(e) => return internal_error(&caller.request_id, &e.into()),
+                Err(e) => return internal_error(request_id, &e.into()),
             };
             let mut headers = prelude.header_map();
             // Without a gateway (a Function URL) a streamed response has no length of its own:
@@ -157,7 +210,7 @@ async fn invoke(State(front): State<Front>, req: Request) -> Response {
             r
         }
     };
-    if let Ok(v) = HeaderValue::from_str(&caller.request_id) {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
         resp.headers_mut().insert("x-amzn-requestid", v);
     }
     resp

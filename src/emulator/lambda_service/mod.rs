@@ -15,6 +15,7 @@ pub mod env;
 pub mod event;
 mod extensions;
 pub mod front;
+pub mod logbook;
 pub mod reply;
 pub mod state;
 pub mod telemetry;
@@ -329,6 +330,7 @@ pub struct LambdaService {
     /// Every environment started, idle or busy, to end them all when the service ends.
     started: std::sync::Mutex<Vec<std::sync::Weak<env::Environment>>>,
     next_env: std::sync::atomic::AtomicU32,
+    logbook: Arc<logbook::LogBook>,
 }
 
 impl LambdaService {
@@ -339,6 +341,7 @@ impl LambdaService {
             idle: Arc::default(),
             started: Default::default(),
             next_env: Default::default(),
+            logbook: Arc::default(),
         }
     }
 
@@ -346,10 +349,15 @@ impl LambdaService {
         &self.config
     }
 
+    /// The function's log, by request.
+    pub fn logbook(&self) -> &logbook::LogBook {
+        &self.logbook
+    }
+
     /// Runs `event` in an idle environment (or a new one: a cold start), waiting for one to be
     /// free when `concurrency` are busy. `buffered`: the Invoke API (the whole payload, at most
     /// 6 MB) rather than InvokeWithResponseStream.
-    pub async fn invoke(&self, event: Bytes, buffered: bool) -> Reply {
+    pub async fn invoke(&self, event: Bytes, buffered: bool, caller_id: &str) -> Reply {
         let max = self.config.limits.request_max_bytes;
         if event.len() > max {
             return Reply::Failed(InvokeError::RequestTooLarge(event.len(), max));
@@ -377,8 +385,8 @@ impl LambdaService {
             }
         };
         let reply = match next_idle {
-            Some(e) => e.invoke(event, permit, self.idle.clone()).await,
-            None => self.cold_start(event, permit).await,
+            Some(e) => e.invoke(event, caller_id, permit, self.idle.clone()).await,
+            None => self.cold_start(event, caller_id, permit).await,
         };
         match (reply, buffered) {
             (Reply::Stream { prelude, body }, true) => {
@@ -390,7 +398,12 @@ impl LambdaService {
 
     /// Starts an environment for `event`. An environment whose web app could not listen on the
     /// port it was given dies during init: another one, with another port, is tried.
-    async fn cold_start(&self, event: Bytes, permit: tokio::sync::OwnedSemaphorePermit) -> Reply {
+    async fn cold_start(
+        &self,
+        event: Bytes,
+        caller_id: &str,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Reply {
         let attempts = if self.config.wants_port() {
             PORT_ATTEMPTS
         } else {
@@ -411,7 +424,9 @@ impl LambdaService {
                 .next_env
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
                 + 1;
-            let e = match env::Environment::start(self.config.clone(), id).await {
+            let e = match env::Environment::start(self.config.clone(), id, self.logbook.clone())
+                .await
+            {
                 Ok(e) => e,
                 Err(e) => return Reply::Failed(InvokeError::Spawn(e.to_string())),
             };
@@ -420,7 +435,10 @@ impl LambdaService {
                 started.retain(|w| w.strong_count() > 0);
                 started.push(Arc::downgrade(&e));
             }
-            match e.invoke(event.clone(), p, self.idle.clone()).await {
+            match e
+                .invoke(event.clone(), caller_id, p, self.idle.clone())
+                .await
+            {
                 Reply::Failed(err @ InvokeError::Exited(_)) if e.died_during_init() => {
                     last = Some(err);
                 }

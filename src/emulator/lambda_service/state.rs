@@ -14,6 +14,8 @@ use tokio_util::sync::CancellationToken;
 /// An event on its way to the runtime, and where its answer goes.
 pub struct Invocation {
     pub request_id: String,
+    /// The API Gateway request id of the HTTP request it serves (its log is kept under it).
+    pub caller_id: String,
     pub event: Bytes,
     pub head: oneshot::Sender<Reply>,
     /// Called once the runtime has finished with it; `true` when the environment can take another.
@@ -69,6 +71,11 @@ pub struct Shared {
     pub(super) extension_event: Notify,
     /// Telemetry and Logs API subscriptions.
     pub telemetry: super::telemetry::Subscriptions,
+    /// The service's log, by request.
+    pub logbook: Arc<super::logbook::LogBook>,
+    /// What the environment printed before its first invocation (bounded): that invocation's
+    /// log begins with it, as a cold start's does in CloudWatch.
+    pub(super) init_lines: Mutex<Vec<String>>,
     /// The largest resident memory of the environment's processes seen so far, in bytes.
     pub max_rss: AtomicU64,
     /// Process groups to kill when the environment stops.
@@ -83,7 +90,11 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(config: Arc<FunctionConfig>, env_id: u32) -> Shared {
+    pub fn new(
+        config: Arc<FunctionConfig>,
+        env_id: u32,
+        logbook: Arc<super::logbook::LogBook>,
+    ) -> Shared {
         Shared {
             config,
             env_id,
@@ -100,6 +111,8 @@ impl Shared {
             extensions: Mutex::default(),
             extension_event: Notify::new(),
             telemetry: Default::default(),
+            logbook,
+            init_lines: Mutex::default(),
             max_rss: AtomicU64::new(0),
             pgids: Mutex::default(),
             runtime_pgid: Default::default(),
@@ -135,6 +148,20 @@ impl Shared {
             Some(id) => id.clone(),
             None if self.has_asked_for_events() => "-".into(),
             None => "INIT".into(),
+        }
+    }
+
+    /// Keeps a line the environment printed under `tag` (a request id, or INIT before the first).
+    pub fn keep_line(&self, tag: &str, line: &str) {
+        match tag {
+            "INIT" => {
+                let mut init = lock(&self.init_lines);
+                if init.len() < 200 {
+                    init.push(line.to_string());
+                }
+            }
+            "-" => {}
+            id => self.logbook.line(id, line),
         }
     }
 
@@ -266,13 +293,17 @@ impl Shared {
                 },
             }),
         );
-        eprintln!("END RequestId: {}", a.request_id);
-        eprintln!(
+        let report = format!(
             "REPORT RequestId: {}\tDuration: {ms:.2} ms\tBilled Duration: {} ms\tMemory Size: {} MB\tMax Memory Used: {max_mb} MB{init}",
             a.request_id,
             ms.ceil() as u64,
             self.config.memory_mb,
         );
+        for line in [format!("END RequestId: {}", a.request_id), report] {
+            eprintln!("{line}");
+            self.logbook.line(&a.request_id, &line);
+        }
+        self.logbook.done(&a.request_id);
     }
 
     /// An INVOKE event for every extension that registered for them.

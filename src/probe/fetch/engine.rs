@@ -29,6 +29,23 @@ use tokio_util::sync::CancellationToken;
 /// with `req.retries`, a truncated or stalled attempt is continued the same way. Every attempt
 /// appends to the same file and the same hash, so the final digest covers the whole file.
 pub async fn run(req: ValidRequest, events: EventSender, cancel: CancellationToken) -> RunResult {
+    let mut r = run_requests(req, events, cancel).await;
+    if let Some(meta) = r
+        .response
+        .as_ref()
+        .filter(|_| r.outcome != Outcome::Cancelled)
+    {
+        r.function_log = super::function_log::fetch(meta).await;
+    }
+    r
+}
+
+/// The run's requests, one stream or ranges, to the result.
+async fn run_requests(
+    req: ValidRequest,
+    events: EventSender,
+    cancel: CancellationToken,
+) -> RunResult {
     let (mut run, client, start) = match prepare(req, events, cancel).await {
         Ok(ready) => ready,
         Err(ended) => return *ended,

@@ -11,6 +11,7 @@ pub mod classify;
 pub mod engine;
 pub mod event;
 pub mod expect;
+pub mod function_log;
 pub mod net;
 pub mod outcome;
 pub mod phases;

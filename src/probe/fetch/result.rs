@@ -164,6 +164,9 @@ pub struct RunResult {
     pub settled_concurrency: Option<u32>,
     /// The ranges of a parallel download, in order (empty for one stream).
     pub segments: Vec<Segment>,
+    /// Against `streamscope serve` hosting a function: the log of the invocation that served the
+    /// response (START, the function's lines, END, REPORT; API Gateway's failure).
+    pub function_log: Vec<String>,
 }
 
 impl RunResult {

@@ -270,6 +270,7 @@ impl Run {
             fresh_connection_retries: self.fresh_connection_retries.into_inner(),
             throttled: self.throttled,
             settled_concurrency: self.settled_concurrency,
+            function_log: Vec::new(),
         }
     }
 

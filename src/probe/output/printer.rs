@@ -157,6 +157,7 @@ pub fn summary(r: &RunResult, f: &Figures, findings: &[Finding]) -> Summary {
     request_lines(r, &mut push);
     push("outcome", r.outcome.describe(), tone);
     outcome_lines(r, &mut push);
+    function_lines(r, &mut push);
     timing_lines(r, f, &mut push);
     delivery_lines(r, f, &mut push);
     range_lines(r, f, &mut push);
@@ -228,6 +229,29 @@ fn request_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone
                 Tone::Warn,
             );
         }
+    }
+}
+
+/// A hosted function's log: its REPORT line, and when the run failed, its last lines (its own
+/// error, API Gateway's cause).
+fn function_lines(r: &RunResult, push: &mut impl FnMut(&'static str, String, Tone)) {
+    if let Some(report) = r.function_log.iter().find(|l| l.starts_with("REPORT ")) {
+        push("function", report.replace('\t', "  "), Tone::Info);
+    }
+    if r.outcome == crate::probe::Outcome::Complete {
+        return;
+    }
+    let own: Vec<&String> = r
+        .function_log
+        .iter()
+        .filter(|l| {
+            !["START ", "END ", "REPORT "]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    for line in own.iter().skip(own.len().saturating_sub(12)) {
+        push("function", line.replace('\t', "  "), Tone::Warn);
     }
 }
 

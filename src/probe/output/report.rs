@@ -189,6 +189,10 @@ pub struct Report {
     pub outcome: OutcomeKind,
     pub outcome_detail: String,
     pub http_error_body_preview: Option<String>,
+    /// Against `streamscope serve` hosting a real function: the log of the invocation that served
+    /// the response, as CloudWatch shows it (START, the function's lines, END, REPORT; API
+    /// Gateway's failure and its cause). Empty otherwise.
+    pub function_log: Vec<String>,
     pub output: OutputInfo,
     pub bytes: u64,
     pub expected_bytes: Option<u64>,
@@ -282,6 +286,7 @@ impl Report {
             outcome: r.outcome.kind(),
             outcome_detail: r.outcome.describe(),
             http_error_body_preview: r.error_preview.clone(),
+            function_log: r.function_log.clone(),
             output: OutputInfo {
                 path: req.output.display().to_string(),
                 part_path: req.part.display().to_string(),
