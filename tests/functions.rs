@@ -1045,7 +1045,10 @@ fn the_report_carries_the_function_log_of_its_invocation() {
         start.is_some() && start < end && end < report,
         "START, END, REPORT in order: {log:?}"
     );
-    assert!(log[report.unwrap()].contains("Init Duration"), "a cold start: {log:?}");
+    assert!(
+        log[report.unwrap()].contains("Init Duration"),
+        "a cold start: {log:?}"
+    );
     // The second run is another invocation: its own log, warm.
     let (_, again) = fetch(&s, path, &[]);
     let again: Vec<&str> = again["function_log"]
@@ -1055,14 +1058,23 @@ fn the_report_carries_the_function_log_of_its_invocation() {
         .map(|l| l.as_str().unwrap())
         .collect();
     assert_ne!(again.first(), log.first(), "another request id");
-    assert!(!again.iter().any(|l| l.contains("Init Duration")), "{again:?}");
+    assert!(
+        !again.iter().any(|l| l.contains("Init Duration")),
+        "{again:?}"
+    );
 
     let s = node_fixture("failsFirst");
     let (o, r) = fetch(&s, "/x", &[]);
     assert_eq!(r["response"]["status"], 502);
     let log = r["function_log"].to_string();
-    assert!(log.contains("nothing to answer with"), "the function's own error: {log}");
-    assert!(log.contains("502\\t"), "API Gateway's answer and its cause: {log}");
+    assert!(
+        log.contains("nothing to answer with"),
+        "the function's own error: {log}"
+    );
+    assert!(
+        log.contains("502\\t"),
+        "API Gateway's answer and its cause: {log}"
+    );
     assert_eq!(o.status.code(), Some(1));
     // The printed summary shows it too.
     let dir = tempfile::tempdir().unwrap();

@@ -6,6 +6,7 @@ mod calibrate;
 mod compare;
 mod get;
 mod lint;
+mod local;
 mod man;
 mod report;
 mod serve;
@@ -36,6 +37,9 @@ pub enum Command {
     Get(Box<GetArgs>),
     /// Run the streaming backend on this machine (loopback unless told otherwise).
     Serve(Box<ServeArgs>),
+    /// Run a SAM/CloudFormation template's API and functions here, as deployed: each method
+    /// behind its own API Gateway emulation, each function under its real runtime client.
+    Local(Box<local::LocalArgs>),
     /// Check CloudFormation/SAM, OpenAPI and Terraform files for response-streaming mistakes
     /// (exit 0 clean, 1 with errors, 2 when a path cannot be read or is not a template).
     Lint(lint::LintArgs),
@@ -165,6 +169,7 @@ pub fn main() -> ExitCode {
         // keep pace with curl over HTTPS and h2, where a multi-thread runtime did not.
         Some(Command::Get(args)) => with_runtime(false, |rt| rt.block_on(get::get(*args))),
         Some(Command::Serve(args)) => with_runtime(true, |rt| rt.block_on(serve::serve(*args))),
+        Some(Command::Local(args)) => with_runtime(true, |rt| rt.block_on(local::local(*args))),
         Some(Command::Calibrate(args)) => {
             with_runtime(false, |rt| rt.block_on(calibrate::calibrate(*args)))
         }

@@ -10,8 +10,10 @@ pub mod conn;
 pub mod gateway;
 pub mod iam;
 pub mod lambda_service;
+pub mod local;
 pub mod profile;
 pub mod shaping;
+pub mod template;
 
 use crate::backend::{self, BackendConfig, BackendSettings, ConfigError, Setting};
 use axum::Router;
@@ -148,6 +150,22 @@ pub async fn serve_on(
         }
     };
     conn::serve_connections(listener, app, header_timeout, stopping).await
+}
+
+/// Serves a template's stack (`app`, from [`local::router`]) on `listener` until `shutdown`
+/// resolves; then ends every function's environments as Lambda does.
+pub async fn serve_stack(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    services: Vec<Arc<LambdaService>>,
+    header_timeout: HeaderTimeout,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let stopping = async move {
+        shutdown.await;
+        futures_util::future::join_all(services.iter().map(|s| s.shutdown())).await;
+    };
+    conn::serve_connections(listener, app, header_timeout.0, stopping).await
 }
 
 /// Starts the Router on 127.0.0.1 with a free port on the current tokio runtime; returns its address.

@@ -1,0 +1,204 @@
+//! `streamscope local TEMPLATE`: a SAM/CloudFormation template's API and functions, run here as
+//! deployed (see [`crate::emulator::local`]).
+
+use crate::emulator::lambda_service::LambdaService;
+use crate::emulator::local;
+use crate::emulator::profile::Profile;
+use crate::emulator::template::{self, Stack};
+use clap::Args;
+use std::collections::HashMap;
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args, Debug)]
+pub struct LocalArgs {
+    /// The SAM or CloudFormation template (YAML or JSON)
+    pub template: PathBuf,
+    /// Parameter values, KEY=VALUE (repeatable, or several in one argument as SAM takes them)
+    #[arg(long, value_name = "KEY=VALUE", num_args = 1..)]
+    pub parameter_overrides: Vec<String>,
+    /// Environment variables per function, a JSON file as SAM's: {"FunctionName": {"VAR": "value"}}
+    #[arg(long, value_name = "FILE")]
+    pub env_vars: Option<PathBuf>,
+    /// Address to bind; anything but loopback exposes the functions to the network
+    #[arg(long, default_value = "127.0.0.1")]
+    pub bind: IpAddr,
+    /// Port; 0 picks a free one
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+    /// The model of AWS to emulate (default: the built-in profile)
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// The API key a method with ApiKeyRequired takes (default: one made up at start, printed)
+    #[arg(long, value_name = "KEY")]
+    pub api_key: Option<String>,
+}
+
+/// `K=V` pairs, several to an argument as SAM's `--parameter-overrides` takes them.
+fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
+    items
+        .iter()
+        .flat_map(|i| i.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("{kv:?}: write {what} as KEY=VALUE")),
+        })
+        .collect()
+}
+
+/// `--env-vars`: each function's variables over the template's.
+fn env_vars(path: &std::path::Path, stack: &mut Stack) -> Result<(), String> {
+    let text = crate::disk::read_input_text(path, crate::disk::SMALL_FILE_CAP)
+        .map_err(|e| format!("cannot read {} (--env-vars): {e}", path.display()))?;
+    let all: HashMap<String, HashMap<String, serde_json::Value>> =
+        serde_json::from_str(&text).map_err(|e| format!("{} (--env-vars): {e}", path.display()))?;
+    for f in &mut stack.functions {
+        for (k, v) in all.get(&f.name).into_iter().flatten() {
+            let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+            f.env.retain(|(name, _)| name != k);
+            f.env.push((k.clone(), v));
+        }
+    }
+    Ok(())
+}
+
+/// The start-up table: one line per method.
+fn table(stack: &Stack, profile: &Profile, key: &str) -> String {
+    let mut out = format!(
+        "{:<7} {:<28} {:<18} {:<16} {:<9} {:<24} {}\n",
+        "method", "path", "function", "runtime", "mode", "limits", "key"
+    );
+    for m in &stack.methods {
+        let runtime = stack
+            .functions
+            .iter()
+            .find(|f| f.name == m.function)
+            .map_or("?", |f| f.runtime.as_str());
+        let timeout = m.timeout_ms.map_or_else(
+            || {
+                format!(
+                    "{} ms (unset)",
+                    profile.integration_timeout_default_ms.value
+                )
+            },
+            |t| format!("{t} ms"),
+        );
+        out += &format!(
+            "{:<7} {:<28} {:<18} {:<16} {:<9} {:<24} {}\n",
+            m.http_method,
+            format!("/{}{}", m.stage, m.path),
+            m.function,
+            runtime,
+            m.mode,
+            format!("{timeout}, {}", m.endpoint.to_ascii_lowercase()),
+            if m.api_key_required { key } else { "-" }
+        );
+    }
+    out
+}
+
+fn prepare(args: &LocalArgs) -> Result<(Stack, Profile), String> {
+    let overrides = pairs(&args.parameter_overrides, "--parameter-overrides")?;
+    let profile = match &args.profile {
+        None => Profile::aws().clone(),
+        Some(p) => Profile::load(p).map_err(|e| format!("{e} (--profile)"))?,
+    };
+    let mut stack = template::read(&args.template, &overrides).map_err(|e| e.to_string())?;
+    if let Some(p) = &args.env_vars {
+        env_vars(p, &mut stack)?;
+    }
+    Ok((stack, profile))
+}
+
+/// The table, what is not emulated, and lint's findings for the template.
+fn say_start(stack: &Stack, profile: &Profile, key: &str, template: &std::path::Path) {
+    eprint!("{}", table(stack, profile, key));
+    for i in &stack.ignored {
+        eprintln!("not emulated: {i}");
+    }
+    match crate::lint::lint_paths(&[template.to_path_buf()]) {
+        Ok(found) => {
+            for f in found {
+                eprintln!(
+                    "lint: {}:{}: {} {}: {}",
+                    f.file,
+                    f.line,
+                    f.severity.label(),
+                    f.rule,
+                    f.message
+                );
+            }
+        }
+        Err(e) => eprintln!("lint: {e}"),
+    }
+    eprintln!("streamscope: profile {} ({})", profile.name, profile.date);
+}
+
+pub async fn local(args: LocalArgs) -> ExitCode {
+    let (stack, profile) = match prepare(&args) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let key = args
+        .api_key
+        .clone()
+        .unwrap_or_else(|| format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]));
+    let mut services: HashMap<String, Arc<LambdaService>> = HashMap::new();
+    for f in &stack.functions {
+        if !stack.methods.iter().any(|m| m.function == f.name) {
+            continue;
+        }
+        let config = local::runtime_settings(f, &profile)
+            .and_then(|s| s.validate().map_err(|e| format!("{}: {e}", f.name)));
+        match config {
+            Ok(c) => {
+                services.insert(f.name.clone(), Arc::new(LambdaService::new(c)));
+            }
+            Err(e) => {
+                eprintln!("streamscope: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let app = match local::router(&stack, &services, &profile, &key) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    say_start(&stack, &profile, &key, &args.template);
+    let addr = SocketAddr::new(args.bind, args.port);
+    let listener = match tokio::net::TcpListener::bind(addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("streamscope: cannot serve on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    if let Ok(bound) = listener.local_addr() {
+        println!("listening on http://{bound}");
+        std::io::stdout().flush().ok();
+    }
+    let result = crate::emulator::serve_stack(
+        listener,
+        app,
+        services.into_values().collect(),
+        crate::emulator::HeaderTimeout::default(),
+        super::serve::shutdown_signal(),
+    )
+    .await;
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("streamscope: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! `streamscope local TEMPLATE`: a template's stack (see [`super::template`]) run on this machine:
+//! each function under its real runtime client, each API method behind its own gateway
+//! emulation (its transfer mode, timeout, stage, key and usage plan), on one port.
+
+use super::gateway::{GatewayMode, GatewaySettings};
+use super::lambda_service::{FunctionSettings, LambdaService};
+use super::profile::Profile;
+use super::template::{FunctionDef, MethodDef, Stack};
+use axum::Router;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where `scripts/install-test-deps.sh` puts the Python venv and the Web Adapter.
+pub fn tools_dir() -> PathBuf {
+    std::env::var_os("STREAMSCOPE_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/streamscope")
+        })
+}
+
+/// How a function's runtime starts here, or the one line that says what to install.
+pub fn runtime_settings(f: &FunctionDef, profile: &Profile) -> Result<FunctionSettings, String> {
+    let mut s = FunctionSettings::from_profile(profile);
+    s.dir = Some(f.code_dir.clone());
+    s.env = f.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    s.handler = Some(f.handler.clone());
+    s.timeout_s = f.timeout_s;
+    s.memory_mb = f.memory_mb.max(128);
+    s.concurrency = f.reserved;
+    s.name.clone_from(&f.name);
+    let exists = |p: &Path| p.is_file();
+    if f.runtime.starts_with("provided") {
+        let own = f.code_dir.join("bootstrap");
+        // The project's own build, beside this executable, when CodeUri has none yet.
+        let built = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(|d| d.join("bootstrap")))
+            .filter(|b| exists(b));
+        let Some(cmd) = Some(own.clone()).filter(|o| exists(o)).or(built) else {
+            return Err(format!(
+                "{}: no bootstrap in {} (build it: ARCH=x86_64 bash scripts/build-lambda.sh, or cargo build --release --features lambda)",
+                f.name,
+                f.code_dir.display()
+            ));
+        };
+        if !exists(&own) {
+            s.dir = cmd.parent().map(Path::to_path_buf);
+        }
+        s.command = shell_words::quote(&cmd.display().to_string()).into_owned();
+    } else if f.runtime.starts_with("nodejs") {
+        let ric = f.code_dir.join("node_modules/.bin/aws-lambda-ric");
+        if !exists(&ric) {
+            return Err(format!(
+                "{}: the Node runtime client is missing: npm install aws-lambda-ric in {} (scripts/install-test-deps.sh does it for this repository)",
+                f.name,
+                f.code_dir.display()
+            ));
+        }
+        s.command = format!(
+            "{} {}",
+            shell_words::quote(&ric.display().to_string()),
+            f.handler
+        );
+    } else if f.runtime.starts_with("python") {
+        python_runtime(f, &mut s)?;
+    } else {
+        return Err(format!(
+            "{}: the runtime {:?} is not supported here (nodejs*, python*, provided.*)",
+            f.name, f.runtime
+        ));
+    }
+    Ok(s)
+}
+
+/// Python: the app under the Web Adapter (an extension), or the handler under awslambdaric.
+fn python_runtime(f: &FunctionDef, s: &mut FunctionSettings) -> Result<(), String> {
+    let exists = |p: &Path| p.is_file();
+    let tools = tools_dir();
+    let python = tools.join("venv/bin/python");
+    if f.web_adapter {
+        let adapter = tools.join("lwa/bin/lambda-adapter");
+        if !exists(&adapter) {
+            return Err(format!(
+                "{}: the Lambda Web Adapter is missing: cargo install lambda_web_adapter --root {} (scripts/install-test-deps.sh does it)",
+                f.name,
+                tools.join("lwa").display()
+            ));
+        }
+        s.command = format!("./{}", f.handler);
+        s.extensions = vec![shell_words::quote(&adapter.display().to_string()).into_owned()];
+        // Each environment's web app needs a port of its own here.
+        s.env
+            .push(format!("PORT={}", super::lambda_service::PORT_PLACEHOLDER));
+        s.env.push(format!(
+            "AWS_LWA_PORT={}",
+            super::lambda_service::PORT_PLACEHOLDER
+        ));
+        if exists(&python) {
+            s.env.push(format!("PYTHON={}", python.display()));
+        }
+    } else {
+        let ric = tools.join("venv/lib");
+        let has_ric = std::fs::read_dir(&ric).ok().is_some_and(|d| {
+            d.flatten()
+                .any(|v| v.path().join("site-packages/awslambdaric").is_dir())
+        });
+        if !(exists(&python) && has_ric) {
+            return Err(format!(
+                "{}: the Python runtime client is missing: {} -m pip install awslambdaric",
+                f.name,
+                python.display()
+            ));
+        }
+        s.command = format!("{} -m awslambdaric {}", python.display(), f.handler);
+    }
+    Ok(())
+}
+
+/// The gateway emulation of one method, from the profile.
+pub fn method_gateway(m: &MethodDef, profile: &Profile, key: &str) -> GatewaySettings {
+    let mut g = GatewaySettings::from_profile(profile);
+    g.mode = if m.mode == "STREAM" {
+        GatewayMode::Stream
+    } else {
+        GatewayMode::Buffered
+    };
+    // Unset, the integration timeout is API Gateway's default (29 s), in either mode.
+    let timeout = m
+        .timeout_ms
+        .unwrap_or(profile.integration_timeout_default_ms.value);
+    g.stream_timeout_ms = timeout;
+    g.integration_timeout_ms = timeout;
+    if m.endpoint == "EDGE" {
+        g.stream_idle_timeout_s = profile.stream_idle_timeout_edge_s.value as f64;
+    }
+    g.lambda_limits = profile.lambda_limits_when_hosting.value;
+    g.stage = Some(m.stage.clone());
+    if m.api_key_required {
+        g.api_key = Some(key.to_string());
+    }
+    if let Some((rate, burst, quota)) = m.usage.filter(|_| m.api_key_required) {
+        g.usage_rate = Some(rate);
+        g.usage_burst = Some(burst);
+        g.usage_quota = quota;
+    }
+    g
+}
+
+/// The axum route of a method's path under its stage: `{proxy+}` becomes a catch-all.
+pub fn route_path(m: &MethodDef) -> String {
+    let path = m
+        .path
+        .split('/')
+        .map(
+            |seg| match seg.strip_suffix("+}").and_then(|s| s.strip_prefix('{')) {
+                Some(name) => format!("{{*{name}}}"),
+                None => seg.to_string(),
+            },
+        )
+        .collect::<Vec<_>>()
+        .join("/");
+    format!("/{}{}", m.stage, if path == "/" { "/" } else { &path })
+}
+
+/// One router for the whole stack: each method's path (and its stage's root) to its function
+/// behind its gateway; anything else is API Gateway's 403 Missing Authentication Token.
+pub fn router(
+    stack: &Stack,
+    services: &std::collections::HashMap<String, Arc<LambdaService>>,
+    profile: &Profile,
+    key: &str,
+) -> Result<Router, super::ConfigError> {
+    use axum::routing::{MethodFilter, MethodRouter};
+    let mut by_path: std::collections::BTreeMap<String, (MethodRouter, bool)> = Default::default();
+    for m in &stack.methods {
+        let Some(service) = services.get(&m.function) else {
+            continue;
+        };
+        let gateway = method_gateway(m, profile, key).validate()?;
+        let svc = super::lambda_service::front::router(service.clone(), gateway);
+        let mut paths = vec![route_path(m)];
+        if m.path == "/" {
+            paths.push(format!("/{}", m.stage));
+        }
+        for p in paths {
+            let (entry, any) = by_path.remove(&p).unwrap_or_default();
+            let entry = match MethodFilter::try_from(
+                axum::http::Method::from_bytes(m.http_method.as_bytes())
+                    .unwrap_or(axum::http::Method::GET),
+            ) {
+                Ok(filter) if m.http_method != "ANY" => {
+                    (entry.on_service(filter, svc.clone()), any)
+                }
+                _ => (entry.fallback_service(svc.clone()), true),
+            };
+            by_path.insert(p, entry);
+        }
+    }
+    let mut app = Router::new();
+    for (p, (r, any)) in by_path {
+        // A method the path does not have is API Gateway's 403 too, not a 405.
+        app = app.route(&p, if any { r } else { r.fallback(no_such_method) });
+    }
+    Ok(app.fallback(no_such_method))
+}
+
+/// API Gateway's answer for a path or method the API does not have.
+async fn no_such_method() -> axum::response::Response {
+    let mut r = axum::response::IntoResponse::into_response((
+        axum::http::StatusCode::FORBIDDEN,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        r#"{"message":"Missing Authentication Token"}"#,
+    ));
+    r.headers_mut().insert(
+        "x-amzn-errortype",
+        axum::http::HeaderValue::from_static("MissingAuthenticationTokenException"),
+    );
+    r
+}
