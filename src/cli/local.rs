@@ -150,6 +150,8 @@ pub async fn local(args: LocalArgs) -> ExitCode {
         .clone()
         .unwrap_or_else(|| format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]));
     let mut services: HashMap<String, Arc<LambdaService>> = HashMap::new();
+    // One log for the stack's functions, served on its port.
+    let book = Arc::new(crate::emulator::lambda_service::logbook::LogBook::default());
     for f in &stack.functions {
         if !stack.methods.iter().any(|m| m.function == f.name) {
             continue;
@@ -158,7 +160,10 @@ pub async fn local(args: LocalArgs) -> ExitCode {
             .and_then(|s| s.validate().map_err(|e| format!("{}: {e}", f.name)));
         match config {
             Ok(c) => {
-                services.insert(f.name.clone(), Arc::new(LambdaService::new(c)));
+                services.insert(
+                    f.name.clone(),
+                    Arc::new(LambdaService::with_logbook(c, book.clone())),
+                );
             }
             Err(e) => {
                 eprintln!("streamscope: {e}");

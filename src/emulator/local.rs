@@ -197,7 +197,12 @@ pub fn router(
             by_path.insert(p, entry);
         }
     }
-    let mut app = Router::new();
+    let book = services
+        .values()
+        .next()
+        .map(|s| s.logbook_shared())
+        .unwrap_or_default();
+    let mut app = super::lambda_service::front::log_route(book);
     for (p, (r, any)) in by_path {
         // A method the path does not have is API Gateway's 403 too, not a 405.
         app = app.route(&p, if any { r } else { r.fallback(no_such_method) });

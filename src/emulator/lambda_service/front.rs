@@ -34,19 +34,23 @@ pub fn router(service: Arc<LambdaService>, gateway: GatewayConfig) -> Router {
         request_max: usize::try_from(b.gateway_request_max_bytes).unwrap_or(usize::MAX),
         profile: HeaderValue::from_str(&b.profile).unwrap_or(HeaderValue::from_static("custom")),
     };
-    let log_service = front.service.clone();
+    let book = front.service.logbook_shared();
     let api = crate::emulator::behind_gateway(
         Router::new().fallback(invoke).with_state(front),
         Arc::new(gateway),
     );
-    // The function's log, beside the API and outside its emulation (no stage, key or signature).
+    log_route(book).fallback_service(api)
+}
+
+/// The function log's route, beside the API and outside its emulation (no stage, key or
+/// signature).
+pub fn log_route(book: Arc<super::logbook::LogBook>) -> Router {
     Router::new()
         .route(
             &format!("{}{{id}}", super::logbook::FUNCTION_LOG_PATH),
             axum::routing::get(function_log),
         )
-        .with_state(log_service)
-        .fallback_service(api)
+        .with_state(book)
 }
 
 #[derive(serde::Deserialize)]
@@ -59,12 +63,12 @@ struct LogQuery {
 /// `GET /.streamscope/function-log/{request id}`: the lines of the invocation that served the
 /// request API Gateway gave that id, as JSON (`{"request_id", "lines"}`), or 404.
 async fn function_log(
-    State(service): State<Arc<LambdaService>>,
+    State(book): State<Arc<super::logbook::LogBook>>,
     axum::extract::Path(id): axum::extract::Path<String>,
     axum::extract::Query(q): axum::extract::Query<LogQuery>,
 ) -> Response {
     let wait = std::time::Duration::from_millis(q.wait_ms.min(10_000));
-    match service.logbook().lines(&id, wait).await {
+    match book.lines(&id, wait).await {
         Some(lines) => {
             axum::Json(serde_json::json!({ "request_id": id, "lines": lines })).into_response()
         }

@@ -335,13 +335,18 @@ pub struct LambdaService {
 
 impl LambdaService {
     pub fn new(config: FunctionConfig) -> Self {
+        LambdaService::with_logbook(config, Arc::default())
+    }
+
+    /// A service whose log goes to `logbook` (a stack's functions share one).
+    pub fn with_logbook(config: FunctionConfig, logbook: Arc<logbook::LogBook>) -> Self {
         LambdaService {
             permits: Arc::new(Semaphore::new(config.concurrency)),
             config: Arc::new(config),
             idle: Arc::default(),
             started: Default::default(),
             next_env: Default::default(),
-            logbook: Arc::default(),
+            logbook,
         }
     }
 
@@ -352,6 +357,10 @@ impl LambdaService {
     /// The function's log, by request.
     pub fn logbook(&self) -> &logbook::LogBook {
         &self.logbook
+    }
+
+    pub fn logbook_shared(&self) -> Arc<logbook::LogBook> {
+        self.logbook.clone()
     }
 
     /// Runs `event` in an idle environment (or a new one: a cold start), waiting for one to be

@@ -1,0 +1,260 @@
+//! `streamscope local TEMPLATE`: the repository's three templates (Rust, Node, Python + Web
+//! Adapter) run as deployed and downloaded through; a SAM template's Globals, parameters and Api
+//! events; and what is refused at start, in one line: a method AWS rejects at deploy, a runtime
+//! that is not supported, a value only another stack knows.
+//!
+//! Needs what `scripts/install-test-deps.sh` installs (the Node runtime client, the venv, the Web
+//! Adapter), as tests/functions.rs does.
+
+// Tests may unwrap (a panic is the failure) and hold long tables.
+#![allow(clippy::unwrap_used, clippy::too_many_lines)]
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+
+const MIB: u64 = 1024 * 1024;
+
+fn repo(p: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(p)
+}
+
+/// The built-in profile with Lambda's and the gateway's rates scaled up (20 MiB/s), so that
+/// 30 MiB take a second or two, not twelve.
+fn fast_profile(dir: &Path) -> PathBuf {
+    let text =
+        streamscope::emulator::profile::DEFAULT_TOML.replace("value = 2097152", "value = 20971520");
+    let p = dir.join("fast.toml");
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// `streamscope local TEMPLATE --port 0 ARGS...`, its base URL read from the first stdout line.
+fn local(template: &Path, args: &[&str], log: &Path) -> Proc {
+    let mut child = std::process::Command::new(BIN)
+        .arg("local")
+        .arg(template)
+        .args(["--port", "0"])
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| {
+            panic!(
+                "local did not start: {line:?}\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+        .to_string();
+    Proc { child, base }
+}
+
+/// The repository's three templates, each run by `local` and 30 MiB downloaded through it:
+/// complete, verified, streamed, with the invocation's REPORT line in the report.
+#[test]
+fn the_three_backends_templates_run_locally_as_deployed() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = fast_profile(dir.path());
+    let up = serve(&[]);
+    let upstream = format!("UpstreamUrl={}/download?size=30MiB&seed=31", up.base);
+    let cases = [
+        (
+            "src/backend/template.yaml",
+            "/prod/download?size=30MiB&seed=32",
+        ),
+        ("src/backend/node/template.yaml", "/prod/any/path"),
+        ("src/backend/python/template.yaml", "/prod/any/path"),
+    ];
+    for (template, path) in cases {
+        let log = dir.path().join("local.log");
+        let s = local(
+            &repo(template),
+            &[
+                "--profile",
+                profile.to_str().unwrap(),
+                "--parameter-overrides",
+                &upstream,
+                "RequireApiKey=false",
+            ],
+            &log,
+        );
+        let out = dir.path().join("x.bin");
+        let json = dir.path().join("r.json");
+        let o = get(&[
+            &format!("{}{path}", s.base),
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ]);
+        let r = read_json(&json);
+        let started = std::fs::read_to_string(&log).unwrap();
+        assert!(o.status.success(), "{template}: {}\n{started}", stderr(&o));
+        assert_eq!(r["outcome"], "complete", "{template}");
+        assert_eq!(r["bytes"], 30 * MIB, "{template}");
+        assert_eq!(r["digest_match"], true, "{template}: verified");
+        assert_ne!(r["delivery"], "burst", "{template}: streamed");
+        assert!(
+            r["function_log"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|l| l.as_str().unwrap().starts_with("REPORT RequestId: ")),
+            "{template}: {}",
+            r["function_log"]
+        );
+        // The start-up table names the method, its mode and its timeout.
+        assert!(started.contains("/prod/{proxy+}"), "{started}");
+        assert!(
+            started.contains("STREAM    900000 ms, regional"),
+            "{started}"
+        );
+    }
+}
+
+/// A SAM template as people write them: an implicit API (stage Prod), Globals' environment and
+/// timeout, a parameter overridden on the command line, an Api event per method; a shell
+/// function that answers with what it sees.
+#[test]
+fn globals_parameters_and_api_events_are_read_as_sam_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("fn");
+    std::fs::create_dir(&code).unwrap();
+    let bootstrap = code.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+  head=$(mktemp)
+  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
+  printf '{"statusCode":200,"body":"greeting=%s color=%s"}' "$GREETING" "$COLOR" \
+    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
+  rm -f "$head"
+done
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        r#"AWSTemplateFormatVersion: "2010-09-09"
+Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Color:
+    Type: String
+    Default: blue
+Globals:
+  Function:
+    Timeout: 30
+    Environment:
+      Variables:
+        GREETING: hello
+  Api:
+    EndpointConfiguration: REGIONAL
+Resources:
+  Greeter:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      CodeUri: fn/
+      Environment:
+        Variables:
+          COLOR: !Ref Color
+      Events:
+        Hello:
+          Type: Api
+          Properties:
+            Path: /hello
+            Method: get
+        Queue:
+          Type: SQS
+          Properties:
+            Queue: arn:aws:sqs:us-east-1:000000000000:q
+"#,
+    )
+    .unwrap();
+    let log = dir.path().join("local.log");
+    let s = local(&template, &["--parameter-overrides", "Color=green"], &log);
+    let (_, headers) = curl_fetch(&format!("{}/Prod/hello", s.base), dir.path());
+    assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
+    let got = std::fs::read_to_string(dir.path().join("curl.body")).unwrap();
+    assert_eq!(got, "greeting=hello color=green");
+    // Another path, another method, another stage: API Gateway's 403.
+    for (method, path) in [
+        ("GET", "/Prod/other"),
+        ("POST", "/Prod/hello"),
+        ("GET", "/prod/hello"),
+    ] {
+        let o = std::process::Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method])
+            .arg(format!("{}{path}", s.base))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "403", "{method} {path}");
+    }
+    drop(s);
+    let started = std::fs::read_to_string(&log).unwrap();
+    assert!(started.contains("GET     /Prod/hello"), "{started}");
+    assert!(
+        started.contains("29000 ms (unset)"),
+        "SAM sets no TimeoutInMillis: {started}"
+    );
+    assert!(
+        started.contains("not emulated:") && started.contains("Queue (SQS event)"),
+        "what is not read is said: {started}"
+    );
+}
+
+/// Refused at start, in one line, exit 2: a STREAM method with the buffered URI (AWS's deploy
+/// refuses it), a runtime not supported here, an !ImportValue.
+#[test]
+fn what_cannot_run_is_refused_at_start_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let unsupported = dir.path().join("java.yaml");
+    std::fs::write(
+        &unsupported,
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  J:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: java21\n      Handler: x.Y::handle\n      CodeUri: ./\n      Events:\n        A:\n          Type: Api\n          Properties: {Path: /a, Method: get}\n",
+    )
+    .unwrap();
+    let import = dir.path().join("import.yaml");
+    std::fs::write(
+        &import,
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: provided.al2023\n      Handler: bootstrap\n      CodeUri: ./\n      Environment:\n        Variables:\n          TABLE: !ImportValue shared-table\n      Events:\n        A:\n          Type: Api\n          Properties: {Path: /a, Method: get}\n",
+    )
+    .unwrap();
+    let cases = [
+        (
+            repo("tests/fixtures/lint/uri-mode-mismatch.yaml"),
+            "AWS rejects it at deploy (PutIntegration: 400",
+        ),
+        (unsupported, "the runtime \"java21\" is not supported here"),
+        (import, "Fn::ImportValue cannot be resolved locally"),
+    ];
+    for (template, says) in cases {
+        let o = std::process::Command::new(BIN)
+            .arg("local")
+            .arg(&template)
+            .args(["--port", "0"])
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", template.display());
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains(says), "{err}");
+    }
+}
