@@ -343,6 +343,9 @@ fn read_into(
     let file = path.display().to_string();
     let text = crate::disk::read_input_text(path, crate::disk::TEMPLATE_CAP)
         .map_err(|e| TemplateError::Read(file.clone(), e.to_string()))?;
+    // CodeUri and Location are relative to the template: from an absolute directory, so that a
+    // function started in its own directory finds its command.
+    let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let root = tree::parse(&text).map_err(|e| TemplateError::Parse(file.clone(), e.to_string()))?;
     let mut ctx = Ctx {
         root: &root,
