@@ -185,6 +185,21 @@ Resources:
           Type: SQS
           Properties:
             Queue: arn:aws:sqs:us-east-1:000000000000:q
+  Items:
+    Type: AWS::Serverless::Api
+    Properties:
+      StageName: v1
+      EndpointConfiguration: REGIONAL
+      DefinitionBody:
+        openapi: "3.0.1"
+        paths:
+          /items/{proxy+}:
+            get:
+              x-amazon-apigateway-integration:
+                type: aws_proxy
+                httpMethod: POST
+                uri: !Sub arn:aws:apigateway:${AWS::Region}:lambda:path/2015-03-31/functions/${Greeter.Arn}/invocations
+                timeoutInMillis: 10000
 "#,
     )
     .unwrap();
@@ -194,6 +209,13 @@ Resources:
     assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
     let got = std::fs::read_to_string(dir.path().join("curl.body")).unwrap();
     assert_eq!(got, "greeting=hello color=green");
+    // The OpenAPI-bodied API, its own stage, the same function.
+    let (_, headers) = curl_fetch(&format!("{}/v1/items/a/b", s.base), dir.path());
+    assert!(headers.starts_with("HTTP/1.1 200"), "{headers}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("curl.body")).unwrap(),
+        "greeting=hello color=green"
+    );
     // Another path, another method, another stage: API Gateway's 403.
     for (method, path) in [
         ("GET", "/Prod/other"),
@@ -210,6 +232,8 @@ Resources:
     drop(s);
     let started = std::fs::read_to_string(&log).unwrap();
     assert!(started.contains("GET     /Prod/hello"), "{started}");
+    assert!(started.contains("GET     /v1/items/{proxy+}"), "{started}");
+    assert!(started.contains("BUFFERED  10000 ms, regional"), "{started}");
     assert!(
         started.contains("29000 ms (unset)"),
         "SAM sets no TimeoutInMillis: {started}"

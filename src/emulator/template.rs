@@ -379,15 +379,16 @@ fn read_into(
             "AWS::Serverless::Application" => {
                 nested(&ctx, name, res, stack, depth)?;
             }
-            "AWS::ApiGateway::RestApi"
-            | "AWS::ApiGateway::Resource"
+            "AWS::ApiGateway::RestApi" | "AWS::Serverless::Api" => {
+                openapi_methods(&ctx, name, res, stack)?;
+            }
+            "AWS::ApiGateway::Resource"
             | "AWS::ApiGateway::Stage"
             | "AWS::ApiGateway::Deployment"
             | "AWS::ApiGateway::UsagePlan"
             | "AWS::ApiGateway::ApiKey"
             | "AWS::ApiGateway::UsagePlanKey"
-            | "AWS::Lambda::Permission"
-            | "AWS::Serverless::Api" => {}
+            | "AWS::Lambda::Permission" => {}
             other => stack
                 .ignored
                 .push(format!("{file}: {name} ({other}): not emulated")),
@@ -641,6 +642,87 @@ fn resource_path(ctx: &Ctx<'_>, id: &Node) -> Result<String, TemplateError> {
     Ok(format!("{}/{part}", parent.trim_end_matches('/')))
 }
 
+/// The methods of an API's OpenAPI body (`DefinitionBody`, `Body`) whose
+/// `x-amazon-apigateway-integration` invokes a function of the stack.
+fn openapi_methods(
+    ctx: &Ctx<'_>,
+    api: &str,
+    res: &Node,
+    stack: &mut Stack,
+) -> Result<(), TemplateError> {
+    let Some(body) = res
+        .at(&["Properties", "DefinitionBody"])
+        .or_else(|| res.at(&["Properties", "Body"]))
+    else {
+        return Ok(());
+    };
+    let (stage, endpoint) = api_setting(ctx, Some(api))?;
+    for (path, item) in body.get("paths").map_or(&[][..], Node::entries) {
+        for (verb, op) in item.entries() {
+            let Some(integ) = op.get("x-amazon-apigateway-integration") else {
+                continue;
+            };
+            let field = |k: &str| integ.get(k).map(|n| ctx.eval(n)).transpose();
+            let uri = field("uri")?.map(|u| u.text()).unwrap_or_default();
+            let Some((function, streaming_uri)) = uri_function(&uri) else {
+                stack.ignored.push(format!(
+                    "{}:{}: {verb} {path}: an integration that is not a function of this stack",
+                    ctx.file, integ.line
+                ));
+                continue;
+            };
+            let mode = field("responseTransferMode")?
+                .map_or("BUFFERED".into(), |m| m.text().to_ascii_uppercase());
+            refuse_mismatch(ctx, integ, &mode, streaming_uri)?;
+            let http_method = match verb.as_str() {
+                "x-amazon-apigateway-any-method" => "ANY".to_string(),
+                v => v.to_ascii_uppercase(),
+            };
+            stack.methods.push(MethodDef {
+                http_method,
+                path: path.clone(),
+                stage: stage.clone(),
+                function,
+                mode,
+                timeout_ms: field("timeoutInMillis")?
+                    .and_then(|t| t.num())
+                    .map(|t| t as u64),
+                api_key_required: op
+                    .get("security")
+                    .is_some_and(|s| s.items().iter().any(|r| r.get("api_key").is_some())),
+                usage: usage_plan(ctx)?,
+                endpoint: endpoint.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// AWS refuses a transfer mode that does not match the URI at deploy (PutIntegration answers
+/// 400): so does local, at start.
+fn refuse_mismatch(
+    ctx: &Ctx<'_>,
+    integ: &Node,
+    mode: &str,
+    streaming_uri: bool,
+) -> Result<(), TemplateError> {
+    if (mode == "STREAM") == streaming_uri {
+        return Ok(());
+    }
+    Err(TemplateError::Refused {
+        file: ctx.file.clone(),
+        line: integ.line,
+        why: format!(
+            "responseTransferMode {mode} with the {} URI: AWS rejects it at deploy (PutIntegration: 400 Bad Request); STREAM needs .../2021-11-15/functions/ARN/response-streaming-invocations, BUFFERED .../2015-03-31/functions/ARN/invocations",
+            if streaming_uri {
+                "response-streaming"
+            } else {
+                "buffered"
+            }
+        ),
+    })
+}
+
 fn method(ctx: &Ctx<'_>, res: &Node, stack: &mut Stack) -> Result<(), TemplateError> {
     let Some(p) = res.get("Properties") else {
         return Ok(());
@@ -666,21 +748,7 @@ fn method(ctx: &Ctx<'_>, res: &Node, stack: &mut Stack) -> Result<(), TemplateEr
         .map(|m| ctx.eval(m))
         .transpose()?
         .map_or("BUFFERED".into(), |m| m.text().to_ascii_uppercase());
-    // AWS refuses these at deploy (PutIntegration answers 400): so does local, at start.
-    if (mode == "STREAM") != streaming_uri {
-        return Err(TemplateError::Refused {
-            file: ctx.file.clone(),
-            line: integ.line,
-            why: format!(
-                "responseTransferMode {mode} with the {} URI: AWS rejects it at deploy (PutIntegration: 400 Bad Request); STREAM needs .../2021-11-15/functions/ARN/response-streaming-invocations, BUFFERED .../2015-03-31/functions/ARN/invocations",
-                if streaming_uri {
-                    "response-streaming"
-                } else {
-                    "buffered"
-                }
-            ),
-        });
-    }
+    refuse_mismatch(ctx, integ, &mode, streaming_uri)?;
     let api = p
         .get("RestApiId")
         .map(|a| ctx.eval(a))
