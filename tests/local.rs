@@ -282,3 +282,43 @@ fn what_cannot_run_is_refused_at_start_in_one_line() {
         assert!(err.contains(says), "{err}");
     }
 }
+
+/// A template's mistake shows its effect when run, as on AWS: the Rust template deployed with a
+/// 3 s function timeout cuts a longer download at 3 s, and the report names the finding.
+#[test]
+fn a_three_second_function_timeout_cuts_the_stream_with_its_finding() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("local.log");
+    let s = local(
+        &repo("src/backend/template.yaml"),
+        &[
+            "--parameter-overrides",
+            "FunctionTimeoutSeconds=3 EnableFaultKnobs=true RequireApiKey=false",
+        ],
+        &log,
+    );
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    // Warm first, so that the timed run is the function's 3 s and not its cold start.
+    let warm = get(&[&format!("{}/prod/healthz", s.base), "-o", out.to_str().unwrap()]);
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    std::fs::remove_file(&out).unwrap();
+    // 8 MiB at 1 MiB/s: the function is still sending when its 3 s are up.
+    let o = get(&[
+        &format!("{}/prod/download?size=8MiB&rate=1MiB&length=0", s.base),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let r = read_json(&json);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(r["outcome"], "truncated", "{r}");
+    let ids = finding_ids(&r);
+    assert!(ids.iter().any(|i| i == "function-default-timeout"), "{ids:?}");
+    assert!(
+        r["function_log"].to_string().contains("Task timed out after 3.00 seconds"),
+        "{}",
+        r["function_log"]
+    );
+}

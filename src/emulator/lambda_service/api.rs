@@ -119,6 +119,14 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
             _ = ended.cancelled() => {}
             _ = tokio::time::sleep(timeout) => {
                 if watch.is_active(&id) {
+                    // CloudWatch's line for it, before the REPORT.
+                    let line = format!(
+                        "{} {id} Task timed out after {:.2} seconds",
+                        crate::units::rfc3339_utc(SystemTime::now()),
+                        timeout.as_secs_f64()
+                    );
+                    eprintln!("{id}\t{line}");
+                    watch.logbook.line(&id, &line);
                     watch.stop(InvokeError::Timeout(timeout.as_secs_f64()));
                 }
             }
