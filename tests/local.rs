@@ -233,7 +233,10 @@ Resources:
     let started = std::fs::read_to_string(&log).unwrap();
     assert!(started.contains("GET     /Prod/hello"), "{started}");
     assert!(started.contains("GET     /v1/items/{proxy+}"), "{started}");
-    assert!(started.contains("BUFFERED  10000 ms, regional"), "{started}");
+    assert!(
+        started.contains("BUFFERED  10000 ms, regional"),
+        "{started}"
+    );
     assert!(
         started.contains("29000 ms (unset)"),
         "SAM sets no TimeoutInMillis: {started}"
@@ -300,7 +303,11 @@ fn a_three_second_function_timeout_cuts_the_stream_with_its_finding() {
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
     // Warm first, so that the timed run is the function's 3 s and not its cold start.
-    let warm = get(&[&format!("{}/prod/healthz", s.base), "-o", out.to_str().unwrap()]);
+    let warm = get(&[
+        &format!("{}/prod/healthz", s.base),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
     assert!(warm.status.success(), "{}", stderr(&warm));
     std::fs::remove_file(&out).unwrap();
     // 8 MiB at 1 MiB/s: the function is still sending when its 3 s are up.
@@ -315,9 +322,14 @@ fn a_three_second_function_timeout_cuts_the_stream_with_its_finding() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(r["outcome"], "truncated", "{r}");
     let ids = finding_ids(&r);
-    assert!(ids.iter().any(|i| i == "function-default-timeout"), "{ids:?}");
     assert!(
-        r["function_log"].to_string().contains("Task timed out after 3.00 seconds"),
+        ids.iter().any(|i| i == "function-default-timeout"),
+        "{ids:?}"
+    );
+    assert!(
+        r["function_log"]
+            .to_string()
+            .contains("Task timed out after 3.00 seconds"),
         "{}",
         r["function_log"]
     );

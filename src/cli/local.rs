@@ -1,7 +1,6 @@
 //! `streamscope local TEMPLATE`: a SAM/CloudFormation template's API and functions, run here as
 //! deployed (see [`crate::emulator::local`]).
 
-use crate::emulator::lambda_service::LambdaService;
 use crate::emulator::local;
 use crate::emulator::profile::Profile;
 use crate::emulator::template::{self, Stack};
@@ -11,7 +10,6 @@ use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 #[derive(Args, Debug)]
 pub struct LocalArgs {
@@ -149,36 +147,14 @@ pub async fn local(args: LocalArgs) -> ExitCode {
         .api_key
         .clone()
         .unwrap_or_else(|| format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]));
-    let mut services: HashMap<String, Arc<LambdaService>> = HashMap::new();
-    // One log for the stack's functions, served on its port.
-    let book = Arc::new(crate::emulator::lambda_service::logbook::LogBook::default());
-    for f in &stack.functions {
-        if !stack.methods.iter().any(|m| m.function == f.name) {
-            continue;
-        }
-        let config = local::runtime_settings(f, &profile)
-            .and_then(|s| s.validate().map_err(|e| format!("{}: {e}", f.name)));
-        match config {
-            Ok(c) => {
-                services.insert(
-                    f.name.clone(),
-                    Arc::new(LambdaService::with_logbook(c, book.clone())),
-                );
-            }
-            Err(e) => {
-                eprintln!("streamscope: {e}");
-                return ExitCode::from(2);
-            }
-        }
-    }
-    let app = match local::router(&stack, &services, &profile, &key) {
-        Ok(a) => a,
+    let prepared = match local::Prepared::new(stack, &profile, key.clone()) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("streamscope: {e}");
             return ExitCode::from(2);
         }
     };
-    say_start(&stack, &profile, &key, &args.template);
+    say_start(&prepared.stack, &profile, &key, &args.template);
     let addr = SocketAddr::new(args.bind, args.port);
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
@@ -191,14 +167,9 @@ pub async fn local(args: LocalArgs) -> ExitCode {
         println!("listening on http://{bound}");
         std::io::stdout().flush().ok();
     }
-    let result = crate::emulator::serve_stack(
-        listener,
-        app,
-        services.into_values().collect(),
-        crate::emulator::HeaderTimeout::default(),
-        super::serve::shutdown_signal(),
-    )
-    .await;
+    let result = prepared
+        .serve(listener, super::serve::shutdown_signal())
+        .await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -223,3 +223,119 @@ async fn no_such_method() -> axum::response::Response {
     );
     r
 }
+
+/// A stack ready to serve: its functions' services (sharing one log) and its router.
+pub struct Prepared {
+    pub stack: Stack,
+    /// The API key keyed methods take.
+    pub key: String,
+    app: Router,
+    services: Vec<Arc<LambdaService>>,
+}
+
+impl Prepared {
+    /// Every function a method invokes, checked, and the router over them. The error is the
+    /// one line to show.
+    pub fn new(stack: Stack, profile: &Profile, key: String) -> Result<Prepared, String> {
+        let book = Arc::new(super::lambda_service::logbook::LogBook::default());
+        let mut services = std::collections::HashMap::new();
+        for f in &stack.functions {
+            if !stack.methods.iter().any(|m| m.function == f.name) {
+                continue;
+            }
+            let config = runtime_settings(f, profile)?
+                .validate()
+                .map_err(|e| format!("{}: {e}", f.name))?;
+            services.insert(
+                f.name.clone(),
+                Arc::new(LambdaService::with_logbook(config, book.clone())),
+            );
+        }
+        let app = router(&stack, &services, profile, &key).map_err(|e| e.to_string())?;
+        Ok(Prepared {
+            stack,
+            key,
+            app,
+            services: services.into_values().collect(),
+        })
+    }
+
+    /// Serves until `shutdown` resolves, then ends every function's environments.
+    pub async fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        super::serve_stack(
+            listener,
+            self.app,
+            self.services,
+            super::HeaderTimeout::default(),
+            shutdown,
+        )
+        .await
+    }
+}
+
+/// A stack served in the background (the app's): dropped, it stops, and its functions' processes
+/// end with it.
+pub struct Hosted {
+    pub addr: std::net::SocketAddr,
+    pub stack: Stack,
+    pub key: String,
+    pub template: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for Hosted {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            stop.send(()).ok();
+        }
+    }
+}
+
+/// Reads `template`, starts its stack on 127.0.0.1 (a free port) on the current runtime.
+pub async fn host(template: &Path, profile: &Profile) -> Result<Hosted, String> {
+    let stack = super::template::read(template, &[]).map_err(|e| e.to_string())?;
+    let key = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
+    let prepared = Prepared::new(stack, profile, key)?;
+    let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let stack = prepared.stack.clone();
+    let key = prepared.key.clone();
+    tokio::spawn(async move {
+        prepared
+            .serve(listener, async move {
+                stopped.await.ok();
+            })
+            .await
+            .ok();
+    });
+    Ok(Hosted {
+        addr,
+        stack,
+        key,
+        template: template.to_path_buf(),
+        stop: Some(stop),
+    })
+}
+
+/// A URL for `m` on `addr`: its stage and path, a `{proxy+}` filled with `x`.
+pub fn method_url(addr: std::net::SocketAddr, m: &MethodDef) -> String {
+    let path: Vec<String> = m
+        .path
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                "x".to_string()
+            } else {
+                s.to_string()
+            }
+        })
+        .collect();
+    format!("http://{addr}/{}{}", m.stage, path.join("/"))
+}
