@@ -620,3 +620,81 @@ fn thresholds_typed_in_the_form_colour_the_verdict_and_list_what_was_missed() {
         h.state().message
     );
 }
+
+/// "Run a template locally...": the template chosen in the dialog starts (a shell function
+/// behind a SAM Api event), its method fills the URL, the download completes, and the function
+/// log of the run is shown. Stopping the template ends its function's process.
+#[test]
+fn a_template_runs_locally_from_the_app_and_its_function_log_is_shown() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("fn");
+    std::fs::create_dir(&code).unwrap();
+    let bootstrap = code.join("bootstrap");
+    std::fs::write(
+        &bootstrap,
+        r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+  head=$(mktemp)
+  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
+  echo "serving the app's request"
+  printf '{"statusCode":200,"body":"hello from the template"}' \
+    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
+  rm -f "$head"
+done
+"#,
+    )
+    .unwrap();
+    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Api:\n    EndpointConfiguration: REGIONAL\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: provided.al2023\n      Handler: bootstrap\n      CodeUri: fn/\n      Events:\n        Get:\n          Type: Api\n          Properties: {Path: /hello, Method: get}\n",
+    )
+    .unwrap();
+    let mut h = harness(dir.path());
+    h.state_mut().dialogs = Dialogs::Answers([Some(template.clone())].into());
+    h.get_by_label("Run a template locally...").click();
+    h.step();
+    step_while(&mut h, Duration::from_secs(30), "the template to start", |app| {
+        app.hosting.hosted.is_none()
+    });
+    h.step();
+    assert!(
+        h.state().form.url.ends_with("/Prod/hello"),
+        "{}",
+        h.state().form.url
+    );
+    h.get_by_label("Start").click();
+    h.step();
+    step_until_done(&mut h, Duration::from_secs(60));
+    let run = h.state().selected_run().unwrap();
+    let result = &run.finished.as_ref().unwrap().result;
+    assert_eq!(result.outcome, Outcome::Complete);
+    assert!(
+        result.function_log.iter().any(|l| l.starts_with("REPORT RequestId: ")),
+        "{:?}",
+        result.function_log
+    );
+    h.step();
+    h.get_by_label_contains("Function log (");
+    h.get_by_label_contains("serving the app's request");
+    // Stop: the function's process ends with the stack.
+    h.get_by_label("Stop the template").click();
+    h.step();
+    assert!(h.state().hosting.hosted.is_none());
+    let t0 = Instant::now();
+    while std::process::Command::new("pgrep")
+        .args(["-f", bootstrap.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(t0.elapsed() < Duration::from_secs(10), "the function outlived Stop");
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -222,5 +222,6 @@ impl StreamscopeApp {
                 Err(p) => self.report_write = Some(p),
             }
         }
+        self.poll_hosting();
     }
 }

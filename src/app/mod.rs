@@ -12,6 +12,7 @@ mod history_ui;
 mod request_ui;
 mod run_ui;
 mod runs;
+mod template_ui;
 mod ui;
 
 pub use batch::Batch;
@@ -115,6 +116,8 @@ pub struct StreamscopeApp {
     /// Scale the throughput chart to the recent rate (a full-speed start would flatten a 2 MB/s
     /// plateau to nothing).
     pub fit_recent_rate: bool,
+    /// A template's stack run locally ("Run a template locally...").
+    pub hosting: template_ui::Hosting,
     next_id: u32,
 }
 
@@ -196,6 +199,7 @@ impl StreamscopeApp {
             gap_threshold_ms: 250.0,
             headers_open: false,
             fit_recent_rate: true,
+            hosting: Default::default(),
             next_id: 1,
         };
         if settings.use_demo || app.form.url.is_empty() {
@@ -277,6 +281,7 @@ impl StreamscopeApp {
             || self.report_dialog.is_some()
             || self.targets_dialog.is_some()
             || self.report_write.is_some()
+            || self.hosting.busy()
     }
 }
 

@@ -46,6 +46,7 @@ impl StreamscopeApp {
         ui.horizontal(|ui| self.controls_row_ui(ui));
         ui.horizontal(|ui| self.checks_row_ui(ui));
         ui.horizontal(|ui| self.ranges_auth_row_ui(ui));
+        ui.horizontal(|ui| self.template_row_ui(ui));
         if self.headers_open {
             self.headers_ui(ui);
         }

@@ -175,6 +175,9 @@ impl StreamscopeApp {
             if let Some(v) = run.finished.as_ref().map(|f| &f.summary) {
                 verdict_ui(ui, v);
                 findings_ui(ui, &v.findings);
+                if let Some(f) = &run.finished {
+                    super::template_ui::function_log_ui(ui, &f.result.function_log);
+                }
                 self.run_buttons_ui(ui, i);
             }
             if let Some(meta) = &self.runs[i].meta {
