@@ -658,9 +658,12 @@ done
     h.state_mut().dialogs = Dialogs::Answers([Some(template.clone())].into());
     h.get_by_label("Run a template locally...").click();
     h.step();
-    step_while(&mut h, Duration::from_secs(30), "the template to start", |app| {
-        app.hosting.hosted.is_none()
-    });
+    step_while(
+        &mut h,
+        Duration::from_secs(30),
+        "the template to start",
+        |app| app.hosting.hosted.is_none(),
+    );
     h.step();
     assert!(
         h.state().form.url.ends_with("/Prod/hello"),
@@ -674,7 +677,10 @@ done
     let result = &run.finished.as_ref().unwrap().result;
     assert_eq!(result.outcome, Outcome::Complete);
     assert!(
-        result.function_log.iter().any(|l| l.starts_with("REPORT RequestId: ")),
+        result
+            .function_log
+            .iter()
+            .any(|l| l.starts_with("REPORT RequestId: ")),
         "{:?}",
         result.function_log
     );
@@ -693,7 +699,10 @@ done
         .status
         .success()
     {
-        assert!(t0.elapsed() < Duration::from_secs(10), "the function outlived Stop");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the function outlived Stop"
+        );
         h.step();
         std::thread::sleep(Duration::from_millis(50));
     }

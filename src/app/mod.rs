@@ -33,11 +33,13 @@ pub const APP_NAME: &str = "streamscope";
 /// While a run is active the UI refreshes this often; otherwise it sleeps until input arrives.
 pub const LIVE_REPAINT: Duration = Duration::from_millis(100);
 
-/// How the window opens: a demo preset to select, and whether to start at once.
-#[derive(Debug, Clone, Copy, Default)]
+/// How the window opens: a demo preset to select, a template to run, and whether to start at
+/// once (with a template: once it runs).
+#[derive(Debug, Clone, Default)]
 pub struct Launch {
     pub preset: Option<usize>,
     pub start: bool,
+    pub template: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +76,9 @@ pub fn run(launch: Launch) -> Result<(), AppError> {
             if let Some(p) = launch.preset {
                 app.apply_preset(p);
             }
-            if launch.start
+            if let Some(t) = launch.template {
+                app.host_template(t, launch.start);
+            } else if launch.start
                 && let Err(e) = app.start(true)
             {
                 app.message = Some(e.to_string());

@@ -19,6 +19,8 @@ pub struct Hosting {
     pub hosted: Option<Hosted>,
     /// The method whose URL the form shows.
     pub method: usize,
+    /// Start a download of the first method once the stack runs.
+    start_when_running: bool,
 }
 
 impl Hosting {
@@ -28,6 +30,12 @@ impl Hosting {
 }
 
 impl StreamscopeApp {
+    /// Runs `template`, as if the dialog had named it; `start`: download its first method then.
+    pub fn host_template(&mut self, template: std::path::PathBuf, start: bool) {
+        self.hosting.dialog = Some(Promise::from_ready(Some(template)));
+        self.hosting.start_when_running = start;
+    }
+
     pub(super) fn open_template_dialog(&mut self) {
         let dialog = match &mut self.dialogs {
             Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
@@ -73,6 +81,11 @@ impl StreamscopeApp {
                     ));
                     self.hosting.hosted = Some(h);
                     self.use_method(0);
+                    if std::mem::take(&mut self.hosting.start_when_running)
+                        && let Err(e) = self.start(true)
+                    {
+                        self.message = Some(e.to_string());
+                    }
                 }
                 Ok(Err(e)) => self.message = Some(format!("the template cannot run: {e}")),
                 Err(p) => self.hosting.starting = Some(p),

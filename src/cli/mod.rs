@@ -96,6 +96,10 @@ pub struct GuiArgs {
     /// Start the download at once
     #[arg(long)]
     pub start: bool,
+    /// A SAM/CloudFormation template to run locally at start (as "Run a template locally...");
+    /// with --start, its first method is downloaded once it runs
+    #[arg(long, value_name = "TEMPLATE")]
+    pub template: Option<std::path::PathBuf>,
 }
 
 /// Bad input: exit code 2 with one line on stderr.
@@ -216,6 +220,7 @@ fn open_gui(args: GuiArgs) -> ExitCode {
     match crate::app::run(crate::app::Launch {
         preset,
         start: args.start,
+        template: args.template,
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
