@@ -361,6 +361,8 @@ fn a_buffered_502_shows_its_finding_with_fix_and_link_and_copy_summary_has_it() 
     h.get_by_label_contains("error · API Gateway answered 502: the integration failed");
     h.get_by_label_contains("Seen: HTTP 502");
     h.get_by_label_contains("Fix: For a response over 10 MB");
+    // No body: a plain line where the charts would be, not three empty plots.
+    h.get_by_label_contains("No body arrived (status 502): nothing to chart");
     let link = h.get_by_label("integration-failed-502 (docs)");
     assert!(
         link.accesskit_node().role() == egui::accesskit::Role::Link,

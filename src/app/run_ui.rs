@@ -246,6 +246,23 @@ impl StreamscopeApp {
         };
         let overlay = self.compare.and_then(|i| self.runs.get(i));
         let finished = run.finished.as_ref().map(|f| &f.result);
+        // A run that ended without a body (a 502, a 404, no connection) has nothing to chart:
+        // say so plainly instead of drawing three empty plots.
+        if let Some(r) = finished.filter(|r| r.bytes == 0 && overlay.is_none()) {
+            let what = match &r.response {
+                Some(m) => format!("status {}", m.status),
+                None => r.outcome.kind().to_string(),
+            };
+            ui.centered_and_justified(|ui| {
+                ui.label(
+                    RichText::new(format!(
+                        "No body arrived ({what}): nothing to chart. The verdict on the left says why."
+                    ))
+                    .weak(),
+                )
+            });
+            return;
+        }
         let h = (ui.available_height() - 24.0) / 3.0;
         let s = &run.series;
         // The last 40 windows (10 s) set the scale: O(1) per frame whatever the run's length.
