@@ -247,7 +247,11 @@ impl StreamscopeApp {
                     .desired_width(120.0),
             );
         }
-        ui.separator();
+    }
+
+    /// Where the local demo serves and what its preset does (on the source row, where it has the
+    /// width to be read whole at 1280 px).
+    pub(super) fn demo_note_ui(&self, ui: &mut egui::Ui) {
         if let Some(d) = &self.demo {
             let note = PRESETS[self.preset].note;
             // Ends in "…" (the whole text on hover) rather than running off a narrow window.

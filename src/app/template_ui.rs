@@ -129,6 +129,8 @@ impl StreamscopeApp {
             if self.hosting.starting.is_some() {
                 ui.spinner();
             }
+            ui.separator();
+            self.demo_note_ui(ui);
             return;
         };
         let labels: Vec<String> = h
