@@ -156,6 +156,12 @@ pub async fn local(args: LocalArgs) -> ExitCode {
     };
     say_start(&prepared.stack, &profile, &key, &args.template);
     let addr = SocketAddr::new(args.bind, args.port);
+    if !args.bind.is_loopback() {
+        eprintln!(
+            "streamscope: warning: serving on {} exposes the template's functions to the network",
+            args.bind
+        );
+    }
     let listener = match tokio::net::TcpListener::bind(addr).await {
         Ok(l) => l,
         Err(e) => {
