@@ -773,29 +773,17 @@ fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
             runtime.to_str().unwrap(),
         ];
         args.extend_from_slice(extra);
-        let mut child = std::process::Command::new(BIN)
-            .args(&args)
-            .env("AWS_ACCESS_KEY_ID", "AKIACALLERSOWNKEY")
-            .env("AWS_SECRET_ACCESS_KEY", "caller-secret")
-            .env("AWS_PROFILE", "callers-profile")
-            .env("SOME_OTHER_SECRET", "x")
-            .stdout(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut line = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-            &mut line,
-        )
-        .unwrap();
-        let server = Proc {
-            child,
-            base: line
-                .trim()
-                .strip_prefix("listening on ")
-                .unwrap()
-                .to_string(),
-        };
+        let server = Proc::listening(
+            std::process::Command::new(BIN)
+                .args(&args)
+                .env("AWS_ACCESS_KEY_ID", "AKIACALLERSOWNKEY")
+                .env("AWS_SECRET_ACCESS_KEY", "caller-secret")
+                .env("AWS_PROFILE", "callers-profile")
+                .env("SOME_OTHER_SECRET", "x")
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
         let o = std::process::Command::new("curl")
             .args(["-s", &format!("{}/x", server.base)])
             .output()

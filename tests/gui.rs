@@ -628,28 +628,14 @@ fn thresholds_typed_in_the_form_colour_the_verdict_and_list_what_was_missed() {
 /// log of the run is shown. Stopping the template ends its function's process.
 #[test]
 fn a_template_runs_locally_from_the_app_and_its_function_log_is_shown() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let code = dir.path().join("fn");
     std::fs::create_dir(&code).unwrap();
-    let bootstrap = code.join("bootstrap");
-    std::fs::write(
-        &bootstrap,
-        r#"#!/bin/sh
-api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
-while true; do
-  head=$(mktemp)
-  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
-  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
-  echo "serving the app's request"
-  printf '{"statusCode":200,"body":"hello from the template"}' \
-    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
-  rm -f "$head"
-done
-"#,
-    )
-    .unwrap();
-    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let bootstrap = common::shell_runtime(
+        &code,
+        r#"echo "serving the app's request" >&2
+printf '{"statusCode":200,"body":"hello from the template"}'"#,
+    );
     let template = dir.path().join("template.yaml");
     std::fs::write(
         &template,

@@ -31,7 +31,7 @@ fn fast_profile(dir: &Path) -> PathBuf {
 
 /// `streamscope local TEMPLATE --port 0 ARGS...`, its base URL read from the first stdout line.
 fn local(template: &Path, args: &[&str], log: &Path) -> Proc {
-    let mut child = std::process::Command::new(BIN)
+    let child = std::process::Command::new(BIN)
         .arg("local")
         .arg(template)
         .args(["--port", "0"])
@@ -40,23 +40,7 @@ fn local(template: &Path, args: &[&str], log: &Path) -> Proc {
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| {
-            panic!(
-                "local did not start: {line:?}\n{}",
-                std::fs::read_to_string(log).unwrap_or_default()
-            )
-        })
-        .to_string();
-    Proc { child, base }
+    Proc::listening(child)
 }
 
 /// The repository's three templates, each run by `local` and 30 MiB downloaded through it:
@@ -127,27 +111,13 @@ fn the_three_backends_templates_run_locally_as_deployed() {
 /// function that answers with what it sees.
 #[test]
 fn globals_parameters_and_api_events_are_read_as_sam_does() {
-    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let code = dir.path().join("fn");
     std::fs::create_dir(&code).unwrap();
-    let bootstrap = code.join("bootstrap");
-    std::fs::write(
-        &bootstrap,
-        r#"#!/bin/sh
-api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
-while true; do
-  head=$(mktemp)
-  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
-  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
-  printf '{"statusCode":200,"body":"greeting=%s color=%s"}' "$GREETING" "$COLOR" \
-    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
-  rm -f "$head"
-done
-"#,
-    )
-    .unwrap();
-    std::fs::set_permissions(&bootstrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+    shell_runtime(
+        &code,
+        r#"printf '{"statusCode":200,"body":"greeting=%s color=%s"}' "$GREETING" "$COLOR""#,
+    );
     let template = dir.path().join("template.yaml");
     std::fs::write(
         &template,

@@ -32,27 +32,64 @@ pub fn serve_logged(extra: &[&str], log: &Path) -> Proc {
 }
 
 fn serve_with_stderr(extra: &[&str], stderr: Stdio) -> Proc {
-    let mut child = Command::new(BIN)
+    let child = Command::new(BIN)
         .args(["serve", "--port", "0"])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
         .expect("start streamscope serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read first line");
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("first line should say where it listens, got {line:?}"))
-        .to_string();
+    let p = Proc::listening(child);
     assert!(
-        base.starts_with("http://127.0.0.1:"),
-        "binds loopback by default: {base}"
+        p.base.starts_with("http://127.0.0.1:"),
+        "binds loopback by default: {}",
+        p.base
     );
-    Proc { child, base }
+    p
+}
+
+impl Proc {
+    /// A `serve` or `local` child whose stdout is piped: its base URL, read from its first line
+    /// (`listening on URL`).
+    pub fn listening(mut child: Child) -> Proc {
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read first line");
+        let base = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("first line should say where it listens, got {line:?}"))
+            .to_string();
+        Proc { child, base }
+    }
+}
+
+/// A custom runtime in `dir/bootstrap` (a shell script on the Runtime API, with curl): for each
+/// event it runs `answer`, shell lines that print the proxy JSON response on stdout.
+pub fn shell_runtime(dir: &Path, answer: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("bootstrap");
+    std::fs::write(
+        &path,
+        format!(
+            r#"#!/bin/sh
+api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
+while true; do
+  head=$(mktemp)
+  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
+  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
+  {{
+{answer}
+  }} | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
+  rm -f "$head"
+done
+"#
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
 }
 
 /// Starts a server we did not write: `python3 -m http.server` serving `dir`.
