@@ -43,7 +43,7 @@ pub const PRESETS: &[Preset] = &[
         gateway: GatewayMode::Buffered,
         query: "size=5MiB&rate=2MiB",
         idle_timeout_s: None,
-        note: "the backend takes 2.5 s; the gateway holds everything, then sends it at once",
+        note: "2.5 s of silence, then all 5 MiB at once: the gateway held it",
     },
     Preset {
         name: "100 MiB, no gateway",

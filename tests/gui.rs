@@ -9,7 +9,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::{NodeT, Queryable};
 use sha2::Digest;
 use std::time::{Duration, Instant};
-use streamscope::app::{Dialogs, HeaderRow, Settings, StreamscopeApp};
+use streamscope::app::{Dialogs, HeaderRow, RequestTab, Settings, Source, StreamscopeApp};
 use streamscope::demo::PRESETS;
 use streamscope::probe::Outcome;
 
@@ -392,6 +392,12 @@ fn a_buffered_502_shows_its_finding_with_fix_and_link_and_copy_summary_has_it() 
 fn the_iam_choice_asks_for_region_and_profile_and_remembers_only_names() {
     let dir = tempfile::tempdir().unwrap();
     let mut h = harness(dir.path());
+    assert!(
+        h.query_by_label("AWS IAM (SigV4)").is_none(),
+        "in the Auth tab"
+    );
+    h.get_by_label("Auth (none)").click();
+    h.step();
     assert!(h.query_by_label("Region").is_none(), "hidden until chosen");
     h.get_by_label("AWS IAM (SigV4)").click();
     h.step();
@@ -588,7 +594,9 @@ fn thresholds_typed_in_the_form_colour_the_verdict_and_list_what_was_missed() {
     let mut h = harness(dir.path());
     let demo = h.state().demo.unwrap();
     h.state_mut().form.url = format!("http://{}/download?size=2MiB", demo.off);
-    // Typed as a user would: in the Thresholds field.
+    // Typed as a user would: in the Thresholds field, under Options.
+    h.get_by_label("Options (defaults)").click();
+    h.step();
     h.get_by_label("Thresholds").click();
     h.step();
     h.get_by_label("Thresholds")
@@ -644,6 +652,9 @@ printf '{"statusCode":200,"body":"hello from the template"}'"#,
     .unwrap();
     let mut h = harness(dir.path());
     h.state_mut().dialogs = Dialogs::Answers([Some(template.clone())].into());
+    assert!(h.query_by_label("Run a template locally...").is_none());
+    h.get_by_label("Local template").click();
+    h.step();
     h.get_by_label("Run a template locally...").click();
     h.step();
     step_while(
@@ -682,6 +693,127 @@ printf '{"statusCode":200,"body":"hello from the template"}'"#,
     let t0 = Instant::now();
     while std::process::Command::new("pgrep")
         .args(["-f", bootstrap.to_str().unwrap()])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the function outlived Stop"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// The request area as API clients lay it out: one source choice (demo, template, URL) with its
+/// own controls, Headers / Auth / Options as tabs that say what they hold and fold away.
+#[test]
+fn the_source_choice_and_the_tabs_keep_each_source_its_own_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    assert_eq!(h.state().source, Source::Demo);
+    let demo_url = h.state().form.url.clone();
+    assert!(demo_url.starts_with("http://127.0.0.1:"), "{demo_url}");
+    // Your URL: starts from what was shown; a typed URL comes back after a visit to the demo.
+    h.get_by_label("Your URL").click();
+    h.step();
+    assert_eq!(h.state().form.url, demo_url);
+    assert!(h.query_by_label("gateway").is_none(), "demo controls gone");
+    h.state_mut().form.url = "https://api.example.test/prod/f.bin".into();
+    h.step();
+    h.get_by_label("Local demo").click();
+    h.step();
+    assert_eq!(h.state().form.url, demo_url);
+    h.get_by_label("Your URL").click();
+    h.step();
+    assert_eq!(h.state().form.url, "https://api.example.test/prod/f.bin");
+    let s = h.state().settings();
+    assert!(!s.use_demo && s.url == "https://api.example.test/prod/f.bin");
+    // Tabs: closed at first; a click opens one, a second folds it; each label says its content.
+    assert!(h.query_by_label("HTTP").is_none());
+    h.get_by_label("Options (defaults)").click();
+    h.step();
+    h.get_by_label("HTTP");
+    h.state_mut().form.segments = 3;
+    h.state_mut().form.insecure = true;
+    h.step();
+    h.step();
+    h.get_by_label("Options (3 ranges, TLS unchecked)").click();
+    h.step();
+    assert!(h.query_by_label("HTTP").is_none(), "folded");
+    h.get_by_label("Auth (none)").click();
+    h.step();
+    h.get_by_label("Add an API key header").click();
+    h.step();
+    h.step();
+    assert_eq!(h.state().tab, Some(RequestTab::Headers), "to type the key");
+    h.get_by_label("Auth (API key)");
+    h.get_by_label("Header 1 value");
+}
+
+/// One click runs the repository's Rust backend from its SAM template (the bootstrap cargo built
+/// beside the tests): the method's URL and its key fill the form, a download through it streams
+/// past Lambda's 6 MiB and is verified, with the function's REPORT line; Stop ends the function.
+#[test]
+fn the_rust_backend_runs_from_its_template_with_one_click() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = harness(dir.path());
+    h.get_by_label("Local template").click();
+    h.step();
+    h.get_by_label("Rust backend").click();
+    h.step();
+    step_while(
+        &mut h,
+        Duration::from_secs(60),
+        "the Rust backend's stack to start",
+        |app| app.hosting.busy(),
+    );
+    h.step();
+    assert!(
+        h.state().hosting.hosted.is_some(),
+        "{:?}",
+        h.state().message
+    );
+    let url = h.state().form.url.clone();
+    assert!(url.ends_with("/prod/download?size=50MiB"), "{url}");
+    let key = h
+        .state()
+        .form
+        .headers
+        .iter()
+        .find(|r| r.name == "x-api-key")
+        .map(|r| r.value.clone())
+        .expect("the template's method needs a key: it is filled");
+    assert!(key.starts_with("local-"), "{key}");
+    // 12 MiB rather than 50: past Lambda's 6 MiB, then 3 s at its 2 MiB/s.
+    h.state_mut().form.url = url.replace("50MiB", "12MiB");
+    h.get_by_label("Start").click();
+    step_until_done(&mut h, Duration::from_secs(90));
+    let run = h.state().selected_run().unwrap();
+    let result = &run.finished.as_ref().unwrap().result;
+    assert_eq!(
+        result.outcome,
+        Outcome::Complete,
+        "{:?}",
+        result.error_preview
+    );
+    assert_eq!(result.bytes, 12 * 1024 * 1024);
+    assert_eq!(result.digest_match(), Some(true), "verified");
+    assert!(
+        result
+            .function_log
+            .iter()
+            .any(|l| l.starts_with("REPORT RequestId: ")),
+        "{:?}",
+        result.function_log
+    );
+    h.get_by_label("Stop the template").click();
+    h.step();
+    let t0 = Instant::now();
+    while std::process::Command::new("pgrep")
+        .args(["-f", "target/release/bootstrap"])
         .output()
         .unwrap()
         .status

@@ -201,3 +201,27 @@ pub struct DemoChoice {
     pub gateway: GatewayMode,
     pub url: String,
 }
+
+/// Where the endpoint comes from: one choice at the head of the request area.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The local demo, with its preset and gateway mode.
+    Demo,
+    /// A method of a template run locally ("Run a template locally...", or one of the
+    /// repository's backends).
+    Template,
+    /// A URL the user typed: their own endpoint.
+    Url,
+}
+
+impl Source {
+    pub const ALL: [Source; 3] = [Source::Demo, Source::Template, Source::Url];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Source::Demo => "Local demo",
+            Source::Template => "Local template",
+            Source::Url => "Your URL",
+        }
+    }
+}

@@ -18,7 +18,10 @@ mod ui;
 pub use batch::Batch;
 pub use files::Dialogs;
 use files::{Dialog, SaveWhat};
-pub use form::{DemoChoice, HeaderRow, RequestForm, Settings, default_dest_dir, suggest_file_name};
+pub use form::{
+    DemoChoice, HeaderRow, RequestForm, Settings, Source, default_dest_dir, suggest_file_name,
+};
+pub use request_ui::RequestTab;
 use runs::ActiveRun;
 pub use runs::{Finished, RunRecord, StartError};
 
@@ -115,8 +118,12 @@ pub struct StreamscopeApp {
     /// The last thing to tell the user that is not a verdict (saved report, copied summary, errors).
     pub message: Option<String>,
     pub gap_threshold_ms: f64,
-    /// The header editor is shown.
-    pub headers_open: bool,
+    /// Where the endpoint comes from.
+    pub source: Source,
+    /// The URL last typed while the source was "Your URL" (given back when it is chosen again).
+    user_url: String,
+    /// The open tab below the URL (Headers, Auth, Options), if any.
+    pub tab: Option<RequestTab>,
     /// Scale the throughput chart to the recent rate (a full-speed start would flatten a 2 MB/s
     /// plateau to nothing).
     pub fit_recent_rate: bool,
@@ -201,25 +208,31 @@ impl StreamscopeApp {
             confirm_overwrite: false,
             message: None,
             gap_threshold_ms: 250.0,
-            headers_open: false,
+            source: Source::Url,
+            user_url: String::new(),
+            tab: None,
             fit_recent_rate: true,
             hosting: Default::default(),
             next_id: 1,
         };
+        app.user_url = app.form.url.clone();
         if settings.use_demo || app.form.url.is_empty() {
             app.refill_demo_url();
+            app.source = Source::Demo;
         }
         Ok(app)
     }
 
     pub fn settings(&self) -> Settings {
-        let use_demo = self.form_is_demo();
+        // The demo and a template's method are remembered as choices (their ports change with
+        // every start); an edited demo URL is the user's.
+        let (use_demo, url) = match self.source {
+            Source::Demo if self.form_is_demo() => (true, String::new()),
+            Source::Template => (self.user_url.trim().is_empty(), self.user_url.clone()),
+            _ => (false, self.form.url.clone()),
+        };
         Settings {
-            url: if use_demo {
-                String::new()
-            } else {
-                strip_url_secrets(&self.form.url)
-            },
+            url: strip_url_secrets(&url),
             use_demo,
             header_names: self
                 .form
@@ -380,6 +393,7 @@ mod tests {
         assert!(!app.form_is_demo());
         app.apply_preset(1);
         assert!(app.form_is_demo());
+        assert_eq!(app.source, Source::Demo);
         app.form.url.push_str("&size=1");
         assert!(!app.form_is_demo(), "an edited demo URL is the user's");
     }

@@ -185,9 +185,21 @@ impl StreamscopeApp {
             }
         } else {
             ui.label("Press Start (or Enter in the URL field) to download.");
-            ui.label(
-                RichText::new("The local demo is ready: pick a preset to see each verdict.").weak(),
-            );
+            let hint = match self.source {
+                super::Source::Demo => {
+                    "The local demo is ready: pick a preset to see each verdict."
+                }
+                super::Source::Template if self.hosting.hosted.is_some() => {
+                    "The template runs: pick a method, Start; its function's log shows below the verdict."
+                }
+                super::Source::Template => {
+                    "Open a SAM/CloudFormation template, or run one of this project's backends."
+                }
+                super::Source::Url => {
+                    "Paste your endpoint's URL; its key in Headers, IAM under Auth."
+                }
+            };
+            ui.label(RichText::new(hint).weak());
         }
         if let Some(m) = &self.message {
             ui.add_space(4.0);

@@ -101,6 +101,7 @@ impl StreamscopeApp {
     pub fn apply_preset(&mut self, index: usize) {
         let Some(p) = PRESETS.get(index) else { return };
         self.preset = index;
+        self.source = Source::Demo;
         self.gateway = p.gateway;
         if let Some(t) = p.idle_timeout_s {
             self.form.idle_timeout_s = t;

@@ -1,15 +1,61 @@
 //! "Run a template locally...": a SAM/CloudFormation template's stack started on the app's
 //! runtime (as `streamscope local` starts it), its methods offered as the URL, and the function
 //! log of the selected run. Dropping the stack (Stop, another template, closing the window) ends
-//! its function processes.
+//! its function processes. The repository's own three backends run this way with one click.
 
 use super::files::Dialog;
 use super::ui::*;
 use super::{Dialogs, HeaderRow, StreamscopeApp};
-use crate::emulator::local::{Hosted, host, method_url};
+use crate::emulator::local::{Hosted, host, method_url_to};
 use crate::emulator::profile::Profile;
 use egui::RichText;
 use poll_promise::Promise;
+use std::path::{Path, PathBuf};
+
+/// One of the repository's backends, run from its SAM template with one click.
+pub struct Backend {
+    pub name: &'static str,
+    /// The template, from the repository's root.
+    pub template: &'static str,
+    /// What the method's `{proxy+}` stands for in the URL the form gets.
+    pub proxy: &'static str,
+    /// The backend relays `UpstreamUrl` (given the demo's own full-speed server); otherwise it
+    /// makes its bytes itself.
+    pub relays: bool,
+}
+
+pub const BACKENDS: [Backend; 3] = [
+    Backend {
+        name: "Rust backend",
+        template: "src/backend/template.yaml",
+        proxy: "download?size=50MiB",
+        relays: false,
+    },
+    Backend {
+        name: "Node.js backend",
+        template: "src/backend/node/template.yaml",
+        proxy: "download",
+        relays: true,
+    },
+    Backend {
+        name: "Python backend",
+        template: "src/backend/python/template.yaml",
+        proxy: "download",
+        relays: true,
+    },
+];
+
+/// The streamscope checkout this app runs from (where `src/backend/template.yaml` is): the
+/// working directory or one above it, or above the executable (`target/release/streamscope`).
+pub fn repository() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok();
+    let exe = std::env::current_exe().ok();
+    let starts = cwd.iter().chain(exe.iter());
+    starts
+        .flat_map(|p| p.ancestors().take(4))
+        .find(|d| d.join(BACKENDS[0].template).is_file() && d.join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
+}
 
 /// The template being hosted, or being asked for, or starting.
 #[derive(Default)]
@@ -21,19 +67,49 @@ pub struct Hosting {
     pub method: usize,
     /// Start a download of the first method once the stack runs.
     start_when_running: bool,
+    /// The parameter overrides the next stack starts with.
+    overrides: Vec<(String, String)>,
+    /// What a `{proxy+}` stands for in the form's URL.
+    proxy: String,
 }
 
 impl Hosting {
-    pub(super) fn busy(&self) -> bool {
+    /// A dialog is open or a stack is starting.
+    pub fn busy(&self) -> bool {
         self.dialog.is_some() || self.starting.is_some()
     }
 }
 
 impl StreamscopeApp {
     /// Runs `template`, as if the dialog had named it; `start`: download its first method then.
-    pub fn host_template(&mut self, template: std::path::PathBuf, start: bool) {
+    pub fn host_template(&mut self, template: PathBuf, start: bool) {
         self.hosting.dialog = Some(Promise::from_ready(Some(template)));
         self.hosting.start_when_running = start;
+        self.hosting.overrides.clear();
+        self.hosting.proxy = "x".into();
+    }
+
+    /// Runs backend `i` of [`BACKENDS`] from the repository at `repo`; a relaying backend relays
+    /// 50 MiB from the demo's own server (no gateway, full speed).
+    pub fn host_backend(&mut self, repo: &Path, i: usize) {
+        let Some(b) = BACKENDS.get(i) else { return };
+        let mut overrides = Vec::new();
+        if b.relays {
+            let Some(d) = &self.demo else {
+                self.message = Some(format!(
+                    "{} relays the local demo's data, which did not start",
+                    b.name
+                ));
+                return;
+            };
+            overrides.push((
+                "UpstreamUrl".to_string(),
+                format!("http://{}/download?size=50MiB", d.off),
+            ));
+        }
+        self.host_template(repo.join(b.template), false);
+        self.hosting.overrides = overrides;
+        self.hosting.proxy = b.proxy.into();
     }
 
     pub(super) fn open_template_dialog(&mut self) {
@@ -51,6 +127,8 @@ impl StreamscopeApp {
             }
         };
         self.hosting.dialog = Some(dialog);
+        self.hosting.overrides.clear();
+        self.hosting.proxy = "x".into();
     }
 
     /// The dialog's answer starts the stack; the started stack fills the form.
@@ -60,9 +138,10 @@ impl StreamscopeApp {
                 Ok(Some(path)) => {
                     // The previous stack, if any, ends first.
                     self.hosting.hosted = None;
+                    let overrides = self.hosting.overrides.clone();
                     let _guard = self.rt.enter();
                     self.hosting.starting = Some(Promise::spawn_async(async move {
-                        host(&path, Profile::aws()).await
+                        host(&path, &overrides, Profile::aws()).await
                     }));
                     self.message = Some("starting the template's stack...".into());
                 }
@@ -79,8 +158,19 @@ impl StreamscopeApp {
                         h.stack.methods.len(),
                         h.addr
                     ));
+                    // A backend's download is under its greedy path; otherwise the first method.
+                    let first = h
+                        .stack
+                        .methods
+                        .iter()
+                        .position(|m| {
+                            m.path.contains("{proxy+}")
+                                && !matches!(self.hosting.proxy.as_str(), "" | "x")
+                        })
+                        .unwrap_or(0);
                     self.hosting.hosted = Some(h);
-                    self.use_method(0);
+                    self.source = super::Source::Template;
+                    self.use_method(first);
                     if std::mem::take(&mut self.hosting.start_when_running)
                         && let Err(e) = self.start(true)
                     {
@@ -102,7 +192,8 @@ impl StreamscopeApp {
             return;
         };
         self.hosting.method = i;
-        self.form.url = method_url(h.addr, m);
+        let proxy = Some(self.hosting.proxy.as_str()).filter(|p| !p.is_empty());
+        self.form.url = method_url_to(h.addr, m, proxy.unwrap_or("x"));
         self.form
             .headers
             .retain(|r| !r.name.eq_ignore_ascii_case("x-api-key"));
@@ -116,7 +207,8 @@ impl StreamscopeApp {
         self.confirm_overwrite = false;
     }
 
-    /// The template row: open one, and once it runs, its methods and Stop.
+    /// The template source: open one (or one of the repository's backends); once it runs, its
+    /// methods and Stop.
     pub(super) fn template_row_ui(&mut self, ui: &mut egui::Ui) {
         if ui
             .button("Run a template locally...")
@@ -126,11 +218,10 @@ impl StreamscopeApp {
             self.open_template_dialog();
         }
         let Some(h) = &self.hosting.hosted else {
+            self.backends_ui(ui);
             if self.hosting.starting.is_some() {
                 ui.spinner();
             }
-            ui.separator();
-            self.demo_note_ui(ui);
             return;
         };
         let labels: Vec<String> = h
@@ -150,20 +241,49 @@ impl StreamscopeApp {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        ui.label(RichText::new(format!("{name} on {}", h.addr)).weak());
-        egui::ComboBox::from_label("Template method")
+        let where_ = format!("{name} on {}", h.addr);
+        let l = ui.label("method");
+        egui::ComboBox::from_id_salt("template-method")
             .selected_text(labels.get(chosen).cloned().unwrap_or_default())
+            .width(360.0)
             .show_ui(ui, |ui| {
                 for (i, l) in labels.iter().enumerate() {
                     ui.selectable_value(&mut chosen, i, l);
                 }
-            });
+            })
+            .response
+            .labelled_by(l.id)
+            .on_hover_text("Template method: its URL (and its key, if it needs one) fill the form");
         if chosen != self.hosting.method {
             self.use_method(chosen);
         }
         if ui.button("Stop the template").clicked() {
             self.hosting.hosted = None;
             self.message = Some("the template's stack stopped".into());
+        }
+        ui.add(egui::Label::new(RichText::new(where_).weak()).truncate());
+    }
+
+    /// The repository's three backends, one click each (offered when the app runs from a
+    /// checkout: the templates' code is there).
+    fn backends_ui(&mut self, ui: &mut egui::Ui) {
+        let repo = repository();
+        ui.label(RichText::new("or this project's:").weak());
+        for (i, b) in BACKENDS.iter().enumerate() {
+            let button = ui
+                .add_enabled(
+                    repo.is_some() && !self.hosting.busy(),
+                    egui::Button::new(b.name),
+                )
+                .on_hover_text(format!("Run {} locally, as deployed", b.template))
+                .on_disabled_hover_text(
+                    "The repository's templates are not beside this streamscope: run it from a checkout",
+                );
+            if button.clicked()
+                && let Some(r) = &repo
+            {
+                self.host_backend(r, i);
+            }
         }
     }
 }

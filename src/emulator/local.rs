@@ -32,11 +32,16 @@ pub fn runtime_settings(f: &FunctionDef, profile: &Profile) -> Result<FunctionSe
     let exists = |p: &Path| p.is_file();
     if f.runtime.starts_with("provided") {
         let own = f.code_dir.join("bootstrap");
-        // The project's own build, beside this executable, when CodeUri has none yet.
-        let built = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(|d| d.join("bootstrap")))
-            .filter(|b| exists(b));
+        // The project's own build, beside this executable (or above it, when cargo runs a test
+        // from target/*/deps/), when CodeUri has none yet.
+        let built = std::env::current_exe().ok().and_then(|e| {
+            let dir = e.parent()?;
+            let dir = match dir.file_name() {
+                Some(n) if n == "deps" => dir.parent()?,
+                _ => dir,
+            };
+            Some(dir.join("bootstrap")).filter(|b| exists(b))
+        });
         let Some(cmd) = Some(own.clone()).filter(|o| exists(o)).or(built) else {
             return Err(format!(
                 "{}: no bootstrap in {} (build it: ARCH=x86_64 bash scripts/build-lambda.sh, or cargo build --release --features lambda)",
@@ -295,9 +300,14 @@ impl Drop for Hosted {
     }
 }
 
-/// Reads `template`, starts its stack on 127.0.0.1 (a free port) on the current runtime.
-pub async fn host(template: &Path, profile: &Profile) -> Result<Hosted, String> {
-    let stack = super::template::read(template, &[]).map_err(|e| e.to_string())?;
+/// Reads `template` (with parameter `overrides`, as `--parameter-overrides`), starts its stack on
+/// 127.0.0.1 (a free port) on the current runtime.
+pub async fn host(
+    template: &Path,
+    overrides: &[(String, String)],
+    profile: &Profile,
+) -> Result<Hosted, String> {
+    let stack = super::template::read(template, overrides).map_err(|e| e.to_string())?;
     let key = format!("local-{}", &uuid::Uuid::new_v4().simple().to_string()[..20]);
     let prepared = Prepared::new(stack, profile, key)?;
     let listener = tokio::net::TcpListener::bind((std::net::Ipv4Addr::LOCALHOST, 0))
@@ -326,15 +336,19 @@ pub async fn host(template: &Path, profile: &Profile) -> Result<Hosted, String> 
 
 /// A URL for `m` on `addr`: its stage and path, a `{proxy+}` filled with `x`.
 pub fn method_url(addr: std::net::SocketAddr, m: &MethodDef) -> String {
-    let path: Vec<String> = m
+    method_url_to(addr, m, "x")
+}
+
+/// [`method_url`] with a greedy `{proxy+}` segment standing for `proxy` (a path with its query,
+/// `download?size=50MiB`); other `{name}` segments stand for `x`.
+pub fn method_url_to(addr: std::net::SocketAddr, m: &MethodDef, proxy: &str) -> String {
+    let path: Vec<&str> = m
         .path
         .split('/')
-        .map(|s| {
-            if s.starts_with('{') && s.ends_with('}') {
-                "x".to_string()
-            } else {
-                s.to_string()
-            }
+        .map(|s| match s {
+            "{proxy+}" => proxy,
+            s if s.starts_with('{') && s.ends_with('}') => "x",
+            s => s,
         })
         .collect();
     format!("http://{addr}/{}{}", m.stage, path.join("/"))
