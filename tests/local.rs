@@ -304,3 +304,80 @@ fn a_three_second_function_timeout_cuts_the_stream_with_its_finding() {
         r["function_log"]
     );
 }
+
+/// A STREAM method that leaves TimeoutInMillis unset (SAM's `ResponseTransferMode` alone sets
+/// none) is cut at the default integration timeout: 29 s on AWS, 4 s in a scaled profile. `get
+/// --limits` with that profile names it; judged by AWS's 29 s, a 4 s cut is not that finding.
+#[test]
+fn timeout_in_millis_unset_cuts_the_stream_at_the_profiles_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let profile = dir.path().join("scaled.toml");
+    std::fs::write(
+        &profile,
+        streamscope::emulator::profile::DEFAULT_TOML.replace(
+            "[integration_timeout_default_ms]\nvalue = 29000",
+            "[integration_timeout_default_ms]\nvalue = 4000",
+        ),
+    )
+    .unwrap();
+    // CodeUri without a bootstrap: the one cargo built beside streamscope runs.
+    std::fs::create_dir(dir.path().join("fn")).unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Api:\n    EndpointConfiguration: REGIONAL\nResources:\n  Download:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: provided.al2023\n      Handler: bootstrap\n      CodeUri: fn/\n      Timeout: 60\n      Environment:\n        Variables:\n          STREAMSCOPE_FAULT_KNOBS: \"true\"\n      Events:\n        Get:\n          Type: Api\n          Properties:\n            Path: /{proxy+}\n            Method: get\n            ResponseTransferMode: RESPONSE_STREAM\n",
+    )
+    .unwrap();
+    let log = dir.path().join("local.log");
+    let s = local(&template, &["--profile", profile.to_str().unwrap()], &log);
+    let started = std::fs::read_to_string(&log).unwrap();
+    assert!(started.contains("STREAM    4000 ms"), "{started}");
+    let out = dir.path().join("x.bin");
+    // Warm first, so that the timed run is the integration's 4 s and not the cold start.
+    let warm = get(&[
+        &format!("{}/Prod/healthz", s.base),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(warm.status.success(), "{}", stderr(&warm));
+    let url = format!("{}/Prod/download?size=16MiB&rate=1MiB&length=0", s.base);
+    for (limits, expect) in [(Some(&profile), true), (None, false)] {
+        std::fs::remove_file(&out).ok();
+        let json = dir.path().join("r.json");
+        let mut args = vec![
+            url.as_str(),
+            "-o",
+            out.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+        ];
+        if let Some(p) = limits {
+            args.extend(["--limits", p.to_str().unwrap()]);
+        }
+        let o = get(&args);
+        let r = read_json(&json);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(r["outcome"], "truncated", "{r}");
+        assert!(!out.exists(), "a cut download is not left under its name");
+        let ids = finding_ids(&r);
+        assert_eq!(
+            ids.iter().any(|i| i == "stream-cut-at-default-timeout"),
+            expect,
+            "--limits {limits:?}: {ids:?}"
+        );
+    }
+    // A profile that cannot be read: one line, exit 2.
+    let o = get(&[
+        &url,
+        "-o",
+        out.to_str().unwrap(),
+        "--limits",
+        "/nonexistent.toml",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("cannot read the profile"),
+        "{}",
+        stderr(&o)
+    );
+}

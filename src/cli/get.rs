@@ -113,6 +113,10 @@ pub struct GetArgs {
     /// misses one exits 3
     #[arg(long, value_name = "EXPR")]
     pub require: Vec<String>,
+    /// Judge the run by this emulation profile's limits (a profile `calibrate` wrote for your
+    /// account, or the scaled one a local run used) instead of AWS's published ones
+    #[arg(long, value_name = "PROFILE.toml")]
+    pub limits: Option<PathBuf>,
     /// No progress line and no summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -173,6 +177,16 @@ pub async fn get(args: GetArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let limits = match &args.limits {
+        None => Limits::AWS,
+        Some(p) => match crate::emulator::profile::Profile::load(p) {
+            Ok(p) => Limits::from_profile(&p),
+            Err(e) => {
+                eprintln!("streamscope: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
     let cancel = CancellationToken::new();
     let on_signal = cancel.clone();
     tokio::spawn(async move {
@@ -187,7 +201,7 @@ pub async fn get(args: GetArgs) -> ExitCode {
     // The progress task ends when the engine drops its sender; a join error only loses the line.
     progress.await.ok();
     let figures = Figures::of(&result);
-    let findings = probe::analysis::findings::findings(&result, &figures, &Limits::AWS);
+    let findings = probe::analysis::findings::findings(&result, &figures, &limits);
     let thresholds = probe::analysis::thresholds::check(&result, &figures, &findings);
     let mut code = if !result.outcome.is_complete() {
         ExitCode::from(1)

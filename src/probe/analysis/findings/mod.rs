@@ -79,6 +79,30 @@ impl Limits {
     };
 }
 
+impl Limits {
+    /// The numbers of an emulation profile (the built-in one, one `calibrate` wrote for an
+    /// account, or one scaled for a test): a run is judged by the limits it ran under. Lambda's
+    /// default function timeout is not a profile value and stays AWS's.
+    pub fn from_profile(p: &crate::emulator::profile::Profile) -> Limits {
+        let secs = |s: u64| std::time::Duration::from_secs(s).as_secs_f64();
+        Limits {
+            default_integration_timeout_s: std::time::Duration::from_millis(
+                p.integration_timeout_default_ms.value,
+            )
+            .as_secs_f64(),
+            max_stream_s: secs(p.stream_max_duration_s.value),
+            idle_edge_s: secs(p.stream_idle_timeout_edge_s.value),
+            idle_regional_s: secs(p.stream_idle_timeout_regional_s.value),
+            lambda_max_stream_bytes: p.lambda_max_bytes.value,
+            apigw_free_bytes: p.stream_unthrottled_bytes.value,
+            lambda_free_bytes: p.lambda_unthrottled_bytes.value,
+            // Bytes per second: exact in an f64 below 2^53.
+            throttle_bytes_per_sec: p.stream_bytes_per_sec.value.min(1 << 53) as f64,
+            ..Limits::AWS
+        }
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Limits::AWS
