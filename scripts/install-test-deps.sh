@@ -9,6 +9,8 @@
 #          jsonschema (checks reports against schema/), junitparser (reads compare --junit)
 #   npm:   src/backend/node's lock file (the real Node runtime interface client, aws-lambda-ric)
 #   venv:  $STREAMSCOPE_TOOLS/venv with src/backend/python/requirements.txt (Flask, gunicorn, requests)
+#          and awslambdaric (the real Python runtime interface client, for `local`'s python*
+#          functions without the Web Adapter)
 #   cargo: lambda_web_adapter (the real Lambda Web Adapter) into $STREAMSCOPE_TOOLS/lwa; cargo-deb
 #   apt, for the package checks (scripts/check-package.sh): lintian, desktop-file-utils, dpkg-dev
 #          (dpkg-shlibdeps), xvfb + xdotool + imagemagick (open the installed app and look)
@@ -60,13 +62,15 @@ if [ ! -f src/backend/node/node_modules/aws-lambda-ric/dist/rapid-client.node ];
   (cd src/backend/node && npm_config_nodedir=/usr npm ci --no-audit --no-fund)
 fi
 
-# The Python backend's packages, in a venv of their own (redone when requirements.txt changes).
-req_sum=$(sha256sum src/backend/python/requirements.txt | cut -d' ' -f1)
+# The Python backend's packages and the Python runtime client, in a venv of their own (redone when
+# requirements.txt or the client's version changes).
+RIC_VERSION=4.2.2
+req_sum="$(sha256sum src/backend/python/requirements.txt | cut -d' ' -f1) awslambdaric==$RIC_VERSION"
 if [ "$(cat "$TOOLS/venv/.requirements" 2>/dev/null)" != "$req_sum" ]; then
   rm -rf "$TOOLS/venv"
   mkdir -p "$TOOLS"
   python3 -m venv "$TOOLS/venv"
-  "$TOOLS/venv/bin/pip" install --quiet -r src/backend/python/requirements.txt
+  "$TOOLS/venv/bin/pip" install --quiet -r src/backend/python/requirements.txt "awslambdaric==$RIC_VERSION"
   echo "$req_sum" >"$TOOLS/venv/.requirements"
 fi
 

@@ -381,3 +381,58 @@ fn timeout_in_millis_unset_cuts_the_stream_at_the_profiles_default() {
         stderr(&o)
     );
 }
+
+/// A `python*` function without the Web Adapter runs under the real Python runtime client
+/// (awslambdaric from PyPI, in the tools venv): behind BUFFERED its proxy JSON is the answer;
+/// behind STREAM the same plain JSON is not the streaming format, and API Gateway answers 500
+/// (AWS's table of transfer modes).
+#[test]
+fn a_python_handler_runs_under_the_real_python_runtime_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let code = dir.path().join("fn");
+    std::fs::create_dir(&code).unwrap();
+    std::fs::write(
+        code.join("app.py"),
+        "import sys\n\ndef handler(event, context):\n    print('handling', event['path'], file=sys.stderr)\n    return {'statusCode': 200, 'body': 'python saw ' + event['path'] + ' as ' + context.aws_request_id}\n",
+    )
+    .unwrap();
+    let template = dir.path().join("template.yaml");
+    std::fs::write(
+        &template,
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Api:\n    EndpointConfiguration: REGIONAL\nResources:\n  Py:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      CodeUri: fn/\n      Events:\n        Buffered:\n          Type: Api\n          Properties: {Path: /buffered, Method: get}\n        Stream:\n          Type: Api\n          Properties: {Path: /stream, Method: get, ResponseTransferMode: RESPONSE_STREAM, TimeoutInMillis: 60000}\n",
+    )
+    .unwrap();
+    let log = dir.path().join("local.log");
+    let s = local(&template, &[], &log);
+    let out = dir.path().join("x.bin");
+    let json = dir.path().join("r.json");
+    let o = get(&[
+        &format!("{}/Prod/buffered", s.base),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let body = std::fs::read_to_string(&out).unwrap();
+    let r = read_json(&json);
+    let id = body
+        .strip_prefix("python saw /buffered as ")
+        .unwrap_or_else(|| panic!("{body}"));
+    let log_lines = r["function_log"].to_string();
+    assert!(
+        log_lines.contains(&format!("REPORT RequestId: {id}")) && log_lines.contains("handling"),
+        "{log_lines}"
+    );
+    std::fs::remove_file(&out).unwrap();
+    let o = get(&[
+        &format!("{}/Prod/stream", s.base),
+        "-o",
+        out.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let r = read_json(&json);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(r["response"]["status"], 500, "{r}");
+}
