@@ -119,6 +119,12 @@ fn say_start(stack: &Stack, profile: &Profile, key: &str, template: &std::path::
     }
     match crate::lint::lint_paths(&[template.to_path_buf()]) {
         Ok(found) => {
+            // The resolved stack's view, where the files' lint did not see it.
+            if !found.iter().any(|f| f.rule == "web-adapter-mode-mismatch") {
+                for w in local::stack_warnings(stack) {
+                    eprintln!("lint: (the stack) warning {w}");
+                }
+            }
             for f in found {
                 eprintln!(
                     "lint: {}:{}: {} {}: {}",

@@ -324,6 +324,13 @@ impl GatewayConfig {
         self.settings.mode
     }
 
+    /// Counts this method's requests in `other`'s usage plan (its quota and its token buckets):
+    /// a usage plan covers an API stage, not one method.
+    pub fn share_usage_plan(&mut self, other: &GatewayConfig) {
+        self.requests = other.requests.clone();
+        self.throttle.clone_from(&other.throttle);
+    }
+
     pub fn settings(&self) -> &GatewaySettings {
         &self.settings
     }

@@ -122,6 +122,44 @@ fn python_runtime(f: &FunctionDef, s: &mut FunctionSettings) -> Result<(), Strin
     Ok(())
 }
 
+/// What the resolved stack shows that a file-by-file lint may not (a method in a nested template,
+/// its function in the parent): a Web Adapter whose invoke mode is not its method's. One line per
+/// function and mode, worded as lint's `web-adapter-mode-mismatch`.
+pub fn stack_warnings(stack: &Stack) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for m in &stack.methods {
+        let Some(f) = stack
+            .functions
+            .iter()
+            .find(|f| f.name == m.function && f.web_adapter)
+        else {
+            continue;
+        };
+        let invoke = f
+            .env
+            .iter()
+            .find(|(k, _)| k == "AWS_LWA_INVOKE_MODE")
+            .map_or("buffered".to_string(), |(_, v)| v.to_ascii_lowercase());
+        let effect = match (m.mode.as_str(), invoke.as_str()) {
+            ("STREAM", i) if i != "response_stream" => {
+                "API Gateway answers 500 (the output is not in the streaming format): set AWS_LWA_INVOKE_MODE=response_stream"
+            }
+            ("BUFFERED", "response_stream") => {
+                "API Gateway returns the status and headers but not the body: set the method's responseTransferMode to STREAM, or AWS_LWA_INVOKE_MODE=buffered"
+            }
+            _ => continue,
+        };
+        if seen.insert((f.name.as_str(), m.mode.as_str())) {
+            out.push(format!(
+                "web-adapter-mode-mismatch: {}'s Web Adapter runs in {invoke} mode (AWS_LWA_INVOKE_MODE) behind the {} method {} /{}{}: {effect}",
+                f.name, m.mode, m.http_method, m.stage, m.path
+            ));
+        }
+    }
+    out
+}
+
 /// The gateway emulation of one method, from the profile.
 pub fn method_gateway(m: &MethodDef, profile: &Profile, key: &str) -> GatewaySettings {
     let mut g = GatewaySettings::from_profile(profile);
@@ -178,11 +216,22 @@ pub fn router(
 ) -> Result<Router, super::ConfigError> {
     use axum::routing::{MethodFilter, MethodRouter};
     let mut by_path: std::collections::BTreeMap<String, (MethodRouter, bool)> = Default::default();
+    // A usage plan covers a stage: its methods share one quota and one set of buckets.
+    let mut plans: std::collections::HashMap<&str, super::gateway::GatewayConfig> =
+        Default::default();
     for m in &stack.methods {
         let Some(service) = services.get(&m.function) else {
             continue;
         };
-        let gateway = method_gateway(m, profile, key).validate()?;
+        let mut gateway = method_gateway(m, profile, key).validate()?;
+        if m.usage.is_some() && m.api_key_required {
+            match plans.get(m.stage.as_str()) {
+                Some(first) => gateway.share_usage_plan(first),
+                None => {
+                    plans.insert(&m.stage, gateway.clone());
+                }
+            }
+        }
         let svc = super::lambda_service::front::router(service.clone(), gateway);
         let mut paths = vec![route_path(m)];
         if m.path == "/" {
