@@ -395,7 +395,7 @@ fn a_python_handler_runs_under_the_real_python_runtime_client() {
     std::fs::create_dir(&code).unwrap();
     std::fs::write(
         code.join("app.py"),
-        "import sys\n\ndef handler(event, context):\n    print('handling', event['path'], file=sys.stderr)\n    return {'statusCode': 200, 'body': 'python saw ' + event['path'] + ' as ' + context.aws_request_id}\n",
+        "import os, sys\n\ndef handler(event, context):\n    print('handling', event['path'], file=sys.stderr)\n    trace = event['headers'].get('x-amzn-trace-id') or event['headers'].get('X-Amzn-Trace-Id')\n    return {'statusCode': 200, 'body': 'python saw ' + event['path'] + ' as ' + context.aws_request_id + ' in ' + trace + ' runtime ' + os.environ.get('_X_AMZN_TRACE_ID', '-')}\n",
     )
     .unwrap();
     let template = dir.path().join("template.yaml");
@@ -418,9 +418,35 @@ fn a_python_handler_runs_under_the_real_python_runtime_client() {
     assert!(o.status.success(), "{}", stderr(&o));
     let body = std::fs::read_to_string(&out).unwrap();
     let r = read_json(&json);
-    let id = body
+    let (id, traces) = body
         .strip_prefix("python saw /buffered as ")
+        .and_then(|rest| rest.split_once(" in "))
         .unwrap_or_else(|| panic!("{body}"));
+    let (trace, runtime_trace) = traces.split_once(" runtime ").unwrap();
+    assert_eq!(trace, runtime_trace, "the event's trace is the runtime's");
+    // One trace id follows the request: the event's is the response's, and derives from the id.
+    let header = |name: &str| {
+        r["response"]["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["name"] == name)
+            .map(|h| h["value"].as_str().unwrap().to_string())
+            .unwrap_or_default()
+    };
+    // API Gateway's request id (the response's) is not the invocation's (the REPORT's), as on
+    // AWS; the trace root derives from the gateway's.
+    let gateway_id = header("x-amzn-requestid");
+    assert!(!gateway_id.is_empty() && gateway_id != id, "{gateway_id}");
+    let root = header("x-amzn-trace-id");
+    assert!(
+        root.starts_with("Root=1-") && trace.starts_with(&format!("{root};")),
+        "response {root:?}, event {trace:?}"
+    );
+    assert!(
+        root.ends_with(&gateway_id.replace('-', "")[..24]),
+        "{root} {gateway_id}"
+    );
     let log_lines = r["function_log"].to_string();
     assert!(
         log_lines.contains(&format!("REPORT RequestId: {id}")) && log_lines.contains("handling"),

@@ -572,10 +572,24 @@ pub async fn emulate(State(cfg): State<Arc<GatewayConfig>>, req: Request, next: 
     resp.map(|body| cutter.guard(body))
 }
 
+/// The X-Ray trace root API Gateway gives request `request_id`: the same in the function's event
+/// (`X-Amzn-Trace-Id`), its runtime's `Lambda-Runtime-Trace-Id` and the response's
+/// `x-amzn-trace-id`, so that one id follows the request through. (A real root's second field
+/// is the epoch time in hex; here it is zero, which keeps it a function of the request id.)
+pub fn trace_root(request_id: &str) -> String {
+    let hex: String = request_id.chars().filter(|c| *c != '-').take(24).collect();
+    format!("Root=1-00000000-{hex}")
+}
+
 /// The headers the profile says API Gateway adds (unless the response has them), and
 /// `x-streamscope-profile` naming the profile, so that a report can say what it ran against.
 fn add_headers(b: &Behaviour, h: &mut axum::http::HeaderMap) {
     let id = uuid::Uuid::new_v4();
+    // A hosted function's response already names its invocation's request id: the trace follows it.
+    let request_id = h
+        .get("x-amzn-requestid")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| id.to_string(), str::to_string);
     for name in &b.added_headers {
         let Ok(name) = axum::http::HeaderName::from_bytes(name.as_bytes()) else {
             continue;
@@ -584,14 +598,8 @@ fn add_headers(b: &Behaviour, h: &mut axum::http::HeaderMap) {
             continue;
         }
         let value = match name.as_str() {
-            "x-amzn-requestid" => id.to_string(),
-            "x-amzn-trace-id" => {
-                let secs = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap_or_default()
-                    .as_secs();
-                format!("Root=1-{secs:08x}-{}", &id.simple().to_string()[..24])
-            }
+            "x-amzn-requestid" => request_id.clone(),
+            "x-amzn-trace-id" => trace_root(&request_id),
             // API Gateway's extended request id: 16 characters ending in '='.
             _ => format!("{}=", &id.simple().to_string()[..15]),
         };

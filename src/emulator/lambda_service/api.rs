@@ -109,7 +109,8 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
         "platform.start",
         serde_json::json!({"requestId": request_id, "version": "$LATEST"}),
     );
-    sh.tell_extensions_invoke(&request_id, deadline_ms as u64);
+    // The trace is API Gateway's, as X-Ray carries it into the function.
+    sh.tell_extensions_invoke(&request_id, &inv.caller_id, deadline_ms as u64);
     // The function's own timeout: stop it, as Lambda does, and tell the caller. The watcher
     // ends with the invocation.
     let watch = sh.clone();
@@ -132,12 +133,17 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
             }
         }
     });
-    let headers = invocation_headers(&sh.config, &request_id, deadline_ms);
+    let headers = invocation_headers(&sh.config, &request_id, &inv.caller_id, deadline_ms);
     (StatusCode::OK, headers, inv.event).into_response()
 }
 
 /// The Runtime API's headers of an invocation handed to the runtime.
-fn invocation_headers(config: &FunctionConfig, request_id: &str, deadline_ms: u128) -> HeaderMap {
+fn invocation_headers(
+    config: &FunctionConfig,
+    request_id: &str,
+    caller_id: &str,
+    deadline_ms: u128,
+) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -147,7 +153,7 @@ fn invocation_headers(config: &FunctionConfig, request_id: &str, deadline_ms: u1
     put("lambda-runtime-aws-request-id", request_id.to_string());
     put("lambda-runtime-deadline-ms", deadline_ms.to_string());
     put("lambda-runtime-invoked-function-arn", function_arn(config));
-    put("lambda-runtime-trace-id", trace_id(request_id));
+    put("lambda-runtime-trace-id", trace_id(caller_id));
     put("content-type", "application/json".into());
     headers
 }

@@ -307,13 +307,18 @@ impl Shared {
     }
 
     /// An INVOKE event for every extension that registered for them.
-    pub(super) fn tell_extensions_invoke(&self, request_id: &str, deadline_ms: u64) {
+    pub(super) fn tell_extensions_invoke(
+        &self,
+        request_id: &str,
+        caller_id: &str,
+        deadline_ms: u64,
+    ) {
         let event = serde_json::json!({
             "eventType": "INVOKE",
             "deadlineMs": deadline_ms,
             "requestId": request_id,
             "invokedFunctionArn": function_arn(&self.config),
-            "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id(request_id) },
+            "tracing": { "type": "X-Amzn-Trace-Id", "value": trace_id(caller_id) },
         });
         let mut exts = lock(&self.extensions);
         for e in exts.iter_mut().filter(|e| e.invoke) {
@@ -350,7 +355,10 @@ pub(super) fn function_arn(c: &FunctionConfig) -> String {
     format!("arn:aws:lambda:us-east-1:123456789012:function:{}", c.name)
 }
 
+/// The trace header the function sees: API Gateway's root, no parent segment, not sampled.
 pub(super) fn trace_id(request_id: &str) -> String {
-    let hex: String = request_id.chars().filter(|c| *c != '-').take(24).collect();
-    format!("Root=1-00000000-{hex};Parent=0000000000000000;Sampled=0")
+    format!(
+        "{};Parent=0000000000000000;Sampled=0",
+        crate::emulator::gateway::trace_root(request_id)
+    )
 }
