@@ -655,6 +655,16 @@ printf '{"statusCode":200,"body":"hello from the template"}'"#,
     assert!(h.query_by_label("Run a template locally...").is_none());
     h.get_by_label("Local template").click();
     h.step();
+    // Parameters that are not K=V: said, and no dialog opens.
+    h.get_by_label("Parameters").focus();
+    h.get_by_label("Parameters").type_text("oops");
+    h.step();
+    h.get_by_label("Run a template locally...").click();
+    h.step();
+    assert!(h.state().hosting.hosted.is_none() && !h.state().hosting.busy());
+    h.get_by_label_contains("\"oops\": write Parameters as KEY=VALUE");
+    h.state_mut().hosting.parameters.clear();
+    h.step();
     h.get_by_label("Run a template locally...").click();
     h.step();
     step_while(

@@ -243,12 +243,28 @@ fn what_cannot_run_is_refused_at_start_in_one_line() {
         ),
         (unsupported, "the runtime \"java21\" is not supported here"),
         (import, "Fn::ImportValue cannot be resolved locally"),
+        // CloudFormation's "Parameters: [UpstreamUrl] must have values".
+        (
+            repo("src/backend/python/template.yaml"),
+            "template.yaml:10: the parameter UpstreamUrl has no Default: give it a value (--parameter-overrides UpstreamUrl=VALUE)",
+        ),
     ];
-    for (template, says) in cases {
+    let cases = cases.into_iter().map(|(t, says)| (t, says, None)).chain([(
+        repo("src/backend/template.yaml"),
+        "no parameter Nope in this template (CloudFormation: Parameters: [Nope] do not exist",
+        Some("Nope=1"),
+    )]);
+    for (template, says, overrides) in cases {
         let o = std::process::Command::new(BIN)
             .arg("local")
             .arg(&template)
             .args(["--port", "0"])
+            .args(
+                overrides
+                    .map(|o| ["--parameter-overrides", o])
+                    .into_iter()
+                    .flatten(),
+            )
             .output()
             .unwrap();
         let err = stderr(&o);

@@ -43,6 +43,8 @@ pub struct Launch {
     pub preset: Option<usize>,
     pub start: bool,
     pub template: Option<PathBuf>,
+    /// The template's parameter overrides, `K=V K2=V2`.
+    pub parameters: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +82,7 @@ pub fn run(launch: Launch) -> Result<(), AppError> {
                 app.apply_preset(p);
             }
             if let Some(t) = launch.template {
+                app.hosting.parameters = launch.parameters;
                 app.host_template(t, launch.start);
             } else if launch.start
                 && let Err(e) = app.start(true)

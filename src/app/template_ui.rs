@@ -71,6 +71,9 @@ pub struct Hosting {
     overrides: Vec<(String, String)>,
     /// What a `{proxy+}` stands for in the form's URL.
     proxy: String,
+    /// The parameters a template opened here starts with, `K=V K2=V2` (as
+    /// `--parameter-overrides`).
+    pub parameters: String,
 }
 
 impl Hosting {
@@ -82,11 +85,29 @@ impl Hosting {
 
 impl StreamscopeApp {
     /// Runs `template`, as if the dialog had named it; `start`: download its first method then.
+    /// The Parameters field's overrides apply.
     pub fn host_template(&mut self, template: PathBuf, start: bool) {
-        self.hosting.dialog = Some(Promise::from_ready(Some(template)));
-        self.hosting.start_when_running = start;
-        self.hosting.overrides.clear();
-        self.hosting.proxy = "x".into();
+        if self.take_parameters() {
+            self.hosting.dialog = Some(Promise::from_ready(Some(template)));
+            self.hosting.start_when_running = start;
+        }
+    }
+
+    /// The Parameters field as the next stack's overrides; false (and the reason said) when it
+    /// is not `K=V ...`.
+    fn take_parameters(&mut self) -> bool {
+        let text = [self.hosting.parameters.clone()];
+        match crate::emulator::template::key_values(&text, "Parameters") {
+            Ok(o) => {
+                self.hosting.overrides = o;
+                self.hosting.proxy = "x".into();
+                true
+            }
+            Err(e) => {
+                self.message = Some(e);
+                false
+            }
+        }
     }
 
     /// Runs backend `i` of [`BACKENDS`] from the repository at `repo`; a relaying backend relays
@@ -107,12 +128,16 @@ impl StreamscopeApp {
                 format!("http://{}/download?size=50MiB", d.off),
             ));
         }
-        self.host_template(repo.join(b.template), false);
+        self.hosting.dialog = Some(Promise::from_ready(Some(repo.join(b.template))));
+        self.hosting.start_when_running = false;
         self.hosting.overrides = overrides;
         self.hosting.proxy = b.proxy.into();
     }
 
     pub(super) fn open_template_dialog(&mut self) {
+        if !self.take_parameters() {
+            return;
+        }
         let dialog = match &mut self.dialogs {
             Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
             Dialogs::Native => {
@@ -127,8 +152,6 @@ impl StreamscopeApp {
             }
         };
         self.hosting.dialog = Some(dialog);
-        self.hosting.overrides.clear();
-        self.hosting.proxy = "x".into();
     }
 
     /// The dialog's answer starts the stack; the started stack fills the form.
@@ -218,6 +241,15 @@ impl StreamscopeApp {
             self.open_template_dialog();
         }
         let Some(h) = &self.hosting.hosted else {
+            labelled_field(
+                ui,
+                "Parameters",
+                egui::TextEdit::singleline(&mut self.hosting.parameters)
+                    .hint_text("K=V ... (optional)")
+                    .desired_width(170.0),
+            )
+            .on_hover_text("The template's parameter overrides, as `streamscope local --parameter-overrides`: a parameter without a Default needs one");
+            ui.separator();
             self.backends_ui(ui);
             if self.hosting.starting.is_some() {
                 ui.spinner();

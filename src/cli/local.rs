@@ -35,18 +35,6 @@ pub struct LocalArgs {
     pub api_key: Option<String>,
 }
 
-/// `K=V` pairs, several to an argument as SAM's `--parameter-overrides` takes them.
-fn pairs(items: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
-    items
-        .iter()
-        .flat_map(|i| i.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .map(|kv| match kv.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-            _ => Err(format!("{kv:?}: write {what} as KEY=VALUE")),
-        })
-        .collect()
-}
-
 /// `--env-vars`: each function's variables over the template's.
 fn env_vars(path: &std::path::Path, stack: &mut Stack) -> Result<(), String> {
     let text = crate::disk::read_input_text(path, crate::disk::SMALL_FILE_CAP)
@@ -99,7 +87,7 @@ fn table(stack: &Stack, profile: &Profile, key: &str) -> String {
 }
 
 fn prepare(args: &LocalArgs) -> Result<(Stack, Profile), String> {
-    let overrides = pairs(&args.parameter_overrides, "--parameter-overrides")?;
+    let overrides = template::key_values(&args.parameter_overrides, "--parameter-overrides")?;
     let profile = match &args.profile {
         None => Profile::aws().clone(),
         Some(p) => Profile::load(p).map_err(|e| format!("{e} (--profile)"))?,

@@ -100,6 +100,10 @@ pub struct GuiArgs {
     /// with --start, its first method is downloaded once it runs
     #[arg(long, value_name = "TEMPLATE")]
     pub template: Option<std::path::PathBuf>,
+    /// The template's parameters, KEY=VALUE (several to an argument, as SAM's); the window's
+    /// Parameters field shows them
+    #[arg(long, value_name = "K=V", num_args = 1.., requires = "template")]
+    pub parameter_overrides: Vec<String>,
 }
 
 /// Bad input: exit code 2 with one line on stderr.
@@ -217,10 +221,17 @@ fn open_gui(args: GuiArgs) -> ExitCode {
             }
         },
     };
+    if let Err(e) =
+        crate::emulator::template::key_values(&args.parameter_overrides, "--parameter-overrides")
+    {
+        eprintln!("streamscope: {e}");
+        return ExitCode::from(2);
+    }
     match crate::app::run(crate::app::Launch {
         preset,
         start: args.start,
         template: args.template,
+        parameters: args.parameter_overrides.join(" "),
     }) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -320,6 +320,18 @@ fn uri_function(uri: &str) -> Option<(String, bool)> {
     Some((name, uri.contains("response-streaming-invocations")))
 }
 
+/// `K=V` pairs, several to an argument as SAM's `--parameter-overrides` takes them.
+pub fn key_values(items: &[String], what: &str) -> Result<Vec<(String, String)>, String> {
+    items
+        .iter()
+        .flat_map(|i| i.split_whitespace().map(str::to_string).collect::<Vec<_>>())
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(format!("{kv:?}: write {what} as KEY=VALUE")),
+        })
+        .collect()
+}
+
 /// Reads `path` with `overrides` (`K=V`) over its parameters' defaults.
 pub fn read(path: &Path, overrides: &[(String, String)]) -> Result<Stack, TemplateError> {
     let mut stack = Stack::default();
@@ -353,16 +365,7 @@ fn read_into(
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         params: HashMap::new(),
     };
-    for (name, p) in root.get("Parameters").map_or(&[][..], Node::entries) {
-        let v = match given.get(name) {
-            Some(v) => v.clone(),
-            None => match p.get("Default") {
-                Some(d) => ctx.eval(d)?,
-                None => Val::Str(String::new()),
-            },
-        };
-        ctx.params.insert(name.clone(), v);
-    }
+    ctx.params = parameters(&ctx, given, depth)?;
     for (name, res) in root.get("Resources").map_or(&[][..], Node::entries) {
         if let Some(c) = res.get("Condition").and_then(Node::str)
             && !ctx.condition(res, c)?
@@ -395,6 +398,64 @@ fn read_into(
         }
     }
     Ok(())
+}
+
+/// The template's parameters: the values `given` (overrides, or a parent stack's), else each
+/// one's Default. A value for an undeclared parameter, or none for one without a Default, is
+/// refused as CloudFormation refuses it.
+fn parameters(
+    ctx: &Ctx<'_>,
+    given: HashMap<String, Val>,
+    depth: usize,
+) -> Result<HashMap<String, Val>, TemplateError> {
+    let root = ctx.root;
+    let declared = root.get("Parameters").map_or(&[][..], Node::entries);
+    let mut unknown: Vec<&String> = given
+        .keys()
+        .filter(|k| !declared.iter().any(|(name, _)| name == *k))
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort();
+        let names = unknown
+            .iter()
+            .map(|k| k.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(TemplateError::Refused {
+            file: ctx.file.clone(),
+            line: root.get("Parameters").map_or(1, |p| p.line),
+            why: format!(
+                "no parameter {names} in this template (CloudFormation: Parameters: [{names}] do not exist in the template)"
+            ),
+        });
+    }
+    let mut params = HashMap::new();
+    for (name, p) in declared {
+        let v = match given.get(name) {
+            Some(v) => v.clone(),
+            None => match p.get("Default") {
+                Some(d) => ctx.eval(d)?,
+                // CloudFormation refuses the stack: "Parameters: [X] must have values".
+                None => {
+                    return Err(TemplateError::Refused {
+                        file: ctx.file.clone(),
+                        line: p.line,
+                        why: if depth == 0 {
+                            format!(
+                                "the parameter {name} has no Default: give it a value (--parameter-overrides {name}=VALUE), as CloudFormation requires"
+                            )
+                        } else {
+                            format!(
+                                "the parameter {name} has no Default and the parent stack gives it no value (CloudFormation: Parameters: [{name}] must have values)"
+                            )
+                        },
+                    });
+                }
+            },
+        };
+        params.insert(name.clone(), v);
+    }
+    Ok(params)
 }
 
 fn nested(
