@@ -738,32 +738,13 @@ fn over_reserved_concurrency_or_6_mb_of_request_lambda_refuses_with_500() {
 
 /// A runtime in shell (curl against the Runtime API) that answers each event with the names of the
 /// `AWS_*` variables it was started with, and whether HOME and PATH were there.
-/// `text` as an executable `bootstrap.sh` in `dir`.
-fn script(dir: &std::path::Path, text: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join("bootstrap.sh");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-const ENV_RUNTIME: &str = r#"#!/bin/sh
-api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
-while true; do
-  head=$(mktemp)
-  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
-  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
-  names=$(env | grep '^AWS_' | cut -d= -f1 | sort | tr '\n' ' ')
-  printf '{"statusCode":200,"body":"%s home=%s path=%s"}' "$names" "${HOME:+yes}" "${PATH:+yes}" \
-    | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
-  rm -f "$head"
-done
-"#;
+const ENV_ANSWER: &str = r#"names=$(env | grep '^AWS_' | cut -d= -f1 | sort | tr '\n' ' ')
+printf '{"statusCode":200,"body":"%s home=%s path=%s"}' "$names" "${HOME:+yes}" "${PATH:+yes}""#;
 
 #[test]
 fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = script(dir.path(), ENV_RUNTIME);
+    let runtime = shell_runtime(dir.path(), ENV_ANSWER);
     let names = |extra: &[&str]| {
         let mut args = vec![
             "serve",
@@ -810,18 +791,9 @@ fn a_function_sees_no_aws_credentials_of_the_caller_unless_asked() {
     }
 }
 
-/// A runtime that prints a line for each event and answers "ok".
-const LOGGING_RUNTIME: &str = r#"#!/bin/sh
-api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
-while true; do
-  head=$(mktemp)
-  curl -s -D "$head" -o /dev/null "$api/next" || exit 1
-  id=$(grep -i '^lambda-runtime-aws-request-id:' "$head" | cut -d' ' -f2 | tr -d '\r')
-  echo "hello from the function"
-  printf '{"statusCode":200,"body":"ok"}' | curl -s -X POST --data-binary @- "$api/$id/response" > /dev/null
-  rm -f "$head"
-done
-"#;
+/// A runtime's answer that logs a line for each event and answers "ok".
+const LOGGING_ANSWER: &str = r#"echo "hello from the function" >&2
+printf '{"statusCode":200,"body":"ok"}'"#;
 
 /// An external extension as log shippers are written: it registers for INVOKE and SHUTDOWN,
 /// subscribes an HTTP listener of its own to the Telemetry API, and writes every record and
@@ -870,7 +842,7 @@ while True:
 #[test]
 fn a_telemetry_extension_gets_the_logs_and_shutdown() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = script(dir.path(), LOGGING_RUNTIME);
+    let runtime = shell_runtime(dir.path(), LOGGING_ANSWER);
     let ext = dir.path().join("shipper.py");
     std::fs::write(&ext, TELEMETRY_EXTENSION).unwrap();
     let out = dir.path().join("received.jsonl");
@@ -980,10 +952,7 @@ fn an_iam_signed_post_reaches_the_function_with_its_access_key() {
 #[test]
 fn a_slow_init_is_retried_within_the_function_timeout() {
     let dir = tempfile::tempdir().unwrap();
-    let runtime = script(
-        dir.path(),
-        &LOGGING_RUNTIME.replacen("#!/bin/sh\n", "#!/bin/sh\nsleep 2\n", 1),
-    );
+    let runtime = shell_runtime_after(dir.path(), "sleep 2", LOGGING_ANSWER);
     for (timeout, status) in [("20", 200), ("1.5", 502)] {
         let log = dir.path().join(format!("serve-{timeout}.log"));
         let s = serve_logged(

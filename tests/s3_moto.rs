@@ -201,7 +201,7 @@ fn serve_reads_s3_settings_from_flags() {
             .await
             .unwrap();
     });
-    let mut child = Command::new(common::BIN)
+    let child = Command::new(common::BIN)
         .args([
             "serve",
             "--port",
@@ -221,16 +221,7 @@ fn serve_reads_s3_settings_from_flags() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
-        &mut line,
-    )
-    .unwrap();
-    let server = common::Proc {
-        child,
-        base: line.trim().trim_start_matches("listening on ").to_string(),
-    };
+    let server = common::Proc::listening(child);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");

@@ -68,12 +68,18 @@ impl Proc {
 /// A custom runtime in `dir/bootstrap` (a shell script on the Runtime API, with curl): for each
 /// event it runs `answer`, shell lines that print the proxy JSON response on stdout.
 pub fn shell_runtime(dir: &Path, answer: &str) -> PathBuf {
+    shell_runtime_after(dir, "", answer)
+}
+
+/// [`shell_runtime`] that runs `init` (shell lines: a slow start) before its first event.
+pub fn shell_runtime_after(dir: &Path, init: &str, answer: &str) -> PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let path = dir.join("bootstrap");
     std::fs::write(
         &path,
         format!(
             r#"#!/bin/sh
+{init}
 api="http://$AWS_LAMBDA_RUNTIME_API/2018-06-01/runtime/invocation"
 while true; do
   head=$(mktemp)
