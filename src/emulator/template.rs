@@ -126,9 +126,25 @@ struct Ctx<'a> {
     file: String,
     dir: PathBuf,
     params: HashMap<String, Val>,
+    /// The template's usage plans, read once.
+    plans: Vec<UsagePlan>,
+}
+
+/// A usage plan: the stages it covers (none named: every stage) and its rate, burst and quota.
+struct UsagePlan {
+    stages: Vec<String>,
+    limits: (f64, u32, Option<u64>),
 }
 
 impl Ctx<'_> {
+    /// The usage plan that covers `stage`, if any.
+    fn usage_for(&self, stage: &str) -> Option<(f64, u32, Option<u64>)> {
+        self.plans
+            .iter()
+            .find(|p| p.stages.is_empty() || p.stages.iter().any(|s| s == stage))
+            .map(|p| p.limits)
+    }
+
     fn unresolvable(&self, n: &Node, what: &str) -> TemplateError {
         let hint = if what.contains("ImportValue") {
             ": another stack's export; give the value with --parameter-overrides instead"
@@ -364,8 +380,10 @@ fn read_into(
         file: file.clone(),
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         params: HashMap::new(),
+        plans: Vec::new(),
     };
     ctx.params = parameters(&ctx, given, depth)?;
+    ctx.plans = usage_plans(&ctx)?;
     for (name, res) in root.get("Resources").map_or(&[][..], Node::entries) {
         if let Some(c) = res.get("Condition").and_then(Node::str)
             && !ctx.condition(res, c)?
@@ -582,7 +600,10 @@ fn api_setting(ctx: &Ctx<'_>, api: Option<&str>) -> Result<(String, String), Tem
 }
 
 /// The usage plan of the template (the first), as rate, burst and quota.
-fn usage_plan(ctx: &Ctx<'_>) -> Result<Option<(f64, u32, Option<u64>)>, TemplateError> {
+/// Every `AWS::ApiGateway::UsagePlan` of the template with a throttle or a quota, with the stages
+/// of its `ApiStages`.
+fn usage_plans(ctx: &Ctx<'_>) -> Result<Vec<UsagePlan>, TemplateError> {
+    let mut plans = Vec::new();
     for (_, res) in ctx.root.get("Resources").map_or(&[][..], Node::entries) {
         if res.get("Type").and_then(Node::str) != Some("AWS::ApiGateway::UsagePlan") {
             continue;
@@ -602,15 +623,28 @@ fn usage_plan(ctx: &Ctx<'_>) -> Result<Option<(f64, u32, Option<u64>)>, Template
         let rate = num(&["Properties", "Throttle", "RateLimit"])?;
         let burst = num(&["Properties", "Throttle", "BurstLimit"])?;
         let quota = num(&["Properties", "Quota", "Limit"])?;
-        if rate.is_some() || burst.is_some() || quota.is_some() {
-            return Ok(Some((
+        if rate.is_none() && burst.is_none() && quota.is_none() {
+            continue;
+        }
+        let mut stages = Vec::new();
+        for s in res
+            .at(&["Properties", "ApiStages"])
+            .map_or(&[][..], Node::items)
+        {
+            if let Some(stage) = s.get("Stage") {
+                stages.push(ctx.eval(stage)?.text());
+            }
+        }
+        plans.push(UsagePlan {
+            stages,
+            limits: (
                 rate.unwrap_or(10_000.0),
                 burst.map_or(5_000, |b| b as u32),
                 quota.map(|q| q as u64),
-            )));
-        }
+            ),
+        });
     }
-    Ok(None)
+    Ok(plans)
 }
 
 fn sam_events(
@@ -664,6 +698,7 @@ fn sam_events(
                 .map(|n| ctx.eval(n))
                 .transpose()?
                 .is_some_and(|v| v.truth());
+        let usage = ctx.usage_for(&stage);
         stack.methods.push(MethodDef {
             http_method: get("Method")?.map_or("ANY".into(), |m| m.text().to_ascii_uppercase()),
             path: get("Path")?.map_or("/".into(), |p| p.text()),
@@ -674,7 +709,7 @@ fn sam_events(
                 .and_then(|v| v.num())
                 .map(|t| t as u64),
             api_key_required: key,
-            usage: usage_plan(ctx)?,
+            usage,
             endpoint,
         });
     }
@@ -751,7 +786,7 @@ fn openapi_methods(
                 api_key_required: op
                     .get("security")
                     .is_some_and(|s| s.items().iter().any(|r| r.get("api_key").is_some())),
-                usage: usage_plan(ctx)?,
+                usage: ctx.usage_for(&stage),
                 endpoint: endpoint.clone(),
             });
         }
@@ -816,6 +851,7 @@ fn method(ctx: &Ctx<'_>, res: &Node, stack: &mut Stack) -> Result<(), TemplateEr
         .transpose()?
         .map(|a| a.text());
     let (stage, endpoint) = api_setting(ctx, api.as_deref())?;
+    let usage = ctx.usage_for(&stage);
     stack.methods.push(MethodDef {
         http_method: p
             .get("HttpMethod")
@@ -840,8 +876,62 @@ fn method(ctx: &Ctx<'_>, res: &Node, stack: &mut Stack) -> Result<(), TemplateEr
             .map(|k| ctx.eval(k))
             .transpose()?
             .is_some_and(|k| k.truth()),
-        usage: usage_plan(ctx)?,
+        usage,
         endpoint,
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A usage plan covers the stages its ApiStages name, not every keyed method of the template.
+    #[test]
+    fn a_usage_plan_covers_its_own_stages() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("t.yaml");
+        std::fs::write(
+            &path,
+            r"Transform: AWS::Serverless-2016-10-31
+Resources:
+  A:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: a, EndpointConfiguration: REGIONAL}
+  B:
+    Type: AWS::Serverless::Api
+    Properties: {StageName: b, EndpointConfiguration: REGIONAL}
+  F:
+    Type: AWS::Serverless::Function
+    Properties:
+      Runtime: provided.al2023
+      Handler: bootstrap
+      CodeUri: ./
+      Events:
+        OnA:
+          Type: Api
+          Properties: {RestApiId: !Ref A, Path: /x, Method: get, Auth: {ApiKeyRequired: true}}
+        OnB:
+          Type: Api
+          Properties: {RestApiId: !Ref B, Path: /y, Method: get, Auth: {ApiKeyRequired: true}}
+  Plan:
+    Type: AWS::ApiGateway::UsagePlan
+    Properties:
+      ApiStages: [{ApiId: !Ref A, Stage: a}]
+      Throttle: {RateLimit: 3, BurstLimit: 2}
+      Quota: {Limit: 7, Period: DAY}
+",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let stack = read(&path, &[]).unwrap_or_else(|e| panic!("{e}"));
+        let usage = |stage: &str| {
+            stack
+                .methods
+                .iter()
+                .find(|m| m.stage == stage)
+                .map(|m| m.usage)
+        };
+        assert_eq!(usage("a"), Some(Some((3.0, 2, Some(7)))));
+        assert_eq!(usage("b"), Some(None));
+    }
 }
