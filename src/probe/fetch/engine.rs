@@ -262,22 +262,20 @@ async fn wait_and_again(
     };
     run.attempt_ended(attempt_started, from, Some(meta.status), &outcome);
     run.throttled += u32::from(meta.status == 429);
-    let wait = super::throttle::backoff(
+    let wait = super::throttle::wait_after(
         meta.header("retry-after"),
-        SystemTime::now(),
         run.attempts.len().saturating_sub(1) as u32,
-        super::throttle::jitter(),
     );
     drop(resp);
-    let cancel = run.waits_cancel();
-    tokio::select! {
-        () = tokio::time::sleep(wait) => Step::Again(start),
-        () = cancel.cancelled() => Step::NoBody(Box::new(NoBody {
+    if super::throttle::sleep_unless(wait, &run.waits_cancel()).await {
+        Step::Again(start)
+    } else {
+        Step::NoBody(Box::new(NoBody {
             outcome: Outcome::Cancelled,
             start,
             meta: Some(meta),
             preview: None,
-        })),
+        }))
     }
 }
 

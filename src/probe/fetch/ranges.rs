@@ -176,21 +176,12 @@ async fn first_range(
             break (sent, meta);
         }
         // Too many requests already: wait as told (or back off) and ask again.
-        let wait = super::throttle::backoff(
-            meta.header("retry-after"),
-            std::time::SystemTime::now(),
-            nth,
-            super::throttle::jitter(),
-        );
+        let wait = super::throttle::wait_after(meta.header("retry-after"), nth);
         drop(sent);
         nth += 1;
         run.throttled += 1;
-        let cancel = run.waits_cancel();
-        tokio::select! {
-            () = tokio::time::sleep(wait) => {}
-            () = cancel.cancelled() => {
-                return Err(Box::new(run.without_response(Outcome::Cancelled, None)));
-            }
+        if !super::throttle::sleep_unless(wait, &run.waits_cancel()).await {
+            return Err(Box::new(run.without_response(Outcome::Cancelled, None)));
         }
     };
     let url = sent.url.clone();
@@ -486,19 +477,14 @@ async fn wait_out_429<'s>(
     nth: u32,
     slot: Option<tokio::sync::SemaphorePermit<'s>>,
 ) -> Option<tokio::sync::SemaphorePermit<'s>> {
-    let wait = super::throttle::backoff(
-        header(&resp, reqwest::header::RETRY_AFTER),
-        std::time::SystemTime::now(),
-        nth,
-        super::throttle::jitter(),
-    );
+    let wait = super::throttle::wait_after(header(&resp, reqwest::header::RETRY_AFTER), nth);
     drop(resp);
     sh.throttle.throttled(slot);
+    if !super::throttle::sleep_unless(wait, &sh.stop).await {
+        return None;
+    }
     tokio::select! {
-        () = tokio::time::sleep(wait) => tokio::select! {
-            s = sh.throttle.slot() => s,
-            () = sh.stop.cancelled() => None,
-        },
+        s = sh.throttle.slot() => s,
         () = sh.stop.cancelled() => None,
     }
 }

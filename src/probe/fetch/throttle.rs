@@ -96,6 +96,20 @@ pub fn jitter() -> f64 {
     fastrand::f64()
 }
 
+/// The wait after the `nth` 429 (0-based) of one request, from now: [`backoff`] with a fresh
+/// jitter.
+pub fn wait_after(retry_after: Option<&str>, nth: u32) -> Duration {
+    backoff(retry_after, SystemTime::now(), nth, jitter())
+}
+
+/// Sleeps `wait`; false when `cancel` came first.
+pub async fn sleep_unless(wait: Duration, cancel: &tokio_util::sync::CancellationToken) -> bool {
+    tokio::select! {
+        () = tokio::time::sleep(wait) => true,
+        () = cancel.cancelled() => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
