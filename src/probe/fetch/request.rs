@@ -326,9 +326,7 @@ impl ProbeRequest {
         let mut named: Vec<(&'static str, &Path)> = vec![(OUTPUT, &self.output)];
         match dest {
             Dest::File => {
-                let mut sidecar = part.clone().into_os_string();
-                sidecar.push(".resume");
-                let sidecar = PathBuf::from(sidecar);
+                let sidecar = resume_path(&part);
                 for side in [&part, &sidecar] {
                     crate::disk::check_side_file(side).map_err(|e| InputError::Dest(OUTPUT, e))?;
                 }
@@ -515,6 +513,13 @@ fn check_dir_of(what: &'static str, path: &Path) -> Result<(), InputError> {
 pub fn part_path(output: &Path) -> PathBuf {
     let mut s = output.as_os_str().to_owned();
     s.push(".part");
+    PathBuf::from(s)
+}
+
+/// `<out>.part.resume`: what a `.part` was fetched from (see [`super::resume`]).
+pub fn resume_path(part: &Path) -> PathBuf {
+    let mut s = part.as_os_str().to_owned();
+    s.push(".resume");
     PathBuf::from(s)
 }
 

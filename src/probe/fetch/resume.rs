@@ -13,9 +13,7 @@ use std::path::PathBuf;
 
 /// `FILE.part.resume`.
 pub fn sidecar(req: &ValidRequest) -> PathBuf {
-    let mut p = req.part.clone().into_os_string();
-    p.push(".resume");
-    PathBuf::from(p)
+    super::request::resume_path(&req.part)
 }
 
 /// What an existing `.part` holds: its bytes hashed, and the validator saved with it. No
