@@ -228,13 +228,7 @@ fn buffered_mode_with_a_streaming_function_gives_headers_without_the_body() {
         assert_eq!(r["response"]["status"], 200, "{b:?}");
         assert_eq!(r["bytes"], 0, "{b:?}: no body");
         assert_ne!(r["outcome"], "complete", "{b:?}: {}", r["outcome_detail"]);
-        let said = r["response"]["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == "x-streamscope-function-error")
-            .map(|h| h["value"].as_str().unwrap().to_string())
-            .unwrap_or_default();
+        let said = report_header(&r, "x-streamscope-function-error");
         assert!(said.contains("BUFFERED method"), "{b:?}: {said:?}");
     }
 }
@@ -256,15 +250,7 @@ fn a_buffered_format_function_is_a_500_behind_stream_and_whole_behind_buffered()
             .unwrap()
             .contains("Internal server error")
     );
-    let header = |name: &str| {
-        r["response"]["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == name)
-            .map(|h| h["value"].as_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| report_header(&r, name);
     assert_eq!(header("x-amzn-errortype"), "InternalServerErrorException");
     assert!(header("x-streamscope-function-error").contains("STREAM method"));
     let ids = finding_ids(&r);
@@ -339,13 +325,7 @@ fn a_failing_function_is_a_502_and_a_dead_one_is_replaced_by_a_cold_start() {
     };
     let (_, r) = fetch(&s, path, &[]);
     assert_eq!(r["response"]["status"], 502);
-    let err = r["response"]["headers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|h| h["name"] == "x-streamscope-function-error")
-        .map(|h| h["value"].as_str().unwrap().to_string())
-        .unwrap_or_default();
+    let err = report_header(&r, "x-streamscope-function-error");
     assert!(err.contains("exited") || err.contains("init"), "{err}");
     drop(s);
     // A function that outlives its timeout is stopped: 502 before any byte.

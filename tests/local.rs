@@ -74,14 +74,7 @@ fn the_three_backends_templates_run_locally_as_deployed() {
         );
         let out = dir.path().join("x.bin");
         let json = dir.path().join("r.json");
-        let o = get(&[
-            &format!("{}{path}", s.base),
-            "-o",
-            out.to_str().unwrap(),
-            "--json",
-            json.to_str().unwrap(),
-        ]);
-        let r = read_json(&json);
+        let (o, r) = get_report(&format!("{}{path}", s.base), &out, &json, &[]);
         let started = std::fs::read_to_string(&log).unwrap();
         assert!(o.status.success(), "{template}: {}\n{started}", stderr(&o));
         assert_eq!(r["outcome"], "complete", "{template}");
@@ -299,14 +292,12 @@ fn a_three_second_function_timeout_cuts_the_stream_with_its_finding() {
     assert!(warm.status.success(), "{}", stderr(&warm));
     std::fs::remove_file(&out).unwrap();
     // 8 MiB at 1 MiB/s: the function is still sending when its 3 s are up.
-    let o = get(&[
+    let (o, r) = get_report(
         &format!("{}/prod/download?size=8MiB&rate=1MiB&length=0", s.base),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let r = read_json(&json);
+        &out,
+        &json,
+        &[],
+    );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(r["outcome"], "truncated", "{r}");
     let ids = finding_ids(&r);
@@ -424,16 +415,9 @@ fn a_python_handler_runs_under_the_real_python_runtime_client() {
     let s = local(&template, &[], &log);
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let o = get(&[
-        &format!("{}/Prod/buffered", s.base),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
+    let (o, r) = get_report(&format!("{}/Prod/buffered", s.base), &out, &json, &[]);
     assert!(o.status.success(), "{}", stderr(&o));
     let body = std::fs::read_to_string(&out).unwrap();
-    let r = read_json(&json);
     let (id, traces) = body
         .strip_prefix("python saw /buffered as ")
         .and_then(|rest| rest.split_once(" in "))
@@ -441,15 +425,7 @@ fn a_python_handler_runs_under_the_real_python_runtime_client() {
     let (trace, runtime_trace) = traces.split_once(" runtime ").unwrap();
     assert_eq!(trace, runtime_trace, "the event's trace is the runtime's");
     // One trace id follows the request: the event's is the response's, and derives from the id.
-    let header = |name: &str| {
-        r["response"]["headers"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|h| h["name"] == name)
-            .map(|h| h["value"].as_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
+    let header = |name: &str| report_header(&r, name);
     // API Gateway's request id (the response's) is not the invocation's (the REPORT's), as on
     // AWS; the trace root derives from the gateway's.
     let gateway_id = header("x-amzn-requestid");
@@ -469,14 +445,7 @@ fn a_python_handler_runs_under_the_real_python_runtime_client() {
         "{log_lines}"
     );
     std::fs::remove_file(&out).unwrap();
-    let o = get(&[
-        &format!("{}/Prod/stream", s.base),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let r = read_json(&json);
+    let (o, r) = get_report(&format!("{}/Prod/stream", s.base), &out, &json, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(r["response"]["status"], 500, "{r}");
 }
@@ -502,18 +471,12 @@ fn the_usage_plan_is_the_stages_and_too_tight_for_eight_ranges() {
     );
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let o = get(&[
+    let (o, r) = get_report(
         &format!("{}/prod/download?size=48MiB&seed=5", s.base),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-        "-H",
-        "x-api-key: k-ranges",
-        "--segments",
-        "8",
-    ]);
-    let r = read_json(&json);
+        &out,
+        &json,
+        &["-H", "x-api-key: k-ranges", "--segments", "8"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(r["outcome"], "complete", "{r}");
     assert_eq!(r["digest_match"], true);
@@ -587,14 +550,7 @@ fn the_web_adapters_buffered_mode_behind_stream_is_a_500() {
     );
     let out = dir.path().join("x.bin");
     let json = dir.path().join("r.json");
-    let o = get(&[
-        &format!("{}/prod/any", s.base),
-        "-o",
-        out.to_str().unwrap(),
-        "--json",
-        json.to_str().unwrap(),
-    ]);
-    let r = read_json(&json);
+    let (o, r) = get_report(&format!("{}/prod/any", s.base), &out, &json, &[]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert_eq!(r["response"]["status"], 500, "{r}");
     assert!(!out.exists());

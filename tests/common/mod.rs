@@ -499,6 +499,18 @@ impl Picture {
 }
 
 /// The ids of a JSON report's findings, in order.
+/// A response header of a JSON report (`response.headers`), "" when it has none.
+pub fn report_header(report: &serde_json::Value, name: &str) -> String {
+    report["response"]["headers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|h| h["name"] == name)
+        .and_then(|h| h["value"].as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 pub fn finding_ids(report: &serde_json::Value) -> Vec<String> {
     report["findings"]
         .as_array()
