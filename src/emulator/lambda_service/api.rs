@@ -51,6 +51,20 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
+/// The answer to a /next of an environment that stopped. Lambda leaves it unanswered while it
+/// shuts the environment down (SIGTERM, then SIGKILL after the grace): an answer then would make
+/// a runtime client fail on its way out (lambda_runtime panics on it), so it comes only once the
+/// processes are gone (or after 10 s).
+async fn gone(sh: &Shared) -> Response {
+    if sh.terminating.load(std::sync::atomic::Ordering::Acquire) {
+        let until = Instant::now() + std::time::Duration::from_secs(10);
+        while sh.has_processes() && Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+    api_error(StatusCode::GONE, "Shutdown", "the environment stopped")
+}
+
 async fn next(State(sh): State<Arc<Shared>>) -> Response {
     sh.first_next.get_or_init(Instant::now);
     sh.check_init();
@@ -73,7 +87,7 @@ async fn next(State(sh): State<Arc<Shared>>) -> Response {
             break inv;
         }
         if !sh.is_alive() {
-            return api_error(StatusCode::GONE, "Shutdown", "the environment stopped");
+            return gone(&sh).await;
         }
         tokio::select! {
             _ = notified => {}
