@@ -819,6 +819,19 @@ fn the_rust_backend_runs_from_its_template_with_one_click() {
         "{:?}",
         result.function_log
     );
+    // The Methods tab: local's start-up table; a click on a method's row chooses it.
+    h.get_by_label("Methods (2)").click();
+    h.step();
+    h.get_by_label("/prod/{proxy+}");
+    assert_eq!(h.get_all_by_label("900000 ms, regional").count(), 2);
+    h.get_all_by_label("GET").next().unwrap().click();
+    h.step();
+    h.step();
+    assert!(
+        h.state().form.url.ends_with("/prod/"),
+        "{}",
+        h.state().form.url
+    );
     h.get_by_label("Stop the template").click();
     h.step();
     let t0 = Instant::now();

@@ -15,6 +15,8 @@ pub enum RequestTab {
     Headers,
     Auth,
     Options,
+    /// A hosted template's methods, as `local`'s start-up table.
+    Methods,
 }
 
 pub(super) fn header_row_ui(
@@ -60,6 +62,7 @@ impl StreamscopeApp {
                 ui.horizontal(|ui| self.auth_ui(ui));
             }
             Some(RequestTab::Options) => self.options_ui(ui),
+            Some(RequestTab::Methods) => self.methods_ui(ui),
             None => {}
         }
         if let Some(e) = self.demo_error.clone() {
@@ -216,7 +219,7 @@ impl StreamscopeApp {
         } else {
             "none"
         };
-        let tabs = [
+        let mut tabs = vec![
             (RequestTab::Headers, format!("Headers ({n})")),
             (RequestTab::Auth, format!("Auth ({auth})")),
             (
@@ -224,6 +227,16 @@ impl StreamscopeApp {
                 format!("Options ({})", self.options_summary()),
             ),
         ];
+        match &self.hosting.hosted {
+            Some(h) if self.source == Source::Template => {
+                tabs.push((
+                    RequestTab::Methods,
+                    format!("Methods ({})", h.stack.methods.len()),
+                ));
+            }
+            _ if self.tab == Some(RequestTab::Methods) => self.tab = None,
+            _ => {}
+        }
         for (tab, label) in tabs {
             if ui.selectable_label(self.tab == Some(tab), label).clicked() {
                 self.tab = (self.tab != Some(tab)).then_some(tab);

@@ -296,6 +296,41 @@ impl StreamscopeApp {
         ui.add(egui::Label::new(RichText::new(where_).weak()).truncate());
     }
 
+    /// The hosted stack's methods as `local`'s start-up table; a click on a method chooses it.
+    pub(super) fn methods_ui(&mut self, ui: &mut egui::Ui) {
+        let Some(h) = &self.hosting.hosted else {
+            return;
+        };
+        let rows = crate::emulator::local::table_rows(&h.stack, Profile::aws(), "required");
+        let mut chosen = None;
+        egui::Grid::new("template-methods")
+            .num_columns(7)
+            .spacing([14.0, 4.0])
+            .striped(true)
+            .show(ui, |ui| {
+                for head in crate::emulator::local::TABLE_HEADS {
+                    ui.label(RichText::new(head).weak());
+                }
+                ui.end_row();
+                for (i, row) in rows.iter().enumerate() {
+                    if ui
+                        .selectable_label(self.hosting.method == i, &row[0])
+                        .on_hover_text("Download through this method")
+                        .clicked()
+                    {
+                        chosen = Some(i);
+                    }
+                    for cell in &row[1..] {
+                        ui.label(RichText::new(cell).monospace());
+                    }
+                    ui.end_row();
+                }
+            });
+        if let Some(i) = chosen {
+            self.use_method(i);
+        }
+    }
+
     /// The repository's three backends, one click each (offered when the app runs from a
     /// checkout: the templates' code is there).
     fn backends_ui(&mut self, ui: &mut egui::Ui) {

@@ -53,35 +53,15 @@ fn env_vars(path: &std::path::Path, stack: &mut Stack) -> Result<(), String> {
 
 /// The start-up table: one line per method.
 fn table(stack: &Stack, profile: &Profile, key: &str) -> String {
-    let mut out = format!(
-        "{:<7} {:<28} {:<18} {:<16} {:<9} {:<24} {}\n",
-        "method", "path", "function", "runtime", "mode", "limits", "key"
-    );
-    for m in &stack.methods {
-        let runtime = stack
-            .functions
-            .iter()
-            .find(|f| f.name == m.function)
-            .map_or("?", |f| f.runtime.as_str());
-        let timeout = m.timeout_ms.map_or_else(
-            || {
-                format!(
-                    "{} ms (unset)",
-                    profile.integration_timeout_default_ms.value
-                )
-            },
-            |t| format!("{t} ms"),
-        );
-        out += &format!(
+    let line = |c: &[String; 7]| {
+        format!(
             "{:<7} {:<28} {:<18} {:<16} {:<9} {:<24} {}\n",
-            m.http_method,
-            format!("/{}{}", m.stage, m.path),
-            m.function,
-            runtime,
-            m.mode,
-            format!("{timeout}, {}", m.endpoint.to_ascii_lowercase()),
-            if m.api_key_required { key } else { "-" }
-        );
+            c[0], c[1], c[2], c[3], c[4], c[5], c[6]
+        )
+    };
+    let mut out = line(&local::TABLE_HEADS.map(str::to_string));
+    for row in local::table_rows(stack, profile, key) {
+        out += &line(&row);
     }
     out
 }

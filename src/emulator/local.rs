@@ -122,6 +122,46 @@ fn python_runtime(f: &FunctionDef, s: &mut FunctionSettings) -> Result<(), Strin
     Ok(())
 }
 
+/// The columns of the start-up table (`local`'s, and the app's Methods tab).
+pub const TABLE_HEADS: [&str; 7] = [
+    "method", "path", "function", "runtime", "mode", "limits", "key",
+];
+
+/// One row per method: its HTTP method, stage and path, function, runtime, transfer mode, limits
+/// (the integration timeout, "unset" when the profile's default applies, and the endpoint type),
+/// and `key` for a keyed method ("-" otherwise).
+pub fn table_rows(stack: &Stack, profile: &Profile, key: &str) -> Vec<[String; 7]> {
+    stack
+        .methods
+        .iter()
+        .map(|m| {
+            let runtime = stack
+                .functions
+                .iter()
+                .find(|f| f.name == m.function)
+                .map_or("?", |f| f.runtime.as_str());
+            let timeout = m.timeout_ms.map_or_else(
+                || {
+                    format!(
+                        "{} ms (unset)",
+                        profile.integration_timeout_default_ms.value
+                    )
+                },
+                |t| format!("{t} ms"),
+            );
+            [
+                m.http_method.clone(),
+                format!("/{}{}", m.stage, m.path),
+                m.function.clone(),
+                runtime.to_string(),
+                m.mode.clone(),
+                format!("{timeout}, {}", m.endpoint.to_ascii_lowercase()),
+                if m.api_key_required { key } else { "-" }.to_string(),
+            ]
+        })
+        .collect()
+}
+
 /// What the resolved stack shows that a file-by-file lint may not (a method in a nested template,
 /// its function in the parent): a Web Adapter whose invoke mode is not its method's. One line per
 /// function and mode, worded as lint's `web-adapter-mode-mismatch`.
