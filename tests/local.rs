@@ -242,11 +242,29 @@ fn what_cannot_run_is_refused_at_start_in_one_line() {
             "template.yaml:10: the parameter UpstreamUrl has no Default: give it a value (--parameter-overrides UpstreamUrl=VALUE)",
         ),
     ];
-    let cases = cases.into_iter().map(|(t, says)| (t, says, None)).chain([(
-        repo("src/backend/template.yaml"),
-        "no parameter Nope in this template (CloudFormation: Parameters: [Nope] do not exist",
-        Some("Nope=1"),
-    )]);
+    let rust = repo("src/backend/template.yaml");
+    let cases = cases.into_iter().map(|(t, says)| (t, says, None)).chain([
+        (
+            rust.clone(),
+            "no parameter Nope in this template (CloudFormation: Parameters: [Nope] do not exist",
+            Some("Nope=1"),
+        ),
+        (
+            rust.clone(),
+            "the parameter FunctionTimeoutSeconds is 0, less than its minimum 1 (CloudFormation refuses the stack)",
+            Some("FunctionTimeoutSeconds=0"),
+        ),
+        (
+            rust.clone(),
+            "the parameter RequireApiKey is \"maybe\", not one of its AllowedValues (true, false)",
+            Some("RequireApiKey=maybe"),
+        ),
+        (
+            rust,
+            "the parameter FunctionMemoryMB is \"lots\", not a number",
+            Some("FunctionMemoryMB=lots"),
+        ),
+    ]);
     for (template, says, overrides) in cases {
         let o = std::process::Command::new(BIN)
             .arg("local")

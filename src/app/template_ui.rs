@@ -74,6 +74,8 @@ pub struct Hosting {
     /// The parameters a template opened here starts with, `K=V K2=V2` (as
     /// `--parameter-overrides`).
     pub parameters: String,
+    /// The checkout the app runs from, looked for once.
+    repository: std::sync::OnceLock<Option<PathBuf>>,
 }
 
 impl Hosting {
@@ -334,7 +336,7 @@ impl StreamscopeApp {
     /// The repository's three backends, one click each (offered when the app runs from a
     /// checkout: the templates' code is there).
     fn backends_ui(&mut self, ui: &mut egui::Ui) {
-        let repo = repository();
+        let repo = self.hosting.repository.get_or_init(repository).clone();
         ui.label(RichText::new("or this project's:").weak());
         for (i, b) in BACKENDS.iter().enumerate() {
             let button = ui

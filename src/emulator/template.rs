@@ -471,9 +471,66 @@ fn parameters(
                 }
             },
         };
+        check_parameter(ctx, name, p, &v)?;
         params.insert(name.clone(), v);
     }
     Ok(params)
+}
+
+/// CloudFormation's checks of a parameter's value (given or default): its `AllowedValues`, a
+/// `Number`'s `MinValue`/`MaxValue`, a `String`'s `MinLength`/`MaxLength`. `AllowedPattern` is
+/// not checked here.
+fn check_parameter(ctx: &Ctx<'_>, name: &str, p: &Node, v: &Val) -> Result<(), TemplateError> {
+    let refuse = |why: String| TemplateError::Refused {
+        file: ctx.file.clone(),
+        line: p.line,
+        why: format!("the parameter {name} {why} (CloudFormation refuses the stack)"),
+    };
+    let text = v.text();
+    if let Some(allowed) = p.get("AllowedValues") {
+        let allowed = allowed
+            .items()
+            .iter()
+            .map(|a| ctx.eval(a).map(|a| a.text()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !allowed.contains(&text) {
+            return Err(refuse(format!(
+                "is {text:?}, not one of its AllowedValues ({})",
+                allowed.join(", ")
+            )));
+        }
+    }
+    let bound = |key: &str| -> Result<Option<f64>, TemplateError> {
+        Ok(p.get(key)
+            .map(|n| ctx.eval(n))
+            .transpose()?
+            .and_then(|b| b.num()))
+    };
+    let (what, got, min, max) = if p.get("Type").and_then(Node::str) == Some("Number") {
+        let Some(n) = v.num() else {
+            return Err(refuse(format!("is {text:?}, not a number")));
+        };
+        ("", n, bound("MinValue")?, bound("MaxValue")?)
+    } else {
+        let len = u32::try_from(text.chars().count()).unwrap_or(u32::MAX);
+        (
+            " characters long",
+            f64::from(len),
+            bound("MinLength")?,
+            bound("MaxLength")?,
+        )
+    };
+    if let Some(min) = min.filter(|m| got < *m) {
+        return Err(refuse(format!(
+            "is {got}{what}, less than its minimum {min}"
+        )));
+    }
+    if let Some(max) = max.filter(|m| got > *m) {
+        return Err(refuse(format!(
+            "is {got}{what}, more than its maximum {max}"
+        )));
+    }
+    Ok(())
 }
 
 fn nested(
