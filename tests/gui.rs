@@ -54,6 +54,25 @@ fn step_while(
     }
 }
 
+/// Steps frames until no process matches `pattern` (pgrep -f): a function ended with its stack.
+fn step_until_gone(h: &mut Harness<'_, StreamscopeApp>, pattern: &str) {
+    let t0 = Instant::now();
+    while std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the function outlived Stop"
+        );
+        h.step();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn demo_download_completes_and_the_file_matches() {
     let dir = tempfile::tempdir().unwrap();
@@ -700,21 +719,7 @@ printf '{"statusCode":200,"body":"hello from the template"}'"#,
     h.get_by_label("Stop the template").click();
     h.step();
     assert!(h.state().hosting.hosted.is_none());
-    let t0 = Instant::now();
-    while std::process::Command::new("pgrep")
-        .args(["-f", bootstrap.to_str().unwrap()])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the function outlived Stop"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    step_until_gone(&mut h, bootstrap.to_str().unwrap());
 }
 
 /// The request area as API clients lay it out: one source choice (demo, template, URL) with its
@@ -834,19 +839,5 @@ fn the_rust_backend_runs_from_its_template_with_one_click() {
     );
     h.get_by_label("Stop the template").click();
     h.step();
-    let t0 = Instant::now();
-    while std::process::Command::new("pgrep")
-        .args(["-f", "target/release/bootstrap"])
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "the function outlived Stop"
-        );
-        h.step();
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    step_until_gone(&mut h, "target/release/bootstrap");
 }

@@ -75,6 +75,24 @@ impl StreamscopeApp {
         }
     }
 
+    /// The native "open" dialog for an existing file (from the form's folder), or the next
+    /// scripted answer.
+    pub(super) fn ask_for_existing_file(&mut self, title: &str, filter: (&str, &[&str])) -> Dialog {
+        match &mut self.dialogs {
+            Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
+            Dialogs::Native => {
+                let dialog = rfd::AsyncFileDialog::new()
+                    .set_title(title)
+                    .set_directory(&self.form.dest_dir)
+                    .add_filter(filter.0, filter.1);
+                let _guard = self.rt.enter();
+                Promise::spawn_async(async move {
+                    dialog.pick_file().await.map(|h| h.path().to_path_buf())
+                })
+            }
+        }
+    }
+
     pub(super) fn open_save_to_dialog(&mut self) {
         let dest = self.form.destination();
         let name = dest

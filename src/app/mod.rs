@@ -267,19 +267,10 @@ impl StreamscopeApp {
     }
 
     pub(crate) fn open_targets_dialog(&mut self) {
-        let dialog = match &mut self.dialogs {
-            Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
-            Dialogs::Native => {
-                let dialog = rfd::AsyncFileDialog::new()
-                    .set_title("Compare the targets of a TOML file ([[target]] name, url, ...)")
-                    .set_directory(&self.form.dest_dir)
-                    .add_filter("targets", &["toml"]);
-                let _guard = self.rt.enter();
-                Promise::spawn_async(async move {
-                    dialog.pick_file().await.map(|h| h.path().to_path_buf())
-                })
-            }
-        };
+        let dialog = self.ask_for_existing_file(
+            "Compare the targets of a TOML file ([[target]] name, url, ...)",
+            ("targets", &["toml"]),
+        );
         self.targets_dialog = Some(dialog);
     }
 

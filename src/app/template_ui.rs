@@ -5,7 +5,7 @@
 
 use super::files::Dialog;
 use super::ui::*;
-use super::{Dialogs, HeaderRow, StreamscopeApp};
+use super::{HeaderRow, StreamscopeApp};
 use crate::emulator::local::{Hosted, host, method_url_to};
 use crate::emulator::profile::Profile;
 use egui::RichText;
@@ -140,19 +140,10 @@ impl StreamscopeApp {
         if !self.take_parameters() {
             return;
         }
-        let dialog = match &mut self.dialogs {
-            Dialogs::Answers(answers) => Promise::from_ready(answers.pop_front().flatten()),
-            Dialogs::Native => {
-                let dialog = rfd::AsyncFileDialog::new()
-                    .set_title("Run a SAM or CloudFormation template locally")
-                    .set_directory(&self.form.dest_dir)
-                    .add_filter("template", &["yaml", "yml", "json", "template"]);
-                let _guard = self.rt.enter();
-                Promise::spawn_async(async move {
-                    dialog.pick_file().await.map(|h| h.path().to_path_buf())
-                })
-            }
-        };
+        let dialog = self.ask_for_existing_file(
+            "Run a SAM or CloudFormation template locally",
+            ("template", &["yaml", "yml", "json", "template"]),
+        );
         self.hosting.dialog = Some(dialog);
     }
 
